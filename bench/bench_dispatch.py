@@ -1,0 +1,157 @@
+"""Stock vs patched vs LiteLLM's instant-dispatch floor, in one run, as ratios.
+
+    python bench/bench_dispatch.py [--calls 2000] [--rounds 5] [--async-calls 3000]
+
+* stock:   litellm.completion against a fixed-response nginx.
+* patched: the same, with edgequake_patch installed (and checked to be native).
+* floor:   LiteLLM with the provider dispatch answering instantly: `_complete_custom_openai`
+           returns the canned completion converted the way every dispatch must
+           (`convert_to_model_response_object` into the call's ModelResponse), no HTTP.
+
+Sync: p50/p99 per call over interleaved rounds (each round runs every mode, so drift on a
+shared machine hits all three alike). Async: acompletion throughput with 100 calls in flight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import litellm  # noqa: E402
+import litellm.main as litellm_main  # noqa: E402
+from litellm.litellm_core_utils.llm_response_utils.convert_dict_to_response import (  # noqa: E402
+    convert_to_model_response_object,
+)
+
+import edgequake_patch  # noqa: E402
+from bench.fixed_server import CHAT_COMPLETION, FixedServer  # noqa: E402
+from edgequake_patch import stats  # noqa: E402
+
+MESSAGES = [{"role": "user", "content": "Say hello."}]
+
+
+class Modes:
+    def __init__(self, base_url: str):
+        self.kwargs = {"model": "openai/gpt-4o-mini", "messages": MESSAGES, "api_base": base_url + "/v1", "api_key": "sk-bench"}
+        self._stock_dispatch = litellm_main._complete_custom_openai
+
+    def _instant(self, ctx):
+        response = convert_to_model_response_object(
+            response_object=json.loads(CANNED), model_response_object=ctx.model_response
+        )
+        if ctx.acompletion:
+
+            async def done():
+                return response
+
+            return done()
+        return response
+
+    def set(self, mode: str) -> None:
+        edgequake_patch.uninstall()
+        litellm_main._complete_custom_openai = self._stock_dispatch
+        if mode == "patched":
+            assert edgequake_patch.install()
+        elif mode == "floor":
+            litellm_main._complete_custom_openai = self._instant
+
+    def sync_samples(self, calls: int) -> list:
+        kwargs, out = self.kwargs, []
+        for _ in range(calls):
+            start = time.perf_counter()
+            litellm.completion(**kwargs)
+            out.append(time.perf_counter() - start)
+        return out
+
+    def async_throughput(self, calls: int, in_flight: int = 100) -> float:
+        kwargs = self.kwargs
+
+        async def run():
+            sem = asyncio.Semaphore(in_flight)
+
+            async def one():
+                async with sem:
+                    await litellm.acompletion(**kwargs)
+
+            await asyncio.gather(*(one() for _ in range(in_flight)))  # warm-up
+            start = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(calls)))
+            return calls / (time.perf_counter() - start)
+
+        return asyncio.run(run())
+
+
+CANNED = json.dumps(CHAT_COMPLETION)
+MODES = ("stock", "patched", "floor")
+
+
+def percentile(samples: list, q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=2000, help="sync calls per mode per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--async-calls", type=int, default=3000)
+    parser.add_argument("--async-rounds", type=int, default=3)
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+
+    with FixedServer() as server:
+        modes = Modes(server.base_url)
+        sync = {m: [] for m in MODES}
+        for mode in MODES:  # warm every path (imports, pools, caches)
+            modes.set(mode)
+            modes.sync_samples(200)
+        for _ in range(args.rounds):
+            for mode in MODES:
+                modes.set(mode)
+                before = stats.native_calls["openai"]
+                sync[mode] += modes.sync_samples(args.calls)
+                if mode == "patched":
+                    assert stats.native_calls["openai"] - before == args.calls, "patched calls fell back to stock"
+        throughput = {m: [] for m in MODES}
+        for _ in range(args.async_rounds):
+            for mode in MODES:
+                modes.set(mode)
+                throughput[mode].append(modes.async_throughput(args.async_calls))
+        modes.set("stock")
+
+    floor_p50 = statistics.median(sync["floor"])
+    floor_rps = statistics.median(throughput["floor"])
+    rows = {}
+    print(f"litellm {litellm_version()}  edgequake-patch {edgequake_patch.__version__}  "
+          f"({args.rounds}x{args.calls} sync calls/mode, {args.async_rounds}x{args.async_calls} async calls/mode, 100 in flight)")
+    print(f"{'mode':<8} {'sync p50 µs':>12} {'p99 µs':>10} {'p50/floor':>10} {'async req/s':>12} {'req/s / floor':>14}")
+    for mode in MODES:
+        p50 = statistics.median(sync[mode]) * 1e6
+        p99 = percentile(sync[mode], 0.99) * 1e6
+        rps = statistics.median(throughput[mode])
+        rows[mode] = {"sync_p50_us": round(p50, 1), "sync_p99_us": round(p99, 1), "p50_vs_floor": round(p50 / (floor_p50 * 1e6), 3),
+                      "async_rps": round(rps, 1), "rps_vs_floor": round(rps / floor_rps, 3)}
+        print(f"{mode:<8} {p50:>12.0f} {p99:>10.0f} {p50 / (floor_p50 * 1e6):>10.2f} {rps:>12.0f} {rps / floor_rps:>14.2f}")
+    print("targets: patched p50/floor <= 1.15, patched req/s / floor >= 0.90")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+def litellm_version() -> str:
+    from importlib.metadata import version
+
+    return version("litellm")
+
+
+if __name__ == "__main__":
+    main()

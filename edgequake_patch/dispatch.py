@@ -1,0 +1,62 @@
+"""Wrappers placed on LiteLLM's provider dispatch: the per-provider chat functions
+(main._complete_*) and the provider handlers' embedding methods.
+
+Each asks the router whether the call can be native; if so it runs the stock dispatch with
+the call marked, and the transport hooks hand stock's own handler code a Rust-backed client.
+Everything the handler does around the HTTP exchange (resolving keys and URLs, building the
+body, logging, mapping errors, building the response object) stays LiteLLM's, for its version.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from . import routing
+
+
+def complete(wrapped, _instance, args, kwargs):
+    """On main._complete_<provider>(ctx)."""
+    ctx = args[0] if args else kwargs["ctx"]
+    reason = routing.chat_refusal(ctx)
+    if reason is not None:
+        routing.refuse(reason)
+        return wrapped(*args, **kwargs)
+    return _run_marked(wrapped, args, kwargs, ctx.custom_llm_provider)
+
+
+def embed(wrapped, _instance, args, kwargs):
+    """On <Provider>Handler.embedding(...), which main.embedding calls with keywords only."""
+    logging_obj = kwargs.get("logging_obj")
+    details = getattr(logging_obj, "model_call_details", None) or {}
+    provider = details.get("custom_llm_provider")
+    if args:
+        reason = "unexpected_call_shape"
+    else:
+        reason = routing.embedding_refusal(
+            provider, kwargs.get("client"), kwargs.get("timeout"), kwargs.get("shared_session")
+        )
+    if reason is not None:
+        routing.refuse(reason)
+        return wrapped(*args, **kwargs)
+    return _run_marked(wrapped, args, kwargs, provider)
+
+
+def _run_marked(wrapped, args, kwargs, provider: str):
+    token = routing.active_call.set(provider)
+    try:
+        result = wrapped(*args, **kwargs)
+    finally:
+        routing.active_call.reset(token)
+    if inspect.iscoroutine(result):
+        # The async variants return an un-started coroutine; the exchange happens when LiteLLM
+        # awaits it, so the mark must be set inside it, in the awaiting task.
+        return _marked(result, provider)
+    return result
+
+
+async def _marked(coroutine, provider: str):
+    token = routing.active_call.set(provider)
+    try:
+        return await coroutine
+    finally:
+        routing.active_call.reset(token)

@@ -1,0 +1,189 @@
+"""LiteLLM's own HTTPHandler / AsyncHTTPHandler, with the Rust core as their httpx transport.
+
+Used for the providers LiteLLM serves through `base_llm_http_handler` (xai, mistral,
+openrouter). Stock code builds the URL, headers and body, posts them, masks errors and parses
+the response exactly as it always does; only the bytes travel through the core. Because the
+handler's own `post()` runs around the native exchange, its timing, error classes, messages
+and its one reconnect-retry on the async path stay stock's.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any, Dict, Optional
+
+import httpx
+
+from . import native, routing, stats
+
+# Set by the core or meaningless for it: the core frames the request and negotiates
+# compression itself (and hands back decompressed bodies, so the encoding header must not
+# reach httpx a second time).
+_HOP_HEADERS = frozenset({"host", "content-length", "connection", "accept-encoding", "transfer-encoding"})
+
+
+def _request_headers(request: httpx.Request) -> list:
+    return [(k, v) for k, v in request.headers.multi_items() if k.lower() not in _HOP_HEADERS]
+
+
+def _timeouts(request: httpx.Request):
+    timeout = request.extensions.get("timeout") or {}
+    return timeout.get("read"), timeout.get("connect")
+
+
+def _as_httpx_error(error: Any, request: httpx.Request) -> Exception:
+    message = str(error)
+    kind = getattr(error, "kind", "connect")
+    if kind == "connect_timeout":
+        return httpx.ConnectTimeout(message, request=request)
+    if kind == "read_timeout":
+        return httpx.ReadTimeout(message, request=request)
+    if kind == "read":
+        return httpx.RemoteProtocolError(message, request=request)
+    if kind == "decode":
+        return httpx.DecodingError(message, request=request)
+    if kind == "builder":
+        return httpx.UnsupportedProtocol(message, request=request)
+    return httpx.ConnectError(message, request=request)
+
+
+def _response(reply: Any, request: httpx.Request) -> httpx.Response:
+    return httpx.Response(reply.status, headers=reply.headers, content=reply.body, request=request)
+
+
+class NativeTransport(httpx.BaseTransport):
+    """Sends each httpx request through the core, once (stock's HTTPHandler does not retry)."""
+
+    def __init__(self, provider: str):
+        self.provider = provider
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        read, connect = _timeouts(request)
+        try:
+            reply = native.send(
+                request.method, str(request.url), _request_headers(request), request.read(),
+                timeout=read, connect_timeout=connect, max_retries=0, retry="none",
+            )
+        except native.TransportError as error:
+            stats.count_native(self.provider)
+            raise _as_httpx_error(error, request) from None
+        stats.count_native(self.provider)
+        return _response(reply, request)
+
+
+class NativeAsyncTransport(httpx.AsyncBaseTransport):
+    def __init__(self, provider: str):
+        self.provider = provider
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        read, connect = _timeouts(request)
+        try:
+            reply = await native.send_async(
+                request.method, str(request.url), _request_headers(request), await request.aread(),
+                timeout=read, connect_timeout=connect, max_retries=0, retry="none",
+            )
+        except native.TransportError as error:
+            stats.count_native(self.provider)
+            raise _as_httpx_error(error, request) from None
+        stats.count_native(self.provider)
+        return _response(reply, request)
+
+
+# Stock handlers built exactly as LiteLLM's getters build them (same timeout, default headers,
+# redirect policy), whose httpx client then sends through the core. Kept per configuration
+# like LiteLLM's own client cache; the connection pool itself lives in the core.
+_handlers: "OrderedDict[Any, Any]" = OrderedDict()
+_MAX_HANDLERS = 64
+_lock = threading.Lock()
+
+
+def _nativize(client: Any, provider: str, is_async: bool) -> Any:
+    """Keep the stock httpx client's settings; change only where its bytes go."""
+    client._transport = (NativeAsyncTransport if is_async else NativeTransport)(provider)
+    client._mounts = {}
+    return client
+
+
+def _default_timeout() -> Any:
+    from litellm.llms.custom_httpx import http_handler
+
+    return http_handler._default_cached_client_timeout()
+
+
+def _build_handler(provider: str, is_async: bool, params: Optional[dict], timeout: Any) -> Any:
+    from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler, HTTPHandler
+
+    handler_params = {k: v for k, v in (params or {}).items() if k != "disable_aiohttp_transport"}
+    if params is None:
+        handler_params["timeout"] = _default_timeout() if timeout is _UNSET else timeout
+    if is_async:
+        handler = AsyncHTTPHandler(**handler_params)
+        _nativize(handler.client, provider, True)
+        make_client = handler.create_client
+        # Stock retries a refused/broken connection once on a fresh client: that attempt
+        # must go through the core too.
+        handler.create_client = lambda *a, **k: _nativize(make_client(*a, **k), provider, True)
+    else:
+        handler = HTTPHandler(**handler_params)
+        _nativize(handler.client, provider, False)
+    return handler
+
+
+_UNSET = object()
+
+
+def _native_handler(provider: str, is_async: bool, params: Optional[dict], timeout: Any = _UNSET) -> Any:
+    key = (provider, is_async, repr(sorted((params or {}).items())) if params is not None else None, repr(timeout))
+    handler = _handlers.get(key)
+    if handler is None:
+        with _lock:
+            handler = _handlers.get(key)
+            if handler is None:
+                handler = _build_handler(provider, is_async, params, timeout)
+                _handlers[key] = handler
+                while len(_handlers) > _MAX_HANDLERS:
+                    _handlers.popitem(last=False)
+    return handler
+
+
+def _params_refusal(params: Optional[dict]) -> Optional[str]:
+    if params and params.get("ssl_verify") is not None:
+        return "ssl_verify_set"  # TLS settings are stock's until the core honours them
+    return None
+
+
+def sync_client(wrapped, _instance, args, kwargs):
+    """On the `get_httpx_client(params)` LiteLLM's generic handler uses."""
+    provider = routing.active_call.get()
+    if provider is None:
+        return wrapped(*args, **kwargs)
+    params = args[0] if args else kwargs.get("params")
+    reason = _params_refusal(params)
+    if reason is not None:
+        routing.refuse(reason)
+        return wrapped(*args, **kwargs)
+    return _native_handler(provider, False, params)
+
+
+def async_client(wrapped, _instance, args, kwargs):
+    """On `get_async_httpx_client(llm_provider, params, shared_session)`."""
+    provider = routing.active_call.get()
+    if provider is None:
+        return wrapped(*args, **kwargs)
+    params = args[1] if len(args) > 1 else kwargs.get("params")
+    shared_session = args[2] if len(args) > 2 else kwargs.get("shared_session")
+    reason = _params_refusal(params) or ("caller_session" if shared_session is not None else None)
+    if reason is not None:
+        routing.refuse(reason)
+        return wrapped(*args, **kwargs)
+    return _native_handler(provider, True, params)
+
+
+def new_sync_handler(wrapped, _instance, args, kwargs):
+    """On the `HTTPHandler` class where a handler builds one per call (OpenAI-compatible
+    embeddings): a native handler with the same timeout instead."""
+    provider = routing.active_call.get()
+    if provider is None or args or set(kwargs) - {"timeout"}:
+        return wrapped(*args, **kwargs)
+    return _native_handler(provider, False, None, kwargs.get("timeout"))

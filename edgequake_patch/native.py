@@ -1,0 +1,13 @@
+"""The Rust core, imported in one place so a failed load is one ImportError that `install()`
+turns into a warning instead of a broken host app."""
+
+from ._native import (  # noqa: F401
+    Response,
+    TransportError,
+    dumps,
+    loads,
+    openai_sdk_shape,
+    openai_sdk_shape_embedding,
+    send,
+    send_async,
+)

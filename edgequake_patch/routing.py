@@ -1,0 +1,68 @@
+"""The one place that decides, per call, whether the native core serves it or stock LiteLLM does.
+
+Two moments of decision, both before anything is sent:
+  * at dispatch (`chat_refusal`, `embedding_refusal`): what the call asks for;
+  * at the transport (`body_refusal`): what the request stock built contains.
+A call refused at either moment runs exactly as stock, and the reason is counted in `status()`.
+Once a native request has left, its outcome is final: no stock retry, no second billing.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any, Optional
+
+from . import stats
+
+#: Set while a dispatch the router accepted is running; the transport hooks serve only these.
+#: A ContextVar, so threads and asyncio tasks each see their own call.
+active_call: ContextVar[Optional[str]] = ContextVar("edgequake_patch_active_call", default=None)
+
+CHAT_PROVIDERS = frozenset({"openai", "lm_studio", "azure", "xai", "mistral", "openrouter"})
+EMBEDDING_PROVIDERS = frozenset({"openai", "lm_studio", "azure", "mistral"})
+
+# Keys of `timeout` values the core expresses: seconds as a number (stock's default is 600.0).
+_NUMBERS = (int, float)
+
+
+def _timeout_refusal(timeout: Any) -> Optional[str]:
+    if timeout is None or (type(timeout) in _NUMBERS):
+        return None
+    return "timeout_not_seconds"  # an httpx.Timeout or a string: stock handles its phases
+
+
+def chat_refusal(ctx: Any) -> Optional[str]:
+    """Why this chat dispatch must stay stock, or None to serve it natively."""
+    provider = ctx.custom_llm_provider
+    if provider not in CHAT_PROVIDERS:
+        return "provider_not_native"
+    if ctx.stream:
+        return "stream"
+    if ctx.client is not None:
+        return "caller_client"
+    if ctx.shared_session is not None:
+        return "caller_session"
+    return _timeout_refusal(ctx.timeout)
+
+
+def embedding_refusal(provider: Optional[str], client: Any, timeout: Any, shared_session: Any = None) -> Optional[str]:
+    if provider not in EMBEDDING_PROVIDERS:
+        return "provider_not_native"
+    if client is not None:
+        return "caller_client"
+    if shared_session is not None:
+        return "caller_session"
+    return _timeout_refusal(timeout)
+
+
+def body_refusal(exc: BaseException) -> str:
+    """The reason recorded when the core refused to serialize what stock built."""
+    return "body_not_json" if isinstance(exc, (TypeError, ValueError)) else f"body_{exc.__class__.__name__}"
+
+
+def refuse(reason: str) -> None:
+    stats.count_fallback(reason)
+
+
+def accept(provider: str) -> None:
+    stats.count_native(provider)

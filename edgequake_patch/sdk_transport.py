@@ -1,0 +1,517 @@
+"""A Rust-backed stand-in for the OpenAI SDK client, handed to LiteLLM's own OpenAI and Azure
+handlers for calls the router accepted.
+
+Stock code keeps doing everything around the exchange; this object does what the SDK would do
+on the wire (URL, auth headers, JSON body with extra_body/extra_query/extra_headers, the SDK's
+retry policy) and hands back the parsed body in the SDK's `model_dump()` shape.
+
+Only a well-formed success takes the fast path. Every other outcome (an HTTP error, a refused
+connection, a timeout, a body that is not a chat completion) is *replayed* through a real SDK
+client whose transport returns what the core already received: the SDK raises or returns
+exactly what it would have, with no second request and no retry (the core already retried).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import httpx
+import openai
+
+from . import native, routing, stats
+
+# The SDK's per-request options: not body fields.
+_REQUEST_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
+
+
+def _create_params(method: Callable) -> frozenset:
+    return frozenset(p for p in inspect.signature(method).parameters if p != "self")
+
+
+# Keyword arguments the SDK's create() accepts; anything else makes the SDK raise TypeError,
+# so such a call is left to the SDK (it will raise exactly that).
+_CHAT_PARAMS = _create_params(openai.resources.chat.completions.Completions.create)
+_EMBEDDING_PARAMS = _create_params(openai.resources.embeddings.Embeddings.create)
+
+
+@functools.lru_cache(maxsize=256)
+def _sdk_base_url(base_url: str) -> httpx.URL:
+    """The client's base URL as the SDK holds it: an httpx.URL ending in '/'.
+    (Stock logs `client._base_url._uri_reference`, so it must be the real type.)"""
+    url = httpx.URL(base_url)
+    if not url.raw_path.endswith(b"/"):
+        url = url.copy_with(raw_path=url.raw_path + b"/")
+    return url
+
+
+def _timeout_seconds(timeout: Any) -> Optional[float]:
+    if timeout is None or isinstance(timeout, (int, float)):
+        return timeout
+    raise _Refused("timeout_not_seconds")
+
+
+class _Refused(Exception):
+    """The request cannot be expressed by the core; nothing has been sent."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# ---------------------------------------------------------------------------------------------
+# Replaying an outcome through the real SDK
+
+
+def _transport_exception(error: Any, request: httpx.Request) -> Exception:
+    """The httpx exception that stands for a core TransportError, so the SDK maps it itself
+    (timeouts to APITimeoutError, the rest to APIConnectionError)."""
+    message = str(error)
+    kind = getattr(error, "kind", "connect")
+    if kind == "connect_timeout":
+        return httpx.ConnectTimeout(message, request=request)
+    if kind == "read_timeout":
+        return httpx.ReadTimeout(message, request=request)
+    if kind == "read":
+        return httpx.RemoteProtocolError(message, request=request)
+    if kind == "decode":
+        return httpx.DecodingError(message, request=request)
+    return httpx.ConnectError(message, request=request)
+
+
+class _Replay(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """An httpx transport that answers once with what the core received."""
+
+    def __init__(self, outcome: Any):
+        self.outcome = outcome
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        outcome = self.outcome
+        if isinstance(outcome, native.TransportError):
+            raise _transport_exception(outcome, request)
+        return httpx.Response(outcome.status, headers=outcome.headers, content=outcome.body, request=request)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._answer(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return self._answer(request)
+
+
+# ---------------------------------------------------------------------------------------------
+# The client
+
+
+class NativeSdkClient:
+    """What LiteLLM's OpenAI handlers use of an `openai.OpenAI` / `AsyncOpenAI` client."""
+
+    __slots__ = (
+        "provider",
+        "is_async",
+        "api_key",
+        "organization",
+        "project",
+        "timeout",
+        "max_retries",
+        "_base_url",
+        "_base",
+        "_query",
+        "_auth_headers",
+        "_stock_client",
+        "_deployments",
+        "_replay_auth",
+        "chat",
+        "embeddings",
+    )
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        is_async: bool,
+        api_key: Optional[str],
+        base_url: str,
+        auth_headers: Dict[str, str],
+        timeout: Any,
+        max_retries: int,
+        stock_client: Callable[[], Any],
+        organization: Optional[str] = None,
+        project: Optional[str] = None,
+        query: Optional[Dict[str, str]] = None,
+        deployments: bool = False,
+        replay_auth: Optional[Dict[str, str]] = None,
+    ):
+        self.provider = provider
+        self.is_async = is_async
+        self.api_key = api_key
+        self.organization = organization
+        self.project = project
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._base_url = _sdk_base_url(base_url)
+        self._base = str(self._base_url)
+        self._query = query
+        self._auth_headers = auth_headers
+        self._stock_client = stock_client
+        # Azure's SDK client routes deployment endpoints to /deployments/{model}/...
+        self._deployments = deployments and "/deployments" not in self._base_url.path
+        self._replay_auth = replay_auth or {"api_key": api_key or "replay"}
+        self.chat = _Chat(self)
+        self.embeddings = _Endpoint(self, "embeddings", _EMBEDDING_PARAMS)
+
+    # --- what the handlers call -------------------------------------------------------------
+
+    def post(self, path: str, *, body: Any = None, options: Any = None, cast_to: Any = None, **_: Any):
+        """The SDK's generic POST, used by stock for embeddings without SDK defaults."""
+        options = options or {}
+        endpoint = self.embeddings if path.strip("/") == "embeddings" else _Endpoint(self, path.strip("/"), None)
+        kwargs = {"extra_headers": options.get("headers"), "extra_query": options.get("params"),
+                  "extra_body": options.get("extra_json")}
+        if "timeout" in options:
+            kwargs["timeout"] = options["timeout"]
+        return endpoint.send(dict(body or {}), kwargs, lambda client: client.post(path, body=body, options=options, cast_to=cast_to))
+
+    # --- building the request the SDK would build -------------------------------------------
+
+    def build(self, path: str, body: Dict[str, Any], options: Dict[str, Any]) -> Tuple[str, list]:
+        model = body.get("model") if self._deployments else None
+        url = f"{self._base}deployments/{model}/{path}" if model is not None else self._base + path
+        query = dict(self._query) if self._query else {}
+        extra_query = options.get("extra_query")
+        if extra_query:
+            query.update(extra_query)
+        if query:
+            url = str(httpx.URL(url, params=query))
+        headers = dict(self._auth_headers)
+        if self.organization is not None:
+            headers["OpenAI-Organization"] = self.organization
+        if self.project is not None:
+            headers["OpenAI-Project"] = self.project
+        extra_headers = options.get("extra_headers")
+        if extra_headers:
+            for name, value in extra_headers.items():
+                # A caller's header replaces the client's of the same name, whatever its case.
+                for existing in [h for h in headers if h.lower() == name.lower()]:
+                    del headers[existing]
+                if value is not None and not isinstance(value, openai.Omit):
+                    headers[name] = value
+        return url, list(headers.items())
+
+    def replay(self, outcome: Any, call_stock: Callable[[Any], Any]):
+        """Run the real SDK over what the core received (no network, no retry)."""
+        sdk_class = {
+            (False, False): openai.OpenAI,
+            (True, False): openai.AsyncOpenAI,
+            (False, True): openai.AzureOpenAI,
+            (True, True): openai.AsyncAzureOpenAI,
+        }[(self.is_async, self.provider == "azure" and bool(self._query))]
+        http_client = (httpx.AsyncClient if self.is_async else httpx.Client)(transport=_Replay(outcome))
+        if self.provider == "azure" and self._query:
+            client = sdk_class(
+                **self._replay_auth,
+                base_url=self._base.rstrip("/"),
+                api_version=self._query.get("api-version"),
+                max_retries=0,
+                http_client=http_client,
+            )
+        else:
+            client = sdk_class(
+                api_key=self._replay_auth.get("api_key", "replay"),
+                base_url=self._base,
+                organization=self.organization,
+                project=self.project,
+                max_retries=0,
+                http_client=http_client,
+            )
+        return call_stock(client)
+
+
+class _Chat:
+    __slots__ = ("completions",)
+
+    def __init__(self, client: NativeSdkClient):
+        self.completions = _Endpoint(client, "chat/completions", _CHAT_PARAMS)
+
+
+class _Endpoint:
+    """`client.<endpoint>` and `client.<endpoint>.with_raw_response` at once: stock only uses
+    the raw-response form, whose result has `.headers` and `.parse()`."""
+
+    __slots__ = ("client", "path", "params", "with_raw_response")
+
+    def __init__(self, client: NativeSdkClient, path: str, params: Optional[frozenset]):
+        self.client = client
+        self.path = path
+        self.params = params
+        self.with_raw_response = self
+
+    def create(self, **kwargs: Any):
+        resource = self.path.replace("/", ".")
+
+        def call_stock(client):
+            target = client.chat.completions if resource == "chat.completions" else getattr(client, resource)
+            return target.with_raw_response.create(**kwargs)
+
+        if self.params is not None and not kwargs.keys() <= self.params:
+            return self._stock("sdk_unknown_parameter", call_stock)
+        body = {k: v for k, v in kwargs.items() if k not in _REQUEST_OPTIONS}
+        return self.send(body, kwargs, call_stock)
+
+    # --- the exchange ----------------------------------------------------------------------
+
+    def send(self, body: Dict[str, Any], options: Dict[str, Any], call_stock: Callable[[Any], Any]):
+        client = self.client
+        try:
+            extra_body = options.get("extra_body")
+            if extra_body:
+                body = {**body, **extra_body}
+            url, headers = client.build(self.path, body, options)
+            timeout = _timeout_seconds(options.get("timeout", client.timeout))
+        except _Refused as refused:
+            return self._stock(refused.reason, call_stock)
+        send = native.send_async if client.is_async else native.send
+        try:
+            pending = send(
+                "POST", url, headers, body,
+                timeout=timeout, connect_timeout=None, max_retries=client.max_retries, retry="openai_sdk",
+            )
+        except (TypeError, ValueError) as exc:
+            # Serialization happens before anything is sent: stock may still serve this call.
+            return self._stock(routing.body_refusal(exc), call_stock)
+        if client.is_async:
+            return self._finish_async(pending, call_stock)
+        return self._finish(pending, call_stock)
+
+    def _stock(self, reason: str, call_stock: Callable[[Any], Any]):
+        routing.refuse(reason)
+        return call_stock(self.client._stock_client())
+
+    async def _finish_async(self, pending, call_stock):
+        try:
+            response = await pending
+        except native.TransportError as error:
+            stats.count_native(self.client.provider)
+            return await self.client.replay(error, call_stock)
+        result = self._finish(response, call_stock, awaited=True)
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+    def _finish(self, response, call_stock, awaited: bool = False):
+        client = self.client
+        if not awaited:
+            # `response` is the pending result of a synchronous send: already complete.
+            pass
+        stats.count_native(client.provider)
+        if isinstance(response, native.TransportError):  # pragma: no cover - sync errors raise
+            return client.replay(response, call_stock)
+        if 200 <= response.status < 300:
+            try:
+                parsed = response.json()
+                shaped = self._shape(parsed)
+            except ValueError:
+                return client.replay(response, call_stock)
+            return NativeRawResponse(response.headers_dict(), shaped, self.path)
+        return client.replay(response, call_stock)
+
+    def _shape(self, parsed: Any):
+        if self.path == "chat/completions":
+            return native.openai_sdk_shape(parsed)
+        if self.path == "embeddings":
+            return native.openai_sdk_shape_embedding(parsed)
+        raise ValueError("no fast path for this endpoint")
+
+
+def _sync_send_wrapper(endpoint_send):  # pragma: no cover - kept for clarity of the sync path
+    return endpoint_send
+
+
+class NativeRawResponse:
+    """The part of the SDK's LegacyAPIResponse that stock reads: `.headers` and `.parse()`."""
+
+    __slots__ = ("headers", "_shaped", "_path")
+
+    def __init__(self, headers: Dict[str, str], shaped: Dict[str, Any], path: str):
+        self.headers = headers
+        self._shaped = shaped
+        self._path = path
+
+    def parse(self):
+        if self._path == "embeddings":
+            # Stock hands the parsed object itself to its logging, so it must be the SDK's type.
+            from openai._models import construct_type
+            from openai.types import CreateEmbeddingResponse
+
+            return construct_type(type_=CreateEmbeddingResponse, value=self._shaped)
+        return _Parsed(self._shaped)
+
+
+class _Parsed:
+    __slots__ = ("_dump",)
+
+    def __init__(self, dump: Dict[str, Any]):
+        self._dump = dump
+
+    def model_dump(self, *args: Any, **kwargs: Any) -> Dict[str, Any]:
+        return self._dump
+
+
+def openai_auth(api_key: Optional[str]) -> Dict[str, str]:
+    """The SDK's bearer auth header: none for an empty key."""
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def sdk_organization(organization: Optional[str]) -> Optional[str]:
+    return organization if organization is not None else os.environ.get("OPENAI_ORG_ID")
+
+
+def sdk_project() -> Optional[str]:
+    return os.environ.get("OPENAI_PROJECT_ID")
+
+
+# ---------------------------------------------------------------------------------------------
+# The transport hook on OpenAIChatCompletion._get_openai_client
+
+
+def _openai_client_args(
+    is_async,
+    api_key=None,
+    api_base=None,
+    api_version=None,
+    timeout=None,
+    max_retries=2,
+    organization=None,
+    client=None,
+    shared_session=None,
+    litellm_params=None,
+):
+    return is_async, api_key, api_base, timeout, max_retries, organization, client, shared_session, litellm_params
+
+
+def _uses_workload_identity(api_key, api_base, litellm_params) -> bool:
+    try:
+        from litellm.llms.openai.openai import resolve_openai_workload_identity_config
+    except ImportError:  # older LiteLLM: no workload identity
+        return False
+    return resolve_openai_workload_identity_config(
+        api_key=api_key, api_base=api_base, litellm_params=litellm_params
+    ) is not None
+
+
+def openai_client(wrapped, instance, args, kwargs):
+    """Hand stock's OpenAI handler a native client for calls the router accepted."""
+    provider = routing.active_call.get()
+    if provider is None:
+        return wrapped(*args, **kwargs)
+    is_async, api_key, api_base, timeout, max_retries, organization, client, session, litellm_params = (
+        _openai_client_args(*args, **kwargs)
+    )
+    reason = None
+    if client is not None:
+        reason = "caller_client"
+    elif session is not None:
+        reason = "caller_session"
+    elif not isinstance(max_retries, int):
+        reason = "max_retries_not_int"  # stock raises its own 422 for this
+    elif api_base is None or "?" in api_base:
+        reason = "api_base_unexpressed"
+    elif _uses_workload_identity(api_key, api_base, litellm_params):
+        reason = "workload_identity"
+    if reason is None:
+        api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        if api_key is None:
+            reason = "no_api_key"  # the SDK raises its own error for this
+    if reason is not None:
+        routing.refuse(reason)
+        return wrapped(*args, **kwargs)
+    return NativeSdkClient(
+        provider=provider,
+        is_async=is_async,
+        api_key=api_key,
+        base_url=api_base,
+        auth_headers=openai_auth(api_key),
+        organization=sdk_organization(organization),
+        project=sdk_project(),
+        timeout=timeout,
+        max_retries=max_retries,
+        stock_client=lambda: wrapped(*args, **kwargs),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The transport hook on BaseAzureLLM.get_azure_openai_client
+
+
+def _azure_client_args(api_key, api_base, api_version=None, client=None, litellm_params=None, _is_async=False, model=None):
+    return api_key, api_base, api_version, client, litellm_params, _is_async, model
+
+
+def azure_client(wrapped, instance, args, kwargs):
+    """Hand stock's Azure handler a native client, built from the very parameters stock would
+    give the SDK's AzureOpenAI (or, for the v1 API, OpenAI) client."""
+    provider = routing.active_call.get()
+    if provider is None:
+        return wrapped(*args, **kwargs)
+    api_key, api_base, api_version, client, litellm_params, is_async, model = _azure_client_args(*args, **kwargs)
+    native_client = None
+    if client is not None:
+        reason = "caller_client"
+    else:
+        params = instance.initialize_azure_sdk_client(
+            litellm_params=litellm_params or {},
+            api_key=api_key,
+            api_base=api_base,
+            model_name=model,
+            api_version=api_version,
+            is_async=is_async,
+        )
+        native_client, reason = _azure_native_client(instance, provider, params, api_base, api_version, is_async,
+                                                     lambda: wrapped(*args, **kwargs))
+    if native_client is None:
+        routing.refuse(reason)
+        return wrapped(*args, **kwargs)
+    return native_client
+
+
+def _azure_native_client(instance, provider, params, api_base, api_version, is_async, stock_client):
+    max_retries = params.get("max_retries", 2)
+    timeout = params.get("timeout")
+    if not isinstance(max_retries, int):
+        return None, "max_retries_not_int"
+    if params.get("azure_ad_token_provider") is not None:
+        return None, "azure_ad_token_provider"
+    if instance._is_azure_v1_api_version(api_version):
+        key = params.get("api_key") or params.get("azure_ad_token")
+        if not isinstance(key, str):
+            return None, "no_api_key"
+        return NativeSdkClient(
+            provider=provider, is_async=is_async, api_key=key, base_url=f"{api_base}/openai/v1/",
+            auth_headers=openai_auth(key), timeout=timeout, max_retries=max_retries, stock_client=stock_client,
+            organization=sdk_organization(None), project=sdk_project(),
+        ), None
+    # The SDK's AzureOpenAI, as constructed from these parameters (env fallbacks included).
+    key = params.get("api_key") or os.environ.get("AZURE_OPENAI_API_KEY")
+    token = params.get("azure_ad_token") or os.environ.get("AZURE_OPENAI_AD_TOKEN")
+    version = params.get("api_version") or os.environ.get("OPENAI_API_VERSION")
+    base_url = params.get("base_url")  # stock passes this when api_base already names a deployment
+    if base_url is None:
+        endpoint = params.get("azure_endpoint") or os.environ.get("AZURE_OPENAI_ENDPOINT")
+        base_url = f"{endpoint.rstrip('/')}/openai/" if endpoint else None
+    if key is None and token is None:
+        return None, "no_api_key"  # the SDK raises its own "Missing credentials"
+    if version is None or base_url is None or "?" in base_url:
+        return None, "azure_endpoint_unexpressed"
+    # A static AD token wins over the key (the SDK's _auth_headers); the key is then not sent.
+    if token is not None:
+        auth, replay_auth = {"Authorization": f"Bearer {token}"}, {"azure_ad_token": token}
+    else:
+        auth, replay_auth = {"api-key": key}, {"api_key": key}
+    return NativeSdkClient(
+        # The SDK keeps a sentinel as the key of a token-only client; stock logs client.api_key.
+        provider=provider, is_async=is_async, api_key=key if key else "<missing API key>",
+        base_url=base_url, auth_headers=auth, timeout=timeout, max_retries=max_retries,
+        stock_client=stock_client, query={"api-version": version}, deployments=True, replay_auth=replay_auth,
+        organization=sdk_organization(None), project=sdk_project(),
+    ), None

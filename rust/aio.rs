@@ -1,0 +1,159 @@
+//! asyncio bridge for `send_async`.
+//!
+//! pyo3-async-runtimes' generic bridge finishes every future from a tokio blocking-pool
+//! thread that takes the GIL and calls `call_soon_threadsafe`. Under load that makes the
+//! GIL ping-pong between those threads and the event loop and dominated our profile
+//! (futex + thread churn, ~3x the cost of the HTTP work itself). Here workers never touch
+//! the GIL: they queue finished results and poke a socketpair the event loop watches with
+//! `add_reader`; the loop thread then resolves every queued future in one batch.
+
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyCFunction;
+
+use crate::http::{Failure, RawResponse, Response};
+
+type Done = (Py<PyAny>, Result<RawResponse, Failure>);
+
+/// The half of a loop's channel that tokio workers use.
+pub struct Completer {
+    queue: Mutex<Vec<Done>>,
+    wake: UnixStream,
+}
+
+impl Completer {
+    /// Hand a result to the loop. Only the push that finds the queue empty writes to the
+    /// socket: one wake-up per batch, however many requests finish meanwhile.
+    pub fn complete(&self, fut: Py<PyAny>, result: Result<RawResponse, Failure>) {
+        let was_empty = {
+            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let was_empty = q.is_empty();
+            q.push((fut, result));
+            was_empty
+        };
+        if was_empty {
+            // WouldBlock means unread bytes are already waiting: the loop will wake anyway.
+            let _ = (&self.wake).write(&[1]);
+        }
+    }
+}
+
+/// One per event loop: the queue, the socket the loop watches, and the reader callback.
+#[pyclass(frozen, module = "edgequake_patch._native")]
+pub struct LoopChannel {
+    completer: Arc<Completer>,
+    readable: UnixStream,
+    pid: u32,
+    event_loop: Py<PyAny>,
+}
+
+#[pymethods]
+impl LoopChannel {
+    /// Registered with `loop.add_reader`; runs on the loop thread.
+    fn _drain(&self, py: Python<'_>) {
+        // Clear readiness first, then take the queue: a push racing with us either lands
+        // in what we take or writes a fresh byte that wakes us again.
+        let mut buf = [0u8; 64];
+        loop {
+            match (&self.readable).read(&mut buf) {
+                Ok(n) if n == buf.len() => continue,
+                Ok(_) => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        let items = std::mem::take(&mut *self.completer.queue.lock().unwrap_or_else(|e| e.into_inner()));
+        for (fut, result) in items {
+            // A failure to resolve one future (it was cancelled meanwhile) must not strand
+            // the rest of the batch.
+            let _ = resolve(py, fut.bind(py), result);
+        }
+    }
+}
+
+fn resolve(py: Python<'_>, fut: &Bound<'_, PyAny>, result: Result<RawResponse, Failure>) -> PyResult<()> {
+    if fut.call_method0(pyo3::intern!(py, "done"))?.is_truthy()? {
+        return Ok(());
+    }
+    match result {
+        Ok(raw) => fut.call_method1(pyo3::intern!(py, "set_result"), (Bound::new(py, Response::from(raw))?,))?,
+        Err(f) => fut.call_method1(pyo3::intern!(py, "set_exception"), (f.into_pyerr(py).into_value(py),))?,
+    };
+    Ok(())
+}
+
+/// Open channels, one per live event loop. Only touched with the GIL held.
+static CHANNELS: Mutex<Vec<Py<LoopChannel>>> = Mutex::new(Vec::new());
+
+fn get_running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    F.import(py, "asyncio", "get_running_loop")?.call0()
+}
+
+/// The channel for the running loop, created (and hooked into the loop) on first use.
+fn channel_for<'py>(py: Python<'py>, event_loop: &Bound<'py, PyAny>) -> PyResult<Bound<'py, LoopChannel>> {
+    let pid = std::process::id();
+    let mut channels = CHANNELS.lock().unwrap_or_else(|e| e.into_inner());
+    for ch in channels.iter() {
+        let c = ch.get();
+        // A channel inherited across fork shares its socket with the parent's loop.
+        if c.event_loop.as_ptr() == event_loop.as_ptr() && c.pid == pid {
+            return Ok(ch.bind(py).clone());
+        }
+    }
+    // A miss is rare (new loop): drop channels of closed loops or of the parent process,
+    // which also releases the loop objects they pin.
+    channels.retain(|ch| {
+        let c = ch.get();
+        c.pid == pid
+            && !c
+                .event_loop
+                .bind(py)
+                .call_method0("is_closed")
+                .and_then(|v| v.is_truthy())
+                .unwrap_or(true)
+    });
+    let (readable, wake) = UnixStream::pair().map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
+    readable.set_nonblocking(true).map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
+    wake.set_nonblocking(true).map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
+    let fd = readable.as_raw_fd();
+    let ch = Bound::new(
+        py,
+        LoopChannel { completer: Arc::new(Completer { queue: Mutex::new(Vec::new()), wake }), readable, pid, event_loop: event_loop.clone().unbind() },
+    )?;
+    event_loop.call_method1("add_reader", (fd, ch.getattr("_drain")?))?;
+    channels.push(ch.clone().unbind());
+    Ok(ch)
+}
+
+/// Spawn `work` for the running loop and return the asyncio future it will resolve.
+/// Cancelling that future aborts the task, which drops the request and its connection.
+pub fn spawn_for_loop<'py, F>(py: Python<'py>, work: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: std::future::Future<Output = Result<RawResponse, Failure>> + Send + 'static,
+{
+    let event_loop = get_running_loop(py)?;
+    let channel = channel_for(py, &event_loop)?;
+    let completer = channel.get().completer.clone();
+    let fut = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
+    let fut_for_task = fut.clone().unbind();
+    let handle = crate::http::spawn(async move {
+        let result = work.await;
+        completer.complete(fut_for_task, result);
+    });
+    let abort = handle.abort_handle();
+    let on_done = PyCFunction::new_closure(py, None, None, move |args, _kwargs| -> PyResult<()> {
+        let f = args.get_item(0)?;
+        if f.call_method0(pyo3::intern!(args.py(), "cancelled"))?.is_truthy()? {
+            abort.abort();
+        }
+        Ok(())
+    })?;
+    fut.call_method1(pyo3::intern!(py, "add_done_callback"), (on_done,))?;
+    Ok(fut)
+}

@@ -1,0 +1,34 @@
+//! Native core of edgequake_patch: LiteLLM's provider HTTP calls, minus the OpenAI SDK
+//! and httpx overhead. Python keeps all policy about *when* to use it; this crate only
+//! has to be fast and to behave like the stock stack it replaces.
+
+mod aio;
+mod http;
+mod openai;
+mod pyjson;
+mod retry;
+
+use pyo3::prelude::*;
+
+// The JSON key cache in `pyjson` is a plain static protected by the GIL, so the module
+// must not claim free-threading support.
+#[pymodule(gil_used = true)]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_function(wrap_pyfunction!(http::send, m)?)?;
+    m.add_function(wrap_pyfunction!(http::send_async, m)?)?;
+    m.add_class::<http::Response>()?;
+    m.add("TransportError", py.get_type::<http::TransportError>())?;
+
+    // Exposed as loads/dumps; the Rust names avoid clashing with the internal functions.
+    let loads = wrap_pyfunction!(pyjson::py_loads, m)?;
+    m.add("loads", loads)?;
+    let dumps = wrap_pyfunction!(pyjson::py_dumps, m)?;
+    m.add("dumps", dumps)?;
+
+    m.add_function(wrap_pyfunction!(openai::openai_sdk_shape, m)?)?;
+    m.add_function(wrap_pyfunction!(openai::openai_sdk_shape_embedding, m)?)?;
+    m.add_function(wrap_pyfunction!(openai::openai_schema, m)?)?;
+    m.add("ShapeUnsupported", py.get_type::<openai::ShapeUnsupported>())?;
+    Ok(())
+}

@@ -1,0 +1,31 @@
+# Sourced by the other scripts: a virtualenv per LiteLLM version with the project installed.
+#   LITELLM_VERSION  which LiteLLM to test against (default: the newest supported)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+NEWEST=$(python3 -c "import re;print(re.search(r'NEWEST_SUPPORTED = \"([^\"]+)\"', open('edgequake_patch/versions.py').read()).group(1))")
+OLDEST=$(python3 -c "import re;print(re.search(r'OLDEST_SUPPORTED = \"([^\"]+)\"', open('edgequake_patch/versions.py').read()).group(1))")
+LITELLM_VERSION="${LITELLM_VERSION:-$NEWEST}"
+VENV="$ROOT/.venv-litellm-$LITELLM_VERSION"
+export LITELLM_LOCAL_MODEL_COST_MAP=True HF_HUB_OFFLINE=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+
+ensure_env() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    echo "== creating $VENV (litellm $LITELLM_VERSION)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --upgrade pip
+    # mcp: LiteLLM imports it for tool calls; uvloop: event-loop compatibility tests.
+    "$VENV/bin/pip" install -q "litellm==$LITELLM_VERSION" maturin "pytest>=8" "pytest-asyncio>=0.23" "vcrpy>=6" aiohttp wrapt mcp
+  fi
+  # Build the wheel (Rust core + Python package + .pth) and install it like a user would.
+  local stamp="$VENV/.built-from" fingerprint
+  fingerprint=$(cat Cargo.toml pyproject.toml edgequake_patch_autoload.pth $(git ls-files -co --exclude-standard rust edgequake_patch 2>/dev/null || find rust edgequake_patch -type f) 2>/dev/null | sha256sum | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$fingerprint" ]; then
+    echo "== building and installing edgequake-patch into $VENV"
+    rm -rf "$ROOT/target/wheels"
+    "$VENV/bin/maturin" build --release --quiet -i "$VENV/bin/python" -o "$ROOT/target/wheels"
+    "$VENV/bin/pip" install -q --force-reinstall --no-deps "$ROOT"/target/wheels/edgequake_patch-*.whl
+    echo "$fingerprint" > "$stamp"
+  fi
+  export PATH="$VENV/bin:$PATH"
+}

@@ -1,0 +1,284 @@
+"""Differential harness: run one scenario with the patch off and on and compare everything a
+LiteLLM user can observe — the outbound request, the returned object, the exception, and the
+payloads LiteLLM's callbacks receive.
+
+What may legitimately differ between two runs (ids, timestamps, durations) is not guessed: the
+scenario is run twice with the patch off, and the paths that differ between those two stock
+runs are the only ones the patched run may differ on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import litellm
+from litellm.integrations.custom_logger import CustomLogger
+
+import edgequake_patch
+from edgequake_patch import stats
+
+# Headers that describe the client software or the framing, not the request's meaning: the
+# SDK's own identification, and what each HTTP stack sets for itself.
+TRANSPORT_HEADERS = frozenset(
+    {"user-agent", "accept", "accept-encoding", "connection", "content-length", "host", "content-type"}
+)
+
+
+def _request_view(recorded: Dict[str, Any]) -> Dict[str, Any]:
+    headers = {
+        k: v
+        for k, v in recorded["headers"].items()
+        if k not in TRANSPORT_HEADERS and not k.startswith("x-stainless")
+    }
+    return {
+        "method": recorded["method"],
+        "path": recorded["path"],
+        "query": recorded["query"],
+        "headers": headers,
+        "body": recorded["body"],
+    }
+
+
+@dataclass
+class Provider:
+    name: str
+    model: str
+    path: str  # appended to the stand-in's base URL to make api_base
+    key: str
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def kwargs(self, standin, model_suffix: str = "") -> Dict[str, Any]:
+        return {
+            "model": self.model + model_suffix,
+            "api_base": standin.base_url + self.path,
+            "api_key": self.key,
+            **self.extra,
+        }
+
+
+CHAT_PROVIDERS = {
+    p.name: p
+    for p in (
+        Provider("openai", "openai/gpt-4o-mini", "/v1", "sk-test-openai-0123456789"),
+        Provider("lm_studio", "lm_studio/qwen2.5-7b-instruct", "/v1", "lm-studio-test-key-0123"),
+        Provider("azure", "azure/gpt-4o-mini", "", "azure-test-key-0123456789", {"api_version": "2024-10-21"}),
+        Provider("xai", "xai/grok-3-mini", "/v1", "xai-test-key-0123456789"),
+        Provider("mistral", "mistral/mistral-small-latest", "/v1", "mistral-test-key-0123456789"),
+        Provider("openrouter", "openrouter/openai/gpt-4o-mini", "/api/v1", "sk-or-test-key-0123456789"),
+    )
+}
+
+EMBEDDING_PROVIDERS = {
+    p.name: p
+    for p in (
+        Provider("openai", "openai/text-embedding-3-small", "/v1", "sk-test-openai-0123456789"),
+        Provider("lm_studio", "lm_studio/nomic-embed-text-v1.5", "/v1", "lm-studio-test-key-0123"),
+        Provider("azure", "azure/text-embedding-3-small", "", "azure-test-key-0123456789", {"api_version": "2024-10-21"}),
+        Provider("mistral", "mistral/mistral-embed", "/v1", "mistral-test-key-0123456789"),
+    )
+}
+
+
+class Capture(CustomLogger):
+    """Records what LiteLLM hands its callbacks, sync and async, success and failure."""
+
+    def __init__(self):
+        super().__init__()
+        self.events: List[Tuple[str, Dict[str, Any]]] = []
+        self._lock = threading.Lock()
+
+    def _record(self, event: str, kwargs: Dict[str, Any], response_obj: Any) -> None:
+        with self._lock:
+            self.events.append((event, _callback_view(kwargs, response_obj)))
+
+    def log_success_event(self, kwargs, response_obj, start_time, end_time):
+        self._record("success", kwargs, response_obj)
+
+    def log_failure_event(self, kwargs, response_obj, start_time, end_time):
+        self._record("failure", kwargs, response_obj)
+
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        self._record("async_success", kwargs, response_obj)
+
+    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
+        self._record("async_failure", kwargs, response_obj)
+
+
+_CALLBACK_KEYS = (
+    "model",
+    "custom_llm_provider",
+    "input",
+    "api_key",
+    "optional_params",
+    "litellm_params",
+    "additional_args",
+    "original_response",
+    "response_cost",
+    "response_headers",
+    "exception",
+    "standard_logging_object",
+    "log_event_type",
+)
+
+
+def plain(value: Any) -> Any:
+    """A JSON-comparable view of any object (pydantic models dumped, others by repr)."""
+    if hasattr(value, "model_dump") and callable(value.model_dump):
+        try:
+            value = value.model_dump()
+        except Exception:  # noqa: BLE001 - a repr is still comparable
+            return repr(value)
+    return json.loads(json.dumps(value, default=_default, sort_keys=True))
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        try:
+            return value.model_dump()
+        except Exception:  # noqa: BLE001
+            pass
+    if isinstance(value, (set, frozenset)):
+        return sorted(map(repr, value))
+    if isinstance(value, BaseException):
+        return exception_view(value)
+    return repr(value)
+
+
+def _callback_view(kwargs: Dict[str, Any], response_obj: Any) -> Dict[str, Any]:
+    view = {key: plain(kwargs.get(key)) for key in _CALLBACK_KEYS}
+    view["response_obj"] = plain(response_obj)
+    return view
+
+
+def exception_view(exc: BaseException) -> Dict[str, Any]:
+    return {
+        "class": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        "str": str(exc),
+        "status_code": getattr(exc, "status_code", None),
+        "message": getattr(exc, "message", None),
+        "llm_provider": getattr(exc, "llm_provider", None),
+        "model": getattr(exc, "model", None),
+        "max_retries": getattr(exc, "max_retries", None),
+        "num_retries": getattr(exc, "num_retries", None),
+    }
+
+
+def result_view(result: Any) -> Any:
+    if result is None:
+        return None
+    return {
+        "type": f"{type(result).__module__}.{type(result).__qualname__}",
+        "dump": plain(result),
+        "hidden_params": plain(getattr(result, "_hidden_params", None)),
+        "response_headers": plain(getattr(result, "_response_headers", None)),
+    }
+
+
+@dataclass
+class Outcome:
+    requests: List[Dict[str, Any]]
+    result: Any
+    error: Optional[BaseException]
+    events: List[Tuple[str, Dict[str, Any]]]
+    native_calls: int
+    fallbacks: Dict[str, int]
+
+    def view(self) -> Dict[str, Any]:
+        return {
+            "requests": [_request_view(r) for r in self.requests],
+            "result": result_view(self.result),
+            "error": exception_view(self.error) if self.error is not None else None,
+            "callbacks": sorted((plain(e) for e in self.events), key=lambda e: e[0]),
+        }
+
+
+def run(call: Callable[[], Any], standin, *, expect_callbacks: int = 1, settle: float = 5.0) -> Outcome:
+    """Run `call` (a function, or a coroutine function for async scenarios) once."""
+    standin.reset()
+    capture = Capture()
+    saved = list(litellm.callbacks)
+    litellm.callbacks = [capture]
+    before_native = sum(stats.native_calls.values())
+    before_fallbacks = dict(stats.fallbacks)
+    result = error = None
+    try:
+        if asyncio.iscoroutinefunction(call):
+            result = asyncio.run(call())
+        else:
+            result = call()
+    except Exception as exc:  # noqa: BLE001 - the exception is part of the outcome
+        error = exc
+    deadline = time.monotonic() + settle
+    # Sync success callbacks run on LiteLLM's thread pool: wait for them.
+    while len(capture.events) < expect_callbacks and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+    litellm.callbacks = saved
+    fallbacks = {k: v - before_fallbacks.get(k, 0) for k, v in stats.fallbacks.items() if v != before_fallbacks.get(k, 0)}
+    return Outcome(
+        requests=standin.requests(),
+        result=result,
+        error=error,
+        events=list(capture.events),
+        native_calls=sum(stats.native_calls.values()) - before_native,
+        fallbacks=fallbacks,
+    )
+
+
+def diff_paths(a: Any, b: Any, path: str = "") -> Dict[str, Tuple[Any, Any]]:
+    """Every leaf path where a and b differ, with both values."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: Dict[str, Tuple[Any, Any]] = {}
+        for key in set(a) | set(b):
+            out.update(diff_paths(a.get(key, _MISSING), b.get(key, _MISSING), f"{path}.{key}"))
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        out = {}
+        for i, (x, y) in enumerate(zip(a, b)):
+            out.update(diff_paths(x, y, f"{path}[{i}]"))
+        return out
+    return {} if a == b else {path: (a, b)}
+
+
+_MISSING = "<missing>"
+
+
+@dataclass
+class Comparison:
+    stock: Outcome
+    patched: Outcome
+    stock_view: Dict[str, Any]
+    patched_view: Dict[str, Any]
+    volatile: set
+    mismatches: Dict[str, Tuple[Any, Any]]
+
+
+def compare(call: Callable[[], Any], standin, patch, *, expect_callbacks: int = 1) -> Comparison:
+    """Stock twice (to learn what varies by itself), then patched; report every difference
+    the patch introduces."""
+    patch.off()
+    stock = run(call, standin, expect_callbacks=expect_callbacks)
+    stock_again = run(call, standin, expect_callbacks=expect_callbacks)
+    patch.on()
+    try:
+        patched = run(call, standin, expect_callbacks=expect_callbacks)
+    finally:
+        patch.off()
+    stock_view, again_view, patched_view = stock.view(), stock_again.view(), patched.view()
+    volatile = set(diff_paths(stock_view, again_view))
+    mismatches = {p: v for p, v in diff_paths(stock_view, patched_view).items() if p not in volatile}
+    return Comparison(stock, patched, stock_view, patched_view, volatile, mismatches)
+
+
+def assert_same(comparison: Comparison, *, native: bool = True) -> None:
+    detail = "\n".join(f"  {p}:\n    stock:   {v[0]!r}\n    patched: {v[1]!r}" for p, v in sorted(comparison.mismatches.items()))
+    assert not comparison.mismatches, f"patched differs from stock:\n{detail}"
+    if native:
+        assert comparison.patched.native_calls >= 1, "the patched call did not go through the core"
+        assert comparison.patched.fallbacks == {}, f"unexpected fallbacks: {comparison.patched.fallbacks}"
+    assert edgequake_patch.is_installed() is False

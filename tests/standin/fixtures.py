@@ -1,0 +1,528 @@
+"""Deterministic response payloads for the provider stand-in.
+
+Everything here is pure (no I/O, no clock, no randomness): the same request body always
+produces byte-identical payloads, so a patched run and a stock run can be compared exactly.
+Shapes follow the public OpenAI API reference (chat completion object, chat completion chunk
+object, embeddings object, error object).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import struct
+from typing import Any, Optional
+
+# --------------------------------------------------------------------------------------
+# Fixed values
+# --------------------------------------------------------------------------------------
+
+CHAT_COMPLETION_ID = "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT"
+CREATED = 1741569952
+SYSTEM_FINGERPRINT = "fp_44709d6fcb"
+SERVICE_TIER = "default"
+
+DEFAULT_TEXT = "Hello from the stand-in."
+JSON_TEXT = '{"answer": 42}'
+
+TOOL_CALL_ID = "call_abc123"
+TOOL_CALL_ARGUMENTS = '{"location": "Boston, MA"}'
+FALLBACK_TOOL_NAME = "get_current_weather"
+
+DEFAULT_EMBEDDING_DIMENSIONS = 8
+MAX_EMBEDDING_DIMENSIONS = 4096
+MAX_CHOICES = 128
+MAX_TOP_LOGPROBS = 20
+
+# Alternatives offered in top_logprobs after the chosen token.
+_ALTERNATIVE_TOKENS = [
+    " Hi", " Hey", " Greetings", " Hello", " the", " a", " from", ".", "!", ",",
+    " stand", " in", " there", " world", " you", " to", " and", " of", " is", " it",
+]
+
+# --------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------
+
+_TOKEN_RE = re.compile(r"\s?[A-Za-z]+|\s?\d+|\s?[^\sA-Za-z\d]+|\s+")
+
+
+def tokenize(text: str) -> list[str]:
+    """A crude, deterministic tokenizer (splits words, numbers and punctuation runs)."""
+    if not text:
+        return []
+    tokens = _TOKEN_RE.findall(text)
+    return tokens or [text]
+
+
+def _digest(*parts: Any) -> bytes:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(repr(part).encode("utf-8", "replace"))
+        h.update(b"\x00")
+    return h.digest()
+
+
+def _text_of_content(content: Any) -> str:
+    """Text of a message's content: a string, or a list of content parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        pieces = []
+        for part in content:
+            if isinstance(part, dict):
+                if isinstance(part.get("text"), str):
+                    pieces.append(part["text"])
+                elif part.get("type") in ("image_url", "input_image", "image"):
+                    pieces.append("<image>")
+                elif part.get("type") in ("input_audio", "audio"):
+                    pieces.append("<audio>")
+            elif isinstance(part, str):
+                pieces.append(part)
+        return " ".join(pieces)
+    return ""
+
+
+def count_prompt_tokens(messages: Any) -> int:
+    """Deterministic prompt token estimate (3 per message + content tokens + 3 priming)."""
+    if not isinstance(messages, list):
+        return 0
+    total = 3
+    for message in messages:
+        total += 3
+        if isinstance(message, dict):
+            total += len(tokenize(_text_of_content(message.get("content"))))
+            if isinstance(message.get("name"), str):
+                total += 1
+            if message.get("tool_calls"):
+                total += len(tokenize(json.dumps(message["tool_calls"], sort_keys=True)))
+    return total
+
+
+def _as_int(value: Any, default: int, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return default
+    return max(lo, min(hi, int(value)))
+
+
+# --------------------------------------------------------------------------------------
+# Logprobs
+# --------------------------------------------------------------------------------------
+
+
+def _token_logprob(token: str, index: int) -> float:
+    # A fixed, plausible value in [-0.5, 0): derived from the token and its position.
+    d = _digest("logprob", token, index)
+    return -round((int.from_bytes(d[:2], "big") % 5000 + 1) / 10000.0, 6)
+
+
+def token_logprob_entries(tokens: list[str], top_n: int) -> list[dict]:
+    entries = []
+    for i, tok in enumerate(tokens):
+        lp = _token_logprob(tok, i)
+        top = []
+        if top_n > 0:
+            top.append({"token": tok, "logprob": lp, "bytes": list(tok.encode("utf-8"))})
+            alt_lp = lp
+            for alt in _ALTERNATIVE_TOKENS:
+                if len(top) >= top_n:
+                    break
+                if alt == tok:
+                    continue
+                alt_lp = round(alt_lp - 1.25, 6)
+                top.append({"token": alt, "logprob": alt_lp, "bytes": list(alt.encode("utf-8"))})
+        entries.append(
+            {"token": tok, "logprob": lp, "bytes": list(tok.encode("utf-8")), "top_logprobs": top}
+        )
+    return entries
+
+
+# --------------------------------------------------------------------------------------
+# Chat completions
+# --------------------------------------------------------------------------------------
+
+
+class ChatPlan:
+    """What the stand-in will answer for one chat request (shared by JSON and SSE forms)."""
+
+    def __init__(self, body: dict, model: str):
+        self.model = model
+        self.n = _as_int(body.get("n"), 1, 1, MAX_CHOICES)
+        self.logprobs = body.get("logprobs") is True
+        self.top_logprobs = _as_int(body.get("top_logprobs"), 0, 0, MAX_TOP_LOGPROBS)
+        messages = body.get("messages")
+        self.prompt_tokens = count_prompt_tokens(messages)
+
+        self.tool_name: Optional[str] = None
+        tools = body.get("tools")
+        tool_choice = body.get("tool_choice")
+        last_role = None
+        if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
+            last_role = messages[-1].get("role")
+        if isinstance(tools, list) and tools and tool_choice != "none" and last_role == "user":
+            self.tool_name = _choose_tool_name(tools, tool_choice)
+
+        response_format = body.get("response_format")
+        rf_type = response_format.get("type") if isinstance(response_format, dict) else None
+        self.content: Optional[str]
+        if self.tool_name is not None:
+            self.content = None
+        elif rf_type in ("json_object", "json_schema"):
+            self.content = JSON_TEXT
+        else:
+            self.content = DEFAULT_TEXT
+        self.tokens = tokenize(self.content) if self.content is not None else []
+        self.finish_reason = "tool_calls" if self.tool_name is not None else "stop"
+
+    # -- pieces ---------------------------------------------------------------------
+
+    def tool_call(self) -> dict:
+        return {
+            "id": TOOL_CALL_ID,
+            "type": "function",
+            "function": {"name": self.tool_name, "arguments": TOOL_CALL_ARGUMENTS},
+        }
+
+    def message(self) -> dict:
+        msg: dict = {"role": "assistant", "content": self.content}
+        if self.tool_name is not None:
+            msg["tool_calls"] = [self.tool_call()]
+        msg["refusal"] = None
+        msg["annotations"] = []
+        return msg
+
+    def logprobs_object(self) -> Optional[dict]:
+        if not self.logprobs:
+            return None
+        if self.content is None:
+            return {"content": None, "refusal": None}
+        return {"content": token_logprob_entries(self.tokens, self.top_logprobs), "refusal": None}
+
+    def completion_tokens_per_choice(self) -> int:
+        if self.tool_name is not None:
+            return len(tokenize(self.tool_name)) + len(tokenize(TOOL_CALL_ARGUMENTS)) + 7
+        return len(self.tokens)
+
+    def usage(self) -> dict:
+        completion = self.completion_tokens_per_choice() * self.n
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": self.prompt_tokens + completion,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
+
+    # -- whole objects --------------------------------------------------------------
+
+    def completion(self) -> dict:
+        return {
+            "id": CHAT_COMPLETION_ID,
+            "object": "chat.completion",
+            "created": CREATED,
+            "model": self.model,
+            "choices": [
+                {
+                    "index": i,
+                    "message": self.message(),
+                    "logprobs": self.logprobs_object(),
+                    "finish_reason": self.finish_reason,
+                }
+                for i in range(self.n)
+            ],
+            "usage": self.usage(),
+            "service_tier": SERVICE_TIER,
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+        }
+
+    def _chunk(self, choices: list, include_usage: bool, usage: Optional[dict] = None) -> dict:
+        chunk = {
+            "id": CHAT_COMPLETION_ID,
+            "object": "chat.completion.chunk",
+            "created": CREATED,
+            "model": self.model,
+            "service_tier": SERVICE_TIER,
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "choices": choices,
+        }
+        if include_usage:
+            chunk["usage"] = usage
+        return chunk
+
+    def chunks(self, include_usage: bool) -> list[dict]:
+        """chat.completion.chunk objects for `stream: true` (without the [DONE] sentinel)."""
+        out = []
+        for i in range(self.n):
+            first_delta: dict = {"role": "assistant", "content": "" if self.content is not None else None}
+            if self.tool_name is not None:
+                first_delta["tool_calls"] = [
+                    {
+                        "index": 0,
+                        "id": TOOL_CALL_ID,
+                        "type": "function",
+                        "function": {"name": self.tool_name, "arguments": ""},
+                    }
+                ]
+            first_delta["refusal"] = None
+            first_lp = {"content": [], "refusal": None} if self.logprobs else None
+            out.append(self._chunk(
+                [{"index": i, "delta": first_delta, "logprobs": first_lp, "finish_reason": None}],
+                include_usage,
+            ))
+            if self.tool_name is not None:
+                for piece in tokenize(TOOL_CALL_ARGUMENTS):
+                    delta = {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
+                    out.append(self._chunk(
+                        [{"index": i, "delta": delta, "logprobs": None, "finish_reason": None}],
+                        include_usage,
+                    ))
+            else:
+                entries = token_logprob_entries(self.tokens, self.top_logprobs)
+                for tok, entry in zip(self.tokens, entries):
+                    lp = {"content": [entry], "refusal": None} if self.logprobs else None
+                    out.append(self._chunk(
+                        [{"index": i, "delta": {"content": tok}, "logprobs": lp, "finish_reason": None}],
+                        include_usage,
+                    ))
+            out.append(self._chunk(
+                [{"index": i, "delta": {}, "logprobs": None, "finish_reason": self.finish_reason}],
+                include_usage,
+            ))
+        if include_usage:
+            out.append(self._chunk([], True, self.usage()))
+        return out
+
+
+def _choose_tool_name(tools: list, tool_choice: Any) -> str:
+    if isinstance(tool_choice, dict):
+        fn = tool_choice.get("function")
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str) and fn["name"]:
+            return fn["name"]
+    first = tools[0]
+    if isinstance(first, dict):
+        fn = first.get("function")
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str) and fn["name"]:
+            return fn["name"]
+        if isinstance(first.get("name"), str) and first["name"]:
+            return first["name"]
+    return FALLBACK_TOOL_NAME
+
+
+def chat_completion(body: dict, model: str) -> dict:
+    return ChatPlan(body, model).completion()
+
+
+def chat_completion_chunks(body: dict, model: str) -> list[dict]:
+    opts = body.get("stream_options")
+    include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
+    return ChatPlan(body, model).chunks(include_usage)
+
+
+def sse_event(obj: Any) -> bytes:
+    return b"data: " + json.dumps(obj, separators=(",", ":")).encode("utf-8") + b"\n\n"
+
+
+SSE_DONE = b"data: [DONE]\n\n"
+
+
+# --------------------------------------------------------------------------------------
+# Embeddings
+# --------------------------------------------------------------------------------------
+
+
+class InvalidInput(ValueError):
+    """The embeddings `input` is not one of the accepted shapes."""
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def normalize_embedding_input(value: Any) -> list:
+    """Return the list of items to embed: each a str or a list of ints."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value:
+        if all(isinstance(v, str) for v in value):
+            return list(value)
+        if all(_is_int(v) for v in value):
+            return [list(value)]
+        if all(isinstance(v, list) and v and all(_is_int(x) for x in v) for v in value):
+            return [list(v) for v in value]
+    raise InvalidInput("invalid input")
+
+
+def embedding_vector(item: Any, dimensions: int = DEFAULT_EMBEDDING_DIMENSIONS) -> list[float]:
+    """Deterministic floats in [-1, 1), each exactly representable as float32 (k / 32768)."""
+    key = item if isinstance(item, str) else json.dumps(item, separators=(",", ":"))
+    values: list[float] = []
+    block = 0
+    while len(values) < dimensions:
+        d = hashlib.sha256(f"standin-embedding:{block}:{key}".encode("utf-8", "replace")).digest()
+        for j in range(0, len(d), 2):
+            if len(values) >= dimensions:
+                break
+            values.append(int.from_bytes(d[j:j + 2], "little", signed=True) / 32768.0)
+        block += 1
+    return values
+
+
+def encode_base64_float32(values: list[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode("ascii")
+
+
+def embeddings(body: dict, model: str) -> dict:
+    """The embeddings list object. Raises InvalidInput for a bad `input`."""
+    items = normalize_embedding_input(body.get("input"))
+    dims = _as_int(body.get("dimensions"), DEFAULT_EMBEDDING_DIMENSIONS, 1, MAX_EMBEDDING_DIMENSIONS)
+    as_base64 = body.get("encoding_format") == "base64"
+    data = []
+    tokens = 0
+    for i, item in enumerate(items):
+        vec = embedding_vector(item, dims)
+        data.append({
+            "object": "embedding",
+            "index": i,
+            "embedding": encode_base64_float32(vec) if as_base64 else vec,
+        })
+        tokens += max(1, len(tokenize(item))) if isinstance(item, str) else len(item)
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Errors (OpenAI error object)
+# --------------------------------------------------------------------------------------
+
+
+def error_object(message: str, type_: str, param: Optional[str] = None, code: Optional[str] = None) -> dict:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def status_error(status: int, model: str) -> dict:
+    """A realistic OpenAI error body for an HTTP status (never echoes credentials)."""
+    m = model or "gpt-4o"
+    table = {
+        400: ("Unrecognized request argument supplied: standin_unknown_argument",
+              "invalid_request_error", None, None),
+        401: ("Incorrect API key provided: sk-stand*****************-key. You can find your "
+              "API key at https://platform.openai.com/account/api-keys.",
+              "invalid_request_error", None, "invalid_api_key"),
+        403: ("Country, region, or territory not supported", "request_forbidden", None,
+              "unsupported_country_region_territory"),
+        404: (f"The model `{m}` does not exist or you do not have access to it.",
+              "invalid_request_error", None, "model_not_found"),
+        408: ("Request timed out.", "timeout_error", None, "request_timeout"),
+        409: ("Another request is already modifying this resource. Please retry your request.",
+              "invalid_request_error", None, "conflict"),
+        422: ("The request was well-formed but could not be processed.",
+              "invalid_request_error", None, "unprocessable_entity"),
+        429: (f"Rate limit reached for {m} in organization org-standin on requests per min (RPM): "
+              "Limit 3, Used 3, Requested 1. Please try again in 20s. Visit "
+              "https://platform.openai.com/account/rate-limits to learn more.",
+              "requests", None, "rate_limit_exceeded"),
+        500: ("The server had an error while processing your request. Sorry about that!",
+              "server_error", None, None),
+        502: ("Bad gateway.", "cf_bad_gateway", None, None),
+        503: ("The server is overloaded or not ready yet.", "server_error", None, None),
+        504: ("Gateway timeout.", "cf_gateway_timeout", None, None),
+    }
+    if status in table:
+        return error_object(*table[status])
+    if status >= 500:
+        return error_object(f"The server returned status {status}.", "server_error")
+    return error_object(f"The request failed with status {status}.", "invalid_request_error")
+
+
+CONTEXT_LENGTH_MESSAGE = (
+    "This model's maximum context length is 8192 tokens. However, your messages resulted in "
+    "9000 tokens. Please reduce the length of the messages."
+)
+
+
+def context_length_error() -> dict:
+    return error_object(CONTEXT_LENGTH_MESSAGE, "invalid_request_error", "messages",
+                        "context_length_exceeded")
+
+
+def content_policy_error() -> dict:
+    return error_object(
+        "Your request was rejected as a result of our safety system. Your prompt may contain "
+        "text that is not allowed by our safety system.",
+        "invalid_request_error", None, "content_policy_violation",
+    )
+
+
+def invalid_url_error(method: str, path: str) -> dict:
+    return error_object(f"Invalid URL ({method} {path})", "invalid_request_error")
+
+
+def invalid_json_error() -> dict:
+    return error_object(
+        "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
+        "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was "
+        "sent was not valid JSON. If you have trouble figuring out how to fix this, please "
+        "contact us through our help center at help.openai.com.)",
+        "invalid_request_error",
+    )
+
+
+def missing_model_error() -> dict:
+    return error_object("you must provide a model parameter", "invalid_request_error")
+
+
+def missing_parameter_error(name: str) -> dict:
+    return error_object(f"Missing required parameter: '{name}'.", "invalid_request_error", name,
+                        "missing_required_parameter")
+
+
+def empty_array_error(name: str) -> dict:
+    return error_object(
+        f"Invalid '{name}': empty array. Expected an array with minimum length 1, but got an "
+        "empty array instead.",
+        "invalid_request_error", name, "empty_array",
+    )
+
+
+def invalid_input_error() -> dict:
+    return error_object(
+        "'$.input' is invalid. Please check the API reference: "
+        "https://platform.openai.com/docs/api-reference.",
+        "invalid_request_error",
+    )
+
+
+def internal_error(detail: str) -> dict:
+    return error_object(f"stand-in internal error: {detail}", "server_error")
+
+
+# --------------------------------------------------------------------------------------
+# Non-JSON bodies
+# --------------------------------------------------------------------------------------
+
+GARBLED_JSON = '{"id": "chatcmpl-x", "choices": ['
+
+NOT_JSON_HTML = (
+    "<!DOCTYPE html>\n<html>\n<head><title>Welcome</title></head>\n"
+    "<body>\n<h1>It works!</h1>\n<p>This is not the API you are looking for.</p>\n"
+    "</body>\n</html>\n"
+)
+
+NGINX_502_HTML = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+
+WRONG_SHAPE = {"foo": "bar"}

@@ -1,0 +1,556 @@
+"""A local stand-in for provider HTTP APIs (OpenAI wire format), run as a separate process.
+
+    python -m tests.standin.server --port 0 --port-file /tmp/x.port
+
+Prints exactly one line on stdout, ``LISTENING <port>``, once the socket is listening (and
+writes the port to --port-file, atomically). Everything else (only unexpected internal errors)
+goes to stderr. Scenarios are chosen per request by markers in the model name; see README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Optional
+from urllib.parse import parse_qs, unquote
+
+from aiohttp import web
+
+if __package__:
+    from . import fixtures
+else:  # run as a plain script: python tests/standin/server.py
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import fixtures  # type: ignore[no-redef]
+
+
+HANG_SECONDS = 3600.0
+MAX_SLOW_MS = 3_600_000
+CLIENT_MAX_SIZE = 256 * 1024 * 1024
+SCENARIO_HEADER = "x-standin-scenario"
+
+# --------------------------------------------------------------------------------------
+# Scenarios
+# --------------------------------------------------------------------------------------
+
+# Marker -> meaning. Checked in this order; the first match wins (longer markers first,
+# so "hang-mid-stream" is not read as "hang"). `error-NNN` and `slow-<ms>` are patterns.
+MARKERS: list[str] = [
+    "close-mid-stream",   # stream: send a few SSE events, then abort the connection
+    "hang-mid-stream",    # stream: send a few SSE events, then never finish
+    "close-mid-body",     # headers + Content-Length, half the body, then abort the connection
+    "flaky-429-once",     # first request per scenario key -> 429 (retry-after: 0), then normal
+    "flaky-500-once",     # first request per scenario key -> 500, then normal
+    "ctx-length",         # 400 context_length_exceeded
+    "content-policy",     # 400 content_policy_violation
+    "html-502",           # 502 with an nginx HTML body
+    "garbled",            # 200 application/json, truncated JSON
+    "not-json",           # 200 text/html page
+    "empty-body",         # 200 application/json, empty body
+    "wrong-shape",        # 200 {"foo": "bar"}
+    "hang",               # never answer (cancelled when the client disconnects)
+]
+
+
+def _marker_re(marker: str) -> re.Pattern:
+    return re.compile(r"(?<![a-z0-9])" + re.escape(marker) + r"(?![a-z0-9])")
+
+
+_MARKER_RES = [(m, _marker_re(m)) for m in MARKERS]
+_ERROR_RE = re.compile(r"(?<![a-z0-9])error-(\d{3})(?![0-9])")
+_SLOW_RE = re.compile(r"(?<![a-z0-9])slow-(\d+)(?![0-9])")
+_DEPLOYMENT_RE = re.compile(r"/deployments/([^/]+)(?:/|$)")
+
+
+@dataclass
+class Scenario:
+    kind: Optional[str] = None       # a MARKERS entry, "error", or None (normal answer)
+    status: Optional[int] = None     # for kind == "error"
+    slow_ms: int = 0
+
+    def describe(self) -> str:
+        parts = []
+        if self.slow_ms:
+            parts.append(f"slow-{self.slow_ms}")
+        if self.kind == "error":
+            parts.append(f"error-{self.status}")
+        elif self.kind:
+            parts.append(self.kind)
+        return "+".join(parts) or "default"
+
+
+def parse_scenario(text: str) -> Scenario:
+    text = text.lower()
+    sc = Scenario()
+    m = _SLOW_RE.search(text)
+    if m:
+        sc.slow_ms = min(int(m.group(1)), MAX_SLOW_MS)
+    for marker, rx in _MARKER_RES:
+        if rx.search(text):
+            sc.kind = marker
+            return sc
+    m = _ERROR_RE.search(text)
+    if m:
+        status = int(m.group(1))
+        if 400 <= status <= 599:
+            sc.kind, sc.status = "error", status
+    return sc
+
+
+# --------------------------------------------------------------------------------------
+# State and per-request context
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class State:
+    records: list = field(default_factory=list)
+    events: list = field(default_factory=list)
+    counters: dict = field(default_factory=dict)
+
+    def reset(self) -> None:
+        self.records.clear()
+        self.events.clear()
+        self.counters.clear()
+
+
+@dataclass
+class Ctx:
+    request: web.Request
+    state: State
+    method: str
+    path: str
+    body: Any                 # parsed JSON, or the raw text when not JSON
+    raw: bytes
+    record_index: int
+    model: str                # requested model (body "model", else Azure deployment)
+    deployment: Optional[str]
+    scenario: Scenario
+    scenario_key: str
+    aborted_by_server: bool = False
+
+    @property
+    def json_body(self) -> Optional[dict]:
+        return self.body if isinstance(self.body, dict) else None
+
+    def event(self, name: str, **extra: Any) -> None:
+        self.state.events.append({
+            "event": name,
+            "method": self.method,
+            "path": self.path,
+            "model": self.model,
+            "scenario": self.scenario.describe(),
+            "request_index": self.record_index,
+            **extra,
+        })
+
+    def base_headers(self) -> dict:
+        rid = hashlib.sha256(self.method.encode() + b" " + self.path.encode() + b"\n" + self.raw)
+        return {
+            "openai-version": "2020-10-01",
+            "openai-processing-ms": "7",
+            "openai-organization": "org-standin",
+            "x-request-id": "req_" + rid.hexdigest()[:32],
+        }
+
+
+# --------------------------------------------------------------------------------------
+# Response helpers (all scenarios that shape delivery live here)
+# --------------------------------------------------------------------------------------
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode("utf-8")
+
+
+def json_response(ctx: Ctx, payload: Any, status: int = 200, headers: Optional[dict] = None) -> web.Response:
+    h = ctx.base_headers()
+    if headers:
+        h.update(headers)
+    return web.Response(body=_dumps(payload), status=status, headers=h, content_type="application/json")
+
+
+def error_response(ctx: Ctx, status: int, payload: dict, headers: Optional[dict] = None) -> web.Response:
+    return json_response(ctx, payload, status=status, headers=headers)
+
+
+def _abort(ctx: Ctx) -> None:
+    ctx.aborted_by_server = True
+    ctx.event("server_aborted")
+    transport = ctx.request.transport
+    if transport is not None:
+        transport.abort()
+
+
+async def _flush(ctx: Ctx, limit: float = 2.0) -> None:
+    """Wait until what was written so far has left the transport's buffer."""
+    transport = ctx.request.transport
+    deadline = asyncio.get_running_loop().time() + limit
+    await asyncio.sleep(0)
+    while (transport is not None and not transport.is_closing()
+           and transport.get_write_buffer_size() > 0
+           and asyncio.get_running_loop().time() < deadline):
+        await asyncio.sleep(0.005)
+
+
+async def _hang(ctx: Ctx) -> None:
+    await asyncio.sleep(HANG_SECONDS)
+
+
+async def send_json(ctx: Ctx, payload: Any, status: int = 200) -> web.StreamResponse:
+    """Send a successful JSON answer, honouring the delivery scenarios."""
+    kind = ctx.scenario.kind
+    if kind == "hang-mid-stream":  # not a streaming request: plain hang
+        await _hang(ctx)
+    if kind in ("close-mid-body", "close-mid-stream"):
+        data = _dumps(payload)
+        resp = web.StreamResponse(status=status, headers=ctx.base_headers())
+        resp.content_type = "application/json"
+        resp.content_length = len(data)
+        await resp.prepare(ctx.request)
+        await resp.write(data[: len(data) // 2])
+        await _flush(ctx)
+        _abort(ctx)
+        return resp
+    return json_response(ctx, payload, status=status)
+
+
+async def send_sse(ctx: Ctx, events: list) -> web.StreamResponse:
+    """Send a `text/event-stream` answer ending with `data: [DONE]`."""
+    kind = ctx.scenario.kind
+    headers = ctx.base_headers()
+    headers["Cache-Control"] = "no-cache"
+    resp = web.StreamResponse(status=200, headers=headers)
+    resp.content_type = "text/event-stream"
+    resp.charset = "utf-8"
+    await resp.prepare(ctx.request)
+    cut = min(2, len(events))
+    for i, event in enumerate(events):
+        if i == cut and kind in ("close-mid-stream", "close-mid-body"):
+            await _flush(ctx)
+            _abort(ctx)
+            return resp
+        if i == cut and kind == "hang-mid-stream":
+            await _flush(ctx)
+            await _hang(ctx)
+        await resp.write(fixtures.sse_event(event))
+    await resp.write(fixtures.SSE_DONE)
+    await resp.write_eof()
+    return resp
+
+
+async def apply_scenario(ctx: Ctx) -> Optional[web.StreamResponse]:
+    """Scenarios that replace the normal answer. None means: answer normally."""
+    sc = ctx.scenario
+    if sc.slow_ms:
+        await asyncio.sleep(sc.slow_ms / 1000.0)
+    kind = sc.kind
+    if kind is None:
+        return None
+    if kind == "error":
+        headers = {"retry-after": "0"} if sc.status == 429 else None
+        return error_response(ctx, sc.status, fixtures.status_error(sc.status, ctx.model), headers)
+    if kind == "hang":
+        await _hang(ctx)
+        return None
+    if kind in ("flaky-429-once", "flaky-500-once"):
+        counter_key = f"{kind}|{ctx.scenario_key}"
+        ctx.state.counters[counter_key] = ctx.state.counters.get(counter_key, 0) + 1
+        if ctx.state.counters[counter_key] > 1:
+            return None
+        if kind == "flaky-429-once":
+            return error_response(ctx, 429, fixtures.status_error(429, ctx.model), {"retry-after": "0"})
+        return error_response(ctx, 500, fixtures.status_error(500, ctx.model))
+    if kind == "ctx-length":
+        return error_response(ctx, 400, fixtures.context_length_error())
+    if kind == "content-policy":
+        return error_response(ctx, 400, fixtures.content_policy_error())
+    if kind == "html-502":
+        return web.Response(status=502, text=fixtures.NGINX_502_HTML, content_type="text/html",
+                            headers={"Server": "nginx"})
+    if kind == "garbled":
+        return web.Response(status=200, text=fixtures.GARBLED_JSON, content_type="application/json",
+                            headers=ctx.base_headers())
+    if kind == "not-json":
+        return web.Response(status=200, text=fixtures.NOT_JSON_HTML, content_type="text/html")
+    if kind == "empty-body":
+        return web.Response(status=200, body=b"", content_type="application/json",
+                            headers=ctx.base_headers())
+    if kind == "wrong-shape":
+        return json_response(ctx, fixtures.WRONG_SHAPE)
+    return None  # delivery scenarios (close-mid-*, hang-mid-stream) are handled when sending
+
+
+# --------------------------------------------------------------------------------------
+# Route handlers: path suffix -> handler. Add new provider endpoints here.
+# --------------------------------------------------------------------------------------
+
+Handler = Callable[[Ctx], Awaitable[web.StreamResponse]]
+
+
+def _require_model(ctx: Ctx) -> Optional[web.Response]:
+    if ctx.json_body is None:
+        return error_response(ctx, 400, fixtures.invalid_json_error())
+    if not ctx.model:
+        return error_response(ctx, 400, fixtures.missing_model_error())
+    return None
+
+
+async def handle_chat_completions(ctx: Ctx) -> web.StreamResponse:
+    bad = _require_model(ctx)
+    if bad is not None:
+        return bad
+    body = ctx.json_body
+    messages = body.get("messages")
+    if messages is None:
+        return error_response(ctx, 400, fixtures.missing_parameter_error("messages"))
+    if not isinstance(messages, list):
+        return error_response(ctx, 400, fixtures.error_object(
+            "Invalid type for 'messages': expected an array of objects, but got "
+            f"{type(messages).__name__} instead.", "invalid_request_error", "messages", "invalid_type"))
+    if not messages:
+        return error_response(ctx, 400, fixtures.empty_array_error("messages"))
+    if body.get("stream") is True:
+        return await send_sse(ctx, fixtures.chat_completion_chunks(body, ctx.model))
+    return await send_json(ctx, fixtures.chat_completion(body, ctx.model))
+
+
+async def handle_embeddings(ctx: Ctx) -> web.StreamResponse:
+    bad = _require_model(ctx)
+    if bad is not None:
+        return bad
+    body = ctx.json_body
+    if body.get("input") is None:
+        return error_response(ctx, 400, fixtures.missing_parameter_error("input"))
+    try:
+        payload = fixtures.embeddings(body, ctx.model)
+    except fixtures.InvalidInput:
+        return error_response(ctx, 400, fixtures.invalid_input_error())
+    return await send_json(ctx, payload)
+
+
+ROUTES: dict[str, Handler] = {
+    "/chat/completions": handle_chat_completions,
+    "/embeddings": handle_embeddings,
+}
+
+
+def find_route(path: str) -> Optional[Handler]:
+    stripped = path.rstrip("/") or "/"
+    for suffix in sorted(ROUTES, key=len, reverse=True):  # longest suffix wins
+        if stripped.endswith(suffix):
+            return ROUTES[suffix]
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# Control endpoints (not recorded)
+# --------------------------------------------------------------------------------------
+
+
+def _control_routes(state: State) -> dict:
+    async def requests_(request: web.Request) -> web.Response:
+        return web.json_response(state.records)
+
+    async def events_(request: web.Request) -> web.Response:
+        return web.json_response(state.events)
+
+    async def reset_(request: web.Request) -> web.Response:
+        state.reset()
+        return web.json_response({"ok": True})
+
+    async def health_(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "pid": os.getpid(), "requests": len(state.records)})
+
+    return {"/__requests": requests_, "/__events": events_, "/__reset": reset_, "/__health": health_}
+
+
+# --------------------------------------------------------------------------------------
+# Dispatch
+# --------------------------------------------------------------------------------------
+
+
+def _headers_dict(request: web.Request) -> dict:
+    out: dict = {}
+    for k, v in request.headers.items():
+        k = k.lower()
+        out[k] = f"{out[k]}, {v}" if k in out else v
+    return out
+
+
+def _parse_body(raw: bytes) -> tuple[Any, str]:
+    text = raw.decode("utf-8", "replace")
+    if not text.strip():
+        return text, text
+    try:
+        return json.loads(text), text
+    except (ValueError, RecursionError):
+        return text, text
+
+
+def make_dispatch(state: State) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    control = _control_routes(state)
+
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path in control:
+            return await control[path](request)
+
+        method = request.method
+        try:
+            raw = await request.read()
+            read_error = None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # client went away mid-body, bad chunking, too large...
+            raw, read_error = b"", f"{type(exc).__name__}: {exc}"
+        body, text = _parse_body(raw)
+        record = {
+            "method": method,
+            "path": path,
+            "query": parse_qs(request.query_string, keep_blank_values=True),
+            "headers": _headers_dict(request),
+            "body": body,
+            "raw_body": text,
+        }
+        state.records.append(record)
+        index = len(state.records) - 1
+
+        model = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else ""
+        m = _DEPLOYMENT_RE.search(path)
+        deployment = unquote(m.group(1)) if m else None
+        header_sc = request.headers.get(SCENARIO_HEADER, "")
+        scenario = parse_scenario(" ".join(x for x in (header_sc, path, model) if x))
+        key = "|".join(x for x in (header_sc, deployment or "", model) if x) or path
+        ctx = Ctx(request=request, state=state, method=method, path=path, body=body, raw=raw,
+                  record_index=index, model=model or deployment or "", deployment=deployment,
+                  scenario=scenario, scenario_key=key)
+
+        try:
+            if read_error is not None:
+                ctx.event("request_body_error", error=read_error)
+                return error_response(ctx, 400, fixtures.invalid_json_error())
+            handler = find_route(path)
+            if handler is None or method != "POST":
+                return error_response(ctx, 404, fixtures.invalid_url_error(method, path))
+            replaced = await apply_scenario(ctx)
+            if replaced is not None:
+                return replaced
+            return await handler(ctx)
+        except asyncio.CancelledError:
+            if not ctx.aborted_by_server:
+                ctx.event("client_disconnected")
+            raise
+        except ConnectionError:
+            if not ctx.aborted_by_server:
+                ctx.event("client_disconnected")
+            raise
+        except Exception as exc:
+            detail = f"{type(exc).__name__}: {exc}"
+            ctx.event("internal_error", error=detail)
+            traceback.print_exc(file=sys.stderr)
+            return error_response(ctx, 500, fixtures.internal_error(detail))
+
+    return dispatch
+
+
+def build_app(state: Optional[State] = None) -> web.Application:
+    state = state or State()
+    app = web.Application(client_max_size=CLIENT_MAX_SIZE)
+    app["state"] = state
+    app.router.add_route("*", "/{tail:.*}", make_dispatch(state))
+    return app
+
+
+# --------------------------------------------------------------------------------------
+# Process entry point
+# --------------------------------------------------------------------------------------
+
+
+def _quiet_logging(verbose: bool) -> None:
+    level = logging.DEBUG if verbose else logging.CRITICAL
+    for name in ("aiohttp", "aiohttp.access", "aiohttp.server", "aiohttp.web", "asyncio"):
+        logging.getLogger(name).setLevel(level)
+    if verbose:
+        logging.basicConfig(stream=sys.stderr, level=logging.DEBUG)
+
+
+def _write_port_file(path: str, port: int) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(f"{port}\n")
+    os.replace(tmp, path)
+
+
+async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            stop.set()
+            return
+        except PermissionError:
+            pass
+        await asyncio.sleep(0.5)
+
+
+async def serve(host: str, port: int, port_file: Optional[str], parent_pid: Optional[int]) -> None:
+    loop = asyncio.get_running_loop()
+    if os.environ.get("STANDIN_VERBOSE") != "1":
+        loop.set_exception_handler(lambda _loop, _context: None)
+    runner = web.AppRunner(build_app(), access_log=None, handler_cancellation=True,
+                           shutdown_timeout=0.25)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    actual_port = runner.addresses[0][1]
+    if port_file:
+        _write_port_file(port_file, actual_port)
+    sys.stdout.write(f"LISTENING {actual_port}\n")
+    sys.stdout.flush()
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    watcher = asyncio.ensure_future(_watch_parent(parent_pid, stop)) if parent_pid else None
+    await stop.wait()
+    if watcher is not None:
+        watcher.cancel()
+    try:
+        await asyncio.wait_for(runner.cleanup(), timeout=1.0)
+    except BaseException:
+        pass
+
+
+def main(argv: Optional[list] = None) -> int:
+    parser = argparse.ArgumentParser(description="Provider stand-in HTTP server for tests.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 = pick a free port")
+    parser.add_argument("--port-file", default=None, help="write the chosen port here once listening")
+    parser.add_argument("--parent-pid", type=int, default=None,
+                        help="exit when this process no longer exists")
+    parser.add_argument("--verbose", action="store_true", help="aiohttp/asyncio logs to stderr")
+    args = parser.parse_args(argv)
+    if args.verbose:
+        os.environ["STANDIN_VERBOSE"] = "1"
+    _quiet_logging(args.verbose)
+    try:
+        asyncio.run(serve(args.host, args.port, args.port_file, args.parent_pid))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

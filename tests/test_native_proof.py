@@ -1,0 +1,87 @@
+"""Proof that supported calls leave through the Rust core: with Python's own sockets unable to
+reach the stand-in, stock fails to connect while the patched call gets its answer."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import litellm
+import pytest
+
+from edgequake_patch import stats
+from tests.differential import CHAT_PROVIDERS, EMBEDDING_PROVIDERS
+
+
+@pytest.fixture
+def python_sockets_blocked(standin, monkeypatch):
+    """Python-level connects to the stand-in fail; the core's own sockets are untouched."""
+    port = standin.port
+    blocked = []
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def _is_standin(address):
+        return isinstance(address, tuple) and len(address) >= 2 and address[1] == port
+
+    def connect(self, address):
+        if _is_standin(address):
+            blocked.append(address)
+            raise ConnectionRefusedError(111, "Python sockets may not reach the stand-in")
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        if _is_standin(address):
+            blocked.append(address)
+            return 111
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    return blocked
+
+
+MESSAGES = [{"role": "user", "content": "Say hello."}]
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("provider", sorted(CHAT_PROVIDERS))
+def test_chat_is_native(provider, is_async, standin, patch, python_sockets_blocked):
+    kwargs = {"messages": MESSAGES, "max_retries": 0, **CHAT_PROVIDERS[provider].kwargs(standin)}
+
+    def call():
+        if is_async:
+            return asyncio.run(litellm.acompletion(**kwargs))
+        return litellm.completion(**kwargs)
+
+    patch.off()
+    with pytest.raises(litellm.APIConnectionError):
+        call()
+    assert python_sockets_blocked, "stock did not even try a Python socket: the block proves nothing"
+
+    patch.on()
+    before = stats.native_calls[provider]
+    response = call()
+    assert response.choices[0].message.content == "Hello from the stand-in."
+    assert stats.native_calls[provider] == before + 1
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("provider", sorted(EMBEDDING_PROVIDERS))
+def test_embedding_is_native(provider, is_async, standin, patch, python_sockets_blocked):
+    kwargs = {"input": ["hello", "world"], "max_retries": 0, **EMBEDDING_PROVIDERS[provider].kwargs(standin)}
+
+    def call():
+        if is_async:
+            return asyncio.run(litellm.aembedding(**kwargs))
+        return litellm.embedding(**kwargs)
+
+    patch.off()
+    with pytest.raises(litellm.APIConnectionError):
+        call()
+    patch.on()
+    before = stats.native_calls[provider]
+    response = call()
+    assert len(response.data) == 2
+    assert len(response.data[0]["embedding"]) == 8
+    assert stats.native_calls[provider] == before + 1
