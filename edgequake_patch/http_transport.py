@@ -53,10 +53,16 @@ def _response(reply: Any, request: httpx.Request) -> httpx.Response:
 
 
 class NativeTransport(httpx.BaseTransport):
-    """Sends each httpx request through the core, once (stock's HTTPHandler does not retry)."""
+    """Sends each httpx request through the core, once (stock's HTTPHandler does not retry).
 
-    def __init__(self, provider: str):
+    A connection that could not even be opened sent nothing, so that request may still go the
+    stock way: through the transport the handler had, which raises the socket-level error text
+    (aiohttp's or httpx's) stock callers see.
+    """
+
+    def __init__(self, provider: str, stock: httpx.BaseTransport):
         self.provider = provider
+        self.stock = stock
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         read, connect = _timeouts(request)
@@ -66,15 +72,22 @@ class NativeTransport(httpx.BaseTransport):
                 timeout=read, connect_timeout=connect, max_retries=0, retry="none",
             )
         except native.TransportError as error:
+            if not error.sent and error.kind == "connect":
+                routing.refuse("connect_failed_before_send")
+                return self.stock.handle_request(request)
             stats.count_native(self.provider)
             raise _as_httpx_error(error, request) from None
         stats.count_native(self.provider)
         return _response(reply, request)
 
+    def close(self) -> None:
+        self.stock.close()
+
 
 class NativeAsyncTransport(httpx.AsyncBaseTransport):
-    def __init__(self, provider: str):
+    def __init__(self, provider: str, stock: httpx.AsyncBaseTransport):
         self.provider = provider
+        self.stock = stock
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         read, connect = _timeouts(request)
@@ -84,10 +97,16 @@ class NativeAsyncTransport(httpx.AsyncBaseTransport):
                 timeout=read, connect_timeout=connect, max_retries=0, retry="none",
             )
         except native.TransportError as error:
+            if not error.sent and error.kind == "connect":
+                routing.refuse("connect_failed_before_send")
+                return await self.stock.handle_async_request(request)
             stats.count_native(self.provider)
             raise _as_httpx_error(error, request) from None
         stats.count_native(self.provider)
         return _response(reply, request)
+
+    async def aclose(self) -> None:
+        await self.stock.aclose()
 
 
 # Stock handlers built exactly as LiteLLM's getters build them (same timeout, default headers,
@@ -100,7 +119,7 @@ _lock = threading.Lock()
 
 def _nativize(client: Any, provider: str, is_async: bool) -> Any:
     """Keep the stock httpx client's settings; change only where its bytes go."""
-    client._transport = (NativeAsyncTransport if is_async else NativeTransport)(provider)
+    client._transport = (NativeAsyncTransport if is_async else NativeTransport)(provider, client._transport)
     client._mounts = {}
     return client
 

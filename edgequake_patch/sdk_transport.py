@@ -105,26 +105,11 @@ class _Replay(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
 
 class NativeSdkClient:
-    """What LiteLLM's OpenAI handlers use of an `openai.OpenAI` / `AsyncOpenAI` client."""
+    """What LiteLLM's OpenAI handlers use of an `openai.OpenAI` / `AsyncOpenAI` client.
 
-    __slots__ = (
-        "provider",
-        "is_async",
-        "api_key",
-        "organization",
-        "project",
-        "timeout",
-        "max_retries",
-        "_base_url",
-        "_base",
-        "_query",
-        "_auth_headers",
-        "_stock_client",
-        "_deployments",
-        "_replay_auth",
-        "chat",
-        "embeddings",
-    )
+    Instantiated through the SDK-class subclasses below (stock checks `isinstance(client,
+    AzureOpenAI | OpenAI)`); the SDK's own __init__ never runs, no httpx client exists.
+    """
 
     def __init__(
         self,
@@ -228,6 +213,33 @@ class NativeSdkClient:
         return call_stock(client)
 
 
+class NativeOpenAI(NativeSdkClient, openai.OpenAI):
+    pass
+
+
+class NativeAsyncOpenAI(NativeSdkClient, openai.AsyncOpenAI):
+    pass
+
+
+class NativeAzureOpenAI(NativeSdkClient, openai.AzureOpenAI):
+    pass
+
+
+class NativeAsyncAzureOpenAI(NativeSdkClient, openai.AsyncAzureOpenAI):
+    pass
+
+
+def native_client(*, azure_sdk: bool = False, is_async: bool, **kwargs: Any) -> NativeSdkClient:
+    """The native client of the SDK class stock would have built."""
+    cls = {
+        (False, False): NativeOpenAI,
+        (True, False): NativeAsyncOpenAI,
+        (False, True): NativeAzureOpenAI,
+        (True, True): NativeAsyncAzureOpenAI,
+    }[(is_async, azure_sdk)]
+    return cls(is_async=is_async, **kwargs)
+
+
 class _Chat:
     __slots__ = ("completions",)
 
@@ -277,6 +289,9 @@ class _Endpoint:
                 "POST", url, headers, body,
                 timeout=timeout, connect_timeout=None, max_retries=client.max_retries, retry="openai_sdk",
             )
+        except native.TransportError as error:  # sync only: the async form raises when awaited
+            stats.count_native(client.provider)
+            return client.replay(error, call_stock)
         except (TypeError, ValueError) as exc:
             # Serialization happens before anything is sent: stock may still serve this call.
             return self._stock(routing.body_refusal(exc), call_stock)
@@ -294,19 +309,14 @@ class _Endpoint:
         except native.TransportError as error:
             stats.count_native(self.client.provider)
             return await self.client.replay(error, call_stock)
-        result = self._finish(response, call_stock, awaited=True)
+        result = self._finish(response, call_stock)
         if inspect.isawaitable(result):
             return await result
         return result
 
-    def _finish(self, response, call_stock, awaited: bool = False):
+    def _finish(self, response, call_stock):
         client = self.client
-        if not awaited:
-            # `response` is the pending result of a synchronous send: already complete.
-            pass
         stats.count_native(client.provider)
-        if isinstance(response, native.TransportError):  # pragma: no cover - sync errors raise
-            return client.replay(response, call_stock)
         if 200 <= response.status < 300:
             try:
                 parsed = response.json()
@@ -322,10 +332,6 @@ class _Endpoint:
         if self.path == "embeddings":
             return native.openai_sdk_shape_embedding(parsed)
         raise ValueError("no fast path for this endpoint")
-
-
-def _sync_send_wrapper(endpoint_send):  # pragma: no cover - kept for clarity of the sync path
-    return endpoint_send
 
 
 class NativeRawResponse:
@@ -426,7 +432,7 @@ def openai_client(wrapped, instance, args, kwargs):
     if reason is not None:
         routing.refuse(reason)
         return wrapped(*args, **kwargs)
-    return NativeSdkClient(
+    return native_client(
         provider=provider,
         is_async=is_async,
         api_key=api_key,
@@ -486,7 +492,7 @@ def _azure_native_client(instance, provider, params, api_base, api_version, is_a
         key = params.get("api_key") or params.get("azure_ad_token")
         if not isinstance(key, str):
             return None, "no_api_key"
-        return NativeSdkClient(
+        return native_client(
             provider=provider, is_async=is_async, api_key=key, base_url=f"{api_base}/openai/v1/",
             auth_headers=openai_auth(key), timeout=timeout, max_retries=max_retries, stock_client=stock_client,
             organization=sdk_organization(None), project=sdk_project(),
@@ -508,7 +514,8 @@ def _azure_native_client(instance, provider, params, api_base, api_version, is_a
         auth, replay_auth = {"Authorization": f"Bearer {token}"}, {"azure_ad_token": token}
     else:
         auth, replay_auth = {"api-key": key}, {"api_key": key}
-    return NativeSdkClient(
+    return native_client(
+        azure_sdk=True,
         # The SDK keeps a sentinel as the key of a token-only client; stock logs client.api_key.
         provider=provider, is_async=is_async, api_key=key if key else "<missing API key>",
         base_url=base_url, auth_headers=auth, timeout=timeout, max_retries=max_retries,

@@ -67,7 +67,13 @@ impl LoopChannel {
                 Err(_) => break,
             }
         }
-        let items = std::mem::take(&mut *self.completer.queue.lock().unwrap_or_else(|e| e.into_inner()));
+        let items = std::mem::take(
+            &mut *self
+                .completer
+                .queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
         for (fut, result) in items {
             // A failure to resolve one future (it was cancelled meanwhile) must not strand
             // the rest of the batch.
@@ -76,58 +82,104 @@ impl LoopChannel {
     }
 }
 
-fn resolve(py: Python<'_>, fut: &Bound<'_, PyAny>, result: Result<RawResponse, Failure>) -> PyResult<()> {
+fn resolve(
+    py: Python<'_>,
+    fut: &Bound<'_, PyAny>,
+    result: Result<RawResponse, Failure>,
+) -> PyResult<()> {
     if fut.call_method0(pyo3::intern!(py, "done"))?.is_truthy()? {
         return Ok(());
     }
     match result {
-        Ok(raw) => fut.call_method1(pyo3::intern!(py, "set_result"), (Bound::new(py, Response::from(raw))?,))?,
-        Err(f) => fut.call_method1(pyo3::intern!(py, "set_exception"), (f.into_pyerr(py).into_value(py),))?,
+        Ok(raw) => fut.call_method1(
+            pyo3::intern!(py, "set_result"),
+            (Bound::new(py, Response::from(raw))?,),
+        )?,
+        Err(f) => fut.call_method1(
+            pyo3::intern!(py, "set_exception"),
+            (f.into_pyerr(py).into_value(py),),
+        )?,
     };
     Ok(())
 }
 
-/// Open channels, one per live event loop. Only touched with the GIL held.
+/// Open channels, one per live event loop. Only touched with the GIL held, and never
+/// held across a call into Python: Python code may switch threads, and another thread
+/// blocking on this lock while holding the GIL would deadlock us.
 static CHANNELS: Mutex<Vec<Py<LoopChannel>>> = Mutex::new(Vec::new());
+
+fn channels() -> std::sync::MutexGuard<'static, Vec<Py<LoopChannel>>> {
+    CHANNELS.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn get_running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     static F: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     F.import(py, "asyncio", "get_running_loop")?.call0()
 }
 
+fn os_err(e: std::io::Error) -> PyErr {
+    pyo3::exceptions::PyOSError::new_err(e.to_string())
+}
+
 /// The channel for the running loop, created (and hooked into the loop) on first use.
-fn channel_for<'py>(py: Python<'py>, event_loop: &Bound<'py, PyAny>) -> PyResult<Bound<'py, LoopChannel>> {
+fn channel_for<'py>(
+    py: Python<'py>,
+    event_loop: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, LoopChannel>> {
     let pid = std::process::id();
-    let mut channels = CHANNELS.lock().unwrap_or_else(|e| e.into_inner());
-    for ch in channels.iter() {
-        let c = ch.get();
-        // A channel inherited across fork shares its socket with the parent's loop.
-        if c.event_loop.as_ptr() == event_loop.as_ptr() && c.pid == pid {
+    // A channel inherited across fork shares its socket with the parent's loop, hence pid.
+    let matches = |c: &LoopChannel| c.event_loop.as_ptr() == event_loop.as_ptr() && c.pid == pid;
+    let snapshot: Vec<Py<LoopChannel>> = {
+        let chans = channels();
+        if let Some(ch) = chans.iter().find(|ch| matches(ch.get())) {
             return Ok(ch.bind(py).clone());
         }
-    }
-    // A miss is rare (new loop): drop channels of closed loops or of the parent process,
-    // which also releases the loop objects they pin.
-    channels.retain(|ch| {
+        chans.iter().map(|ch| ch.clone_ref(py)).collect()
+    };
+    // A miss is rare (a new loop). Forget channels of closed loops or of the parent
+    // process, which also releases the loop objects they pin.
+    let mut dead: Vec<*mut pyo3::ffi::PyObject> = Vec::new();
+    for ch in &snapshot {
         let c = ch.get();
-        c.pid == pid
-            && !c
-                .event_loop
-                .bind(py)
-                .call_method0("is_closed")
-                .and_then(|v| v.is_truthy())
-                .unwrap_or(true)
-    });
-    let (readable, wake) = UnixStream::pair().map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
-    readable.set_nonblocking(true).map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
-    wake.set_nonblocking(true).map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
+        let closed = c
+            .event_loop
+            .bind(py)
+            .call_method0("is_closed")
+            .and_then(|v| v.is_truthy())
+            .unwrap_or(true);
+        if c.pid != pid || closed {
+            dead.push(ch.as_ptr());
+        }
+    }
+    let (readable, wake) = UnixStream::pair().map_err(os_err)?;
+    readable.set_nonblocking(true).map_err(os_err)?;
+    wake.set_nonblocking(true).map_err(os_err)?;
     let fd = readable.as_raw_fd();
     let ch = Bound::new(
         py,
-        LoopChannel { completer: Arc::new(Completer { queue: Mutex::new(Vec::new()), wake }), readable, pid, event_loop: event_loop.clone().unbind() },
+        LoopChannel {
+            completer: Arc::new(Completer {
+                queue: Mutex::new(Vec::new()),
+                wake,
+            }),
+            readable,
+            pid,
+            event_loop: event_loop.clone().unbind(),
+        },
     )?;
     event_loop.call_method1("add_reader", (fd, ch.getattr("_drain")?))?;
-    channels.push(ch.clone().unbind());
+    let removed: Vec<Py<LoopChannel>> = {
+        let mut chans = channels();
+        let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut *chans)
+            .into_iter()
+            .partition(|c| dead.contains(&c.as_ptr()));
+        *chans = keep;
+        chans.push(ch.clone().unbind());
+        gone
+    };
+    // Dropped here, outside the lock: releasing a loop can run Python finalizers.
+    drop(removed);
+    drop(snapshot);
     Ok(ch)
 }
 
@@ -149,7 +201,9 @@ where
     let abort = handle.abort_handle();
     let on_done = PyCFunction::new_closure(py, None, None, move |args, _kwargs| -> PyResult<()> {
         let f = args.get_item(0)?;
-        if f.call_method0(pyo3::intern!(args.py(), "cancelled"))?.is_truthy()? {
+        if f.call_method0(pyo3::intern!(args.py(), "cancelled"))?
+            .is_truthy()?
+        {
             abort.abort();
         }
         Ok(())

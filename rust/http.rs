@@ -21,7 +21,7 @@ use crate::pyjson;
 use crate::retry::{self, Jitter, Outcome, Policy};
 
 pyo3::create_exception!(
-    _native,
+    edgequake_patch._native,
     TransportError,
     PyException,
     "The request did not produce an HTTP response. Attributes: kind, sent, attempts, message (and timeout_seconds for timeouts)."
@@ -43,45 +43,43 @@ struct Core {
 
 static CORE: Mutex<Option<&'static Core>> = Mutex::new(None);
 /// Lock-free fast path to the current core; the mutex only serializes (re)creation.
-static CORE_FAST: OnceLock<std::sync::atomic::AtomicPtr<Core>> = OnceLock::new();
+static CORE_FAST: std::sync::atomic::AtomicPtr<Core> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
 
 fn core() -> &'static Core {
     let pid = std::process::id();
-    let fast = CORE_FAST.get_or_init(|| std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()));
-    let p = fast.load(Ordering::Acquire);
-    if !p.is_null() {
-        // SAFETY: pointers stored here come from Box::leak and are never freed.
-        let c = unsafe { &*p };
+    let p = CORE_FAST.load(Ordering::Acquire);
+    // SAFETY: pointers stored here come from Box::leak and are never freed.
+    if let Some(c) = unsafe { p.as_ref() } {
         if c.pid == pid {
             return c;
         }
     }
-    // A mutex held by a parent thread at fork time would stay locked forever in the
-    // child; a poisoned or stuck lock must not hang us, so fall back to try_lock + rebuild.
-    let mut guard = match CORE.try_lock() {
-        Ok(g) => g,
-        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-        Err(std::sync::TryLockError::WouldBlock) => {
-            if p.is_null() || unsafe { &*p }.pid == pid {
-                // Genuinely contended in this process: wait for the creator.
-                CORE.lock().unwrap_or_else(|e| e.into_inner())
-            } else {
-                // Forked while the parent held the lock. Build without it.
-                let c: &'static Core = Box::leak(Box::new(Core::new(pid)));
-                fast.store(c as *const Core as *mut Core, Ordering::Release);
-                return c;
+    // A fork while another thread held this lock would leave it locked forever in the
+    // child, so never block on it indefinitely: past the deadline, build without it
+    // (at worst a duplicate core is leaked).
+    let deadline = std::time::Instant::now() + Duration::from_millis(500);
+    let mut guard = loop {
+        match CORE.try_lock() {
+            Ok(g) => break Some(g),
+            Err(std::sync::TryLockError::Poisoned(e)) => break Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_micros(200))
             }
+            Err(std::sync::TryLockError::WouldBlock) => break None,
         }
     };
-    if let Some(c) = *guard {
+    if let Some(Some(c)) = guard.as_deref() {
         if c.pid == pid {
             return c;
         }
     }
-    // The previous core (if any) belongs to the parent process: leak it (see `Core`).
+    // A previous core belongs to the parent process: leak it (see `Core`).
     let c: &'static Core = Box::leak(Box::new(Core::new(pid)));
-    *guard = Some(c);
-    fast.store(c as *const Core as *mut Core, Ordering::Release);
+    if let Some(g) = guard.as_mut() {
+        **g = Some(c);
+    }
+    CORE_FAST.store(c as *const Core as *mut Core, Ordering::Release);
     c
 }
 
@@ -218,7 +216,10 @@ impl http_body::Body for TrackedBody {
     type Data = Bytes;
     type Error = std::convert::Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
         self.state.body_polled.store(true, Ordering::Release);
         Poll::Ready(self.data.take().map(|d| Ok(http_body::Frame::data(d))))
     }
@@ -237,7 +238,7 @@ impl http_body::Body for TrackedBody {
 // ---------------------------------------------------------------------------------------
 
 #[derive(Clone)]
-pub struct RequestSpec {
+pub(crate) struct RequestSpec {
     method: reqwest::Method,
     url: reqwest::Url,
     headers: HeaderMap,
@@ -301,7 +302,11 @@ impl RequestSpec {
         max_retries: i64,
         retry: &str,
     ) -> PyResult<RequestSpec> {
-        let policy = Policy::parse(retry).ok_or_else(|| PyValueError::new_err(format!("unknown retry policy {retry:?} (expected 'none' or 'openai_sdk')")))?;
+        let policy = Policy::parse(retry).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "unknown retry policy {retry:?} (expected 'none' or 'openai_sdk')"
+            ))
+        })?;
         if max_retries < 0 {
             return Err(PyValueError::new_err("max_retries must be >= 0"));
         }
@@ -318,25 +323,38 @@ impl RequestSpec {
                 Err(_) => Bytes::from(pyjson::dumps(py, b)?),
             }),
         };
-        let builder_err = |message: String| Failure { kind: "builder", sent: false, attempts: 0, message, timeout: None };
+        let builder_err = |message: String| Failure {
+            kind: "builder",
+            sent: false,
+            attempts: 0,
+            message,
+            timeout: None,
+        };
         let parsed = reqwest::Url::parse(url).map_err(|e| {
             // The URL itself may carry a key in its query: never echo it.
             builder_err(format!("invalid URL: {e}")).into_pyerr(py)
         })?;
         if parsed.scheme() != "http" && parsed.scheme() != "https" {
-            return Err(builder_err(format!("unsupported URL scheme {:?}", parsed.scheme())).into_pyerr(py));
+            return Err(
+                builder_err(format!("unsupported URL scheme {:?}", parsed.scheme())).into_pyerr(py),
+            );
         }
-        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| builder_err(format!("invalid HTTP method {method:?}")).into_pyerr(py))?;
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| builder_err(format!("invalid HTTP method {method:?}")).into_pyerr(py))?;
         let mut map = HeaderMap::with_capacity(16);
         let mut retry_count_header = false;
         let mut add = |name: &str, value: &str| -> Result<(), Failure> {
-            let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| builder_err(format!("invalid header name {name:?}")))?;
+            let n = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| builder_err(format!("invalid header name {name:?}")))?;
             // httpx encodes header values as ASCII and refuses anything else; so do we,
             // so a request that stock would reject is not sent by us either.
             if !value.is_ascii() {
-                return Err(builder_err(format!("header {name:?} has a non-ASCII value")));
+                return Err(builder_err(format!(
+                    "header {name:?} has a non-ASCII value"
+                )));
             }
-            let v = HeaderValue::from_str(value).map_err(|_| builder_err(format!("header {name:?} has an invalid value")))?;
+            let v = HeaderValue::from_str(value)
+                .map_err(|_| builder_err(format!("header {name:?} has an invalid value")))?;
             if n.as_str() == "x-stainless-retry-count" {
                 retry_count_header = true;
             }
@@ -371,7 +389,11 @@ impl RequestSpec {
         }
         *req.headers_mut() = headers;
         if let Some(b) = &self.body {
-            *req.body_mut() = Some(reqwest::Body::wrap(TrackedBody { len: b.len() as u64, data: Some(b.clone()), state: state.clone() }));
+            *req.body_mut() = Some(reqwest::Body::wrap(TrackedBody {
+                len: b.len() as u64,
+                data: Some(b.clone()),
+                state: state.clone(),
+            }));
         }
         req
     }
@@ -382,25 +404,37 @@ fn seconds(v: Option<f64>, what: &str) -> PyResult<Option<Duration>> {
         None => Ok(None),
         Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(Duration::from_secs_f64(s))),
         Some(s) if s == f64::INFINITY => Ok(None),
-        Some(_) => Err(PyValueError::new_err(format!("{what} must be a non-negative number of seconds or None"))),
+        Some(_) => Err(PyValueError::new_err(format!(
+            "{what} must be a non-negative number of seconds or None"
+        ))),
     }
 }
 
 /// Iterate (name, value) pairs from a list/tuple of 2-tuples, or any iterable of pairs.
-fn for_each_pair(headers: &Bound<'_, PyAny>, mut f: impl FnMut(&str, &str) -> PyResult<()>) -> PyResult<()> {
-    let pair = |item: &Bound<'_, PyAny>, f: &mut dyn FnMut(&str, &str) -> PyResult<()>| -> PyResult<()> {
-        if let Ok(t) = item.cast::<PyTuple>() {
-            if t.len() == 2 {
-                let k = t.get_borrowed_item(0)?;
-                let v = t.get_borrowed_item(1)?;
-                let k = k.cast::<PyString>().map_err(|_| PyTypeError::new_err("header names must be str"))?;
-                let v = v.cast::<PyString>().map_err(|_| PyTypeError::new_err("header values must be str"))?;
-                return f(k.to_str()?, v.to_str()?);
+fn for_each_pair(
+    headers: &Bound<'_, PyAny>,
+    mut f: impl FnMut(&str, &str) -> PyResult<()>,
+) -> PyResult<()> {
+    let pair =
+        |item: &Bound<'_, PyAny>, f: &mut dyn FnMut(&str, &str) -> PyResult<()>| -> PyResult<()> {
+            if let Ok(t) = item.cast::<PyTuple>() {
+                if t.len() == 2 {
+                    let k = t.get_borrowed_item(0)?;
+                    let v = t.get_borrowed_item(1)?;
+                    let k = k
+                        .cast::<PyString>()
+                        .map_err(|_| PyTypeError::new_err("header names must be str"))?;
+                    let v = v
+                        .cast::<PyString>()
+                        .map_err(|_| PyTypeError::new_err("header values must be str"))?;
+                    return f(k.to_str()?, v.to_str()?);
+                }
             }
-        }
-        let (k, v): (String, String) = item.extract().map_err(|_| PyTypeError::new_err("headers must be (str, str) pairs"))?;
-        f(&k, &v)
-    };
+            let (k, v): (String, String) = item
+                .extract()
+                .map_err(|_| PyTypeError::new_err("headers must be (str, str) pairs"))?;
+            f(&k, &v)
+        };
     if let Ok(list) = headers.cast::<PyList>() {
         for item in list.iter() {
             pair(&item, &mut f)?;
@@ -442,7 +476,12 @@ fn decode_header_value(b: &[u8]) -> String {
 
 enum AttemptResult {
     Response(reqwest::StatusCode, HeaderMap, Bytes, String),
-    Failed { kind: &'static str, sent: bool, message: String, timeout: Option<Duration> },
+    Failed {
+        kind: &'static str,
+        sent: bool,
+        message: String,
+        timeout: Option<Duration>,
+    },
 }
 
 async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> AttemptResult {
@@ -464,13 +503,27 @@ async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> Attemp
         Some(t) => match tokio::time::timeout(t, work).await {
             Ok(r) => r,
             Err(_) => {
-                let connecting = state.connects_in_flight.load(Ordering::Acquire) > 0 && !state.body_polled.load(Ordering::Acquire);
-                let (kind, sent) = if connecting { ("connect_timeout", false) } else { ("read_timeout", true) };
-                let phase = if connecting { "connecting to" } else { "waiting for the response from" };
+                let connecting = state.connects_in_flight.load(Ordering::Acquire) > 0
+                    && !state.body_polled.load(Ordering::Acquire);
+                let (kind, sent) = if connecting {
+                    ("connect_timeout", false)
+                } else {
+                    ("read_timeout", true)
+                };
+                let phase = if connecting {
+                    "connecting to"
+                } else {
+                    "waiting for the response from"
+                };
                 return AttemptResult::Failed {
                     kind,
                     sent,
-                    message: format!("timed out after {:.3} s {phase} {} {}", t.as_secs_f64(), spec.method, safe_url(&spec.url)),
+                    message: format!(
+                        "timed out after {:.3} s {phase} {} {}",
+                        t.as_secs_f64(),
+                        spec.method,
+                        safe_url(&spec.url)
+                    ),
                     timeout: Some(t),
                 };
             }
@@ -479,13 +532,13 @@ async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> Attemp
     };
     match outcome {
         Ok((status, headers, body, url)) => AttemptResult::Response(status, headers, body, url),
-        Err(e) => classify(&e, spec, &state),
+        Err(e) => classify(&e, spec),
     }
 }
 
 /// Map a reqwest error onto the kinds Python understands, with a message built only from
 /// the innermost causes (reqwest's own Display includes the full URL, query and all).
-fn classify(e: &reqwest::Error, spec: &RequestSpec, state: &AttemptState) -> AttemptResult {
+fn classify(e: &reqwest::Error, spec: &RequestSpec) -> AttemptResult {
     let mut detail: Option<String> = None;
     let mut connect_timed_out = false;
     let mut hyper_seen = false;
@@ -515,7 +568,6 @@ fn classify(e: &reqwest::Error, spec: &RequestSpec, state: &AttemptState) -> Att
         // the connection (i.e. decompression failures) are really about decoding.
         ("decode", true, None)
     } else {
-        let _ = state;
         ("read", true, None)
     };
     let what = match kind {
@@ -525,7 +577,12 @@ fn classify(e: &reqwest::Error, spec: &RequestSpec, state: &AttemptState) -> Att
         "decode" => "could not decode the response body",
         _ => "connection failed after the request was sent",
     };
-    AttemptResult::Failed { kind, sent, message: format!("{what} ({detail}) for {target}"), timeout }
+    AttemptResult::Failed {
+        kind,
+        sent,
+        message: format!("{what} ({detail}) for {target}"),
+        timeout,
+    }
 }
 
 async fn perform(client: &reqwest::Client, spec: &RequestSpec) -> Result<RawResponse, Failure> {
@@ -539,15 +596,32 @@ async fn perform(client: &reqwest::Client, spec: &RequestSpec) -> Result<RawResp
             AttemptResult::Response(status, headers, _, _) => {
                 any_sent = true;
                 let lookup = |name: &str| header_joined(headers, name);
-                let outcome = Outcome::Response { status: status.as_u16(), header: &lookup };
-                retry::next_delay(spec.policy, &outcome, n, spec.max_retries, SystemTime::now(), jitter.get_or_insert_with(Jitter::new))
+                let outcome = Outcome::Response {
+                    status: status.as_u16(),
+                    header: &lookup,
+                };
+                retry::next_delay(
+                    spec.policy,
+                    &outcome,
+                    n,
+                    spec.max_retries,
+                    SystemTime::now(),
+                    jitter.get_or_insert_with(Jitter::new),
+                )
             }
             AttemptResult::Failed { kind, sent, .. } => {
                 any_sent |= *sent;
                 if *kind == "builder" {
                     None
                 } else {
-                    retry::next_delay(spec.policy, &Outcome::TransportError, n, spec.max_retries, SystemTime::now(), jitter.get_or_insert_with(Jitter::new))
+                    retry::next_delay(
+                        spec.policy,
+                        &Outcome::TransportError,
+                        n,
+                        spec.max_retries,
+                        SystemTime::now(),
+                        jitter.get_or_insert_with(Jitter::new),
+                    )
                 }
             }
         };
@@ -560,12 +634,29 @@ async fn perform(client: &reqwest::Client, spec: &RequestSpec) -> Result<RawResp
                 return match result {
                     AttemptResult::Response(status, headers, body, url) => Ok(RawResponse {
                         status: status.as_u16(),
-                        headers: headers.iter().map(|(k, v)| (k.as_str().to_owned(), decode_header_value(v.as_bytes()))).collect(),
+                        headers: headers
+                            .iter()
+                            .map(|(k, v)| {
+                                (k.as_str().to_owned(), decode_header_value(v.as_bytes()))
+                            })
+                            .collect(),
                         body,
                         attempts,
                         url,
                     }),
-                    AttemptResult::Failed { kind, message, timeout, .. } => Err(Failure { kind, sent: any_sent, attempts, message, timeout }),
+                    AttemptResult::Failed {
+                        kind,
+                        message,
+                        timeout,
+                        ..
+                    } => Err(Failure {
+                        kind,
+                        sent: any_sent,
+                        // A request reqwest refused to build never left.
+                        attempts: if kind == "builder" { n } else { attempts },
+                        message,
+                        timeout,
+                    }),
                 };
             }
         }
@@ -592,23 +683,104 @@ async fn perform_interruptible(client: &reqwest::Client, spec: &RequestSpec) -> 
     }
 }
 
-/// Sync calls run on a current-thread runtime owned by the calling thread, with its own
-/// pool. Measured alternatives: `block_on` on the shared multi-thread runtime (the
-/// connection task lives on a worker, so every request crosses threads three times;
-/// p50 ~60 us, bimodal p90 ~110 us) and spawn+channel (worse). On the caller's thread a
-/// request costs exactly writev, epoll_wait, recvfrom: p50 ~67 us, of which ~50 us is the
+/// Sync calls run on a current-thread runtime driven by the calling thread itself, so a
+/// request costs exactly writev + epoll_wait + recvfrom and no thread hand-off. Measured
+/// alternatives: `block_on` on the shared multi-thread runtime (the connection task lives
+/// on a worker, so each request crosses threads three times: p50 ~60 us with a bimodal
+/// p90 ~110 us) and spawn + channel (worse). Of the remaining ~67 us, ~45 us is the
 /// (virtualized) wake-up from epoll_wait, which the spin below removes (p50 ~40 us).
-struct LocalCore {
+///
+/// Such runtimes (each with its own connection pool) are kept in a LIFO free list rather
+/// than per thread: a server that spawns a thread per request still reuses warm
+/// connections, and concurrent calls each get their own runtime.
+struct SyncCore {
     pid: u32,
     rt: tokio::runtime::Runtime,
     client: reqwest::Client,
     /// Whether the last call answered within the spin window; spinning for an upstream
     /// that takes 100 ms (a real LLM) would only burn CPU.
-    upstream_fast: std::cell::Cell<bool>,
+    upstream_fast: bool,
 }
 
-thread_local! {
-    static LOCAL: std::cell::RefCell<Option<LocalCore>> = const { std::cell::RefCell::new(None) };
+struct SyncCores {
+    pid: u32,
+    idle: Vec<SyncCore>,
+}
+
+static SYNC_CORES: Mutex<SyncCores> = Mutex::new(SyncCores {
+    pid: 0,
+    idle: Vec::new(),
+});
+
+/// More idle runtimes than this are dropped on return (with their connections): enough for
+/// any realistic burst of concurrent sync calls.
+const MAX_IDLE_SYNC_CORES: usize = 64;
+
+/// The free list lock, unless it is unavailable: held only for a push or pop, so failing
+/// to get it for 10 ms means it was held by a thread that does not exist here (we are a
+/// forked child). Callers then work without the list.
+fn sync_cores() -> Option<std::sync::MutexGuard<'static, SyncCores>> {
+    let deadline = std::time::Instant::now() + Duration::from_millis(10);
+    loop {
+        match SYNC_CORES.try_lock() {
+            Ok(g) => return Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                if std::time::Instant::now() > deadline {
+                    return None;
+                }
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+fn take_sync_core() -> Option<SyncCore> {
+    let pid = std::process::id();
+    if let Some(mut cores) = sync_cores() {
+        if cores.pid != pid {
+            // Built by the parent before a fork: their sockets and epoll instances are
+            // shared with the parent, so they must be neither used nor dropped (drop would
+            // deregister the parent's sockets). Leak them.
+            for old in cores.idle.drain(..) {
+                std::mem::forget(old);
+            }
+            cores.pid = pid;
+        }
+        if let Some(c) = cores.idle.pop() {
+            return Some(c);
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let client = {
+        let _g = rt.enter();
+        build_client()
+    };
+    Some(SyncCore {
+        pid,
+        rt,
+        client,
+        upstream_fast: true,
+    })
+}
+
+fn return_sync_core(core: SyncCore) {
+    let Some(mut cores) = sync_cores() else {
+        std::mem::forget(core);
+        return;
+    };
+    if core.pid != cores.pid {
+        // Taken before a fork and returned in the child: see take_sync_core.
+        std::mem::forget(core);
+    } else if cores.idle.len() < MAX_IDLE_SYNC_CORES {
+        cores.idle.push(core);
+    } else {
+        drop(cores);
+        drop(core);
+    }
 }
 
 /// Busy-poll window before parking in epoll_wait. Only pays off for upstreams that answer
@@ -616,75 +788,68 @@ thread_local! {
 fn spin_budget() -> Duration {
     static SPIN: OnceLock<Duration> = OnceLock::new();
     *SPIN.get_or_init(|| {
-        let us = std::env::var("EDGEQUAKE_SPIN_US").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(100);
+        let us = std::env::var("EDGEQUAKE_SPIN_US")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(100);
         Duration::from_micros(us)
     })
 }
 
 fn run_blocking(spec: &RequestSpec) -> Waited {
-    LOCAL.with(|cell| {
-        // Re-entry (a signal handler, run from our signal check, making a request) finds
-        // the slot borrowed: serve it from the shared runtime instead.
-        let Ok(mut slot) = cell.try_borrow_mut() else {
-            return run_on_shared(spec);
-        };
-        let pid = std::process::id();
-        if slot.as_ref().map(|l| l.pid != pid).unwrap_or(true) {
-            // Built by the parent before a fork: its sockets and epoll instance are shared
-            // with the parent, so it must be neither used nor dropped (drop would
-            // deregister the parent's sockets). Leak it.
-            if let Some(old) = slot.take() {
-                std::mem::forget(old);
+    let Some(mut core) = take_sync_core() else {
+        return run_on_shared(spec);
+    };
+    let budget = if core.upstream_fast {
+        spin_budget()
+    } else {
+        Duration::ZERO
+    };
+    let started = std::time::Instant::now();
+    let client = &core.client;
+    let waited = core.rt.block_on(async {
+        // Run the idle connections' tasks once before checking one out, so a connection
+        // the server closed while nobody drove this runtime is seen as closed instead of
+        // being picked and failing after the request was written. Two yields: the first
+        // lets the driver deliver pending events, the second lets the woken connection
+        // tasks run (the block_on future is polled before other tasks).
+        tokio::task::yield_now().await;
+        tokio::task::yield_now().await;
+        let spin_until = std::time::Instant::now() + budget;
+        let mut main = std::pin::pin!(perform_interruptible(client, spec));
+        let mut spin = std::pin::pin!(async {
+            // Each yield makes the scheduler poll epoll with a zero timeout instead of
+            // sleeping in it.
+            while std::time::Instant::now() < spin_until {
+                tokio::task::yield_now().await;
             }
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => rt,
-                Err(_) => {
-                    drop(slot);
-                    return run_on_shared(spec);
-                }
-            };
-            let client = {
-                let _g = rt.enter();
-                build_client()
-            };
-            *slot = Some(LocalCore { pid, rt, client, upstream_fast: std::cell::Cell::new(true) });
-        }
-        let local = slot.as_ref().unwrap();
-        let budget = if local.upstream_fast.get() { spin_budget() } else { Duration::ZERO };
-        let started = std::time::Instant::now();
-        let waited = local.rt.block_on(async {
-            // Run the idle connections' tasks once before checking one out, so a
-            // connection the server closed while we were away is seen as closed instead
-            // of being picked and failing after the request was written. Two yields: the
-            // first lets the driver deliver pending events, the second lets the woken
-            // connection tasks run (the block_on future is polled before other tasks).
-            tokio::task::yield_now().await;
-            tokio::task::yield_now().await;
-            let spin_until = std::time::Instant::now() + budget;
-            let mut main = std::pin::pin!(perform_interruptible(&local.client, spec));
-            let mut spin = std::pin::pin!(async {
-                // Each yield makes the scheduler poll epoll with a zero timeout instead
-                // of sleeping in it.
-                while std::time::Instant::now() < spin_until {
-                    tokio::task::yield_now().await;
-                }
-                std::future::pending::<()>().await
-            });
-            std::future::poll_fn(|cx| {
-                if let Poll::Ready(v) = main.as_mut().poll(cx) {
-                    return Poll::Ready(v);
-                }
-                let _ = spin.as_mut().poll(cx);
-                Poll::Pending
-            })
-            .await
+            std::future::pending::<()>().await
         });
-        local.upstream_fast.set(started.elapsed() <= spin_budget() * 2);
-        waited
-    })
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(v) = main.as_mut().poll(cx) {
+                return Poll::Ready(v);
+            }
+            let _ = spin.as_mut().poll(cx);
+            Poll::Pending
+        })
+        .await
+    });
+    core.upstream_fast = started.elapsed() <= spin_budget() * 2;
+    if !matches!(waited, Waited::Done(Ok(_))) {
+        // Connection tasks only run while someone drives this runtime. After a timeout or
+        // interrupt, let them see the abandoned request and close its socket now rather
+        // than whenever this runtime is next used.
+        core.rt.block_on(async {
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
+        });
+    }
+    return_sync_core(core);
+    waited
 }
 
-/// Fallback for the rare cases the thread-local runtime cannot serve: run on the shared
+/// Fallback for the rare cases a sync runtime cannot be had: run on the shared
 /// runtime and wait on a channel.
 fn run_on_shared(spec: &RequestSpec) -> Waited {
     let core = core();
@@ -704,7 +869,13 @@ fn run_on_shared(spec: &RequestSpec) -> Waited {
                 }
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                return Waited::Done(Err(Failure { kind: "read", sent: true, attempts: 1, message: "request task ended unexpectedly".into(), timeout: None }));
+                return Waited::Done(Err(Failure {
+                    kind: "read",
+                    sent: true,
+                    attempts: 1,
+                    message: "request task ended unexpectedly".into(),
+                    timeout: None,
+                }));
             }
         }
     }
@@ -750,7 +921,14 @@ pub struct Response {
 
 impl From<RawResponse> for Response {
     fn from(r: RawResponse) -> Response {
-        Response { status: r.status, attempts: r.attempts, url: r.url, raw_headers: r.headers, body: r.body, body_obj: OnceLock::new() }
+        Response {
+            status: r.status,
+            attempts: r.attempts,
+            url: r.url,
+            raw_headers: r.headers,
+            body: r.body,
+            body_obj: OnceLock::new(),
+        }
     }
 }
 
@@ -764,7 +942,12 @@ impl Response {
     /// `[(name, value), ...]`, names lower-cased, in received order.
     #[getter]
     fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(py, self.raw_headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        PyList::new(
+            py,
+            self.raw_headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        )
     }
 
     /// `{name: value}` with duplicates joined by ", ", like `dict(httpx.Headers)`.
@@ -784,7 +967,10 @@ impl Response {
 
     #[getter]
     fn body<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        self.body_obj.get_or_init(|| PyBytes::new(py, &self.body).unbind()).bind(py).clone()
+        self.body_obj
+            .get_or_init(|| PyBytes::new(py, &self.body).unbind())
+            .bind(py)
+            .clone()
     }
 
     /// Body decoded as UTF-8, invalid sequences replaced.
@@ -821,7 +1007,17 @@ pub fn send<'py>(
     max_retries: i64,
     retry: &str,
 ) -> PyResult<Bound<'py, Response>> {
-    let spec = RequestSpec::from_py(py, method, url, headers, body, timeout, connect_timeout, max_retries, retry)?;
+    let spec = RequestSpec::from_py(
+        py,
+        method,
+        url,
+        headers,
+        body,
+        timeout,
+        connect_timeout,
+        max_retries,
+        retry,
+    )?;
     match py.detach(|| run_blocking(&spec)) {
         Waited::Done(Ok(raw)) => Bound::new(py, Response::from(raw)),
         Waited::Done(Err(f)) => Err(f.into_pyerr(py)),
@@ -853,7 +1049,57 @@ pub fn send_async<'py>(
     max_retries: i64,
     retry: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let spec = RequestSpec::from_py(py, method, url, headers, body, timeout, connect_timeout, max_retries, retry)?;
+    let spec = RequestSpec::from_py(
+        py,
+        method,
+        url,
+        headers,
+        body,
+        timeout,
+        connect_timeout,
+        max_retries,
+        retry,
+    )?;
     let client = core().client.clone();
-    crate::aio::spawn_for_loop(py, async move { perform(&client, &spec).await })
+    #[cfg(unix)]
+    return crate::aio::spawn_for_loop(py, async move { perform(&client, &spec).await });
+    #[cfg(not(unix))]
+    {
+        let _ = (client, spec);
+        Err(pyo3::exceptions::PyNotImplementedError::new_err(
+            "send_async needs a Unix event loop",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_url_drops_secrets() {
+        let u =
+            reqwest::Url::parse("https://user:pw@api.example.com:8443/v1/chat?api-key=SECRET#frag")
+                .unwrap();
+        assert_eq!(safe_url(&u), "https://api.example.com:8443/v1/chat");
+        let u = reqwest::Url::parse("http://127.0.0.1/x?key=SECRET").unwrap();
+        assert_eq!(safe_url(&u), "http://127.0.0.1/x");
+    }
+
+    #[test]
+    fn header_values_decode_like_httpx() {
+        assert_eq!(decode_header_value(b"plain"), "plain");
+        assert_eq!(decode_header_value("caf\u{e9}".as_bytes()), "caf\u{e9}");
+        assert_eq!(decode_header_value(b"caf\xe9"), "caf\u{e9}");
+        let mut h = HeaderMap::new();
+        h.append("x-should-retry", HeaderValue::from_static("true"));
+        assert_eq!(header_joined(&h, "x-should-retry").as_deref(), Some("true"));
+        h.append("x-should-retry", HeaderValue::from_static("true"));
+        // httpx joins duplicates, so the SDK's == "true" no longer matches; neither do we.
+        assert_eq!(
+            header_joined(&h, "x-should-retry").as_deref(),
+            Some("true, true")
+        );
+        assert_eq!(header_joined(&h, "retry-after"), None);
+    }
 }

@@ -2,6 +2,8 @@
 //! and httpx overhead. Python keeps all policy about *when* to use it; this crate only
 //! has to be fast and to behave like the stock stack it replaces.
 
+// The asyncio bridge relies on a socketpair watched with `loop.add_reader`: Unix only.
+#[cfg(unix)]
 mod aio;
 mod http;
 mod openai;
@@ -29,6 +31,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(openai::openai_sdk_shape, m)?)?;
     m.add_function(wrap_pyfunction!(openai::openai_sdk_shape_embedding, m)?)?;
     m.add_function(wrap_pyfunction!(openai::openai_schema, m)?)?;
-    m.add("ShapeUnsupported", py.get_type::<openai::ShapeUnsupported>())?;
+    m.add(
+        "ShapeUnsupported",
+        py.get_type::<openai::ShapeUnsupported>(),
+    )?;
     Ok(())
 }

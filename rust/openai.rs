@@ -20,7 +20,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 
 pyo3::create_exception!(
-    _native,
+    edgequake_patch._native,
     ShapeUnsupported,
     PyValueError,
     "The body is valid JSON but needs the SDK's own model handling to be reproduced exactly."
@@ -61,26 +61,59 @@ static OPT_STR: T = T::Opt(&T::Str);
 static OPT_INT: T = T::Opt(&T::Int);
 static INT_LIST: T = T::List(&T::Int);
 
-static FUNCTION: Model = Model { name: "Function", fields: &[f("arguments", T::Str), f("name", T::Str)] };
-static CUSTOM: Model = Model { name: "Custom", fields: &[f("input", T::Str), f("name", T::Str)] };
+static FUNCTION: Model = Model {
+    name: "Function",
+    fields: &[f("arguments", T::Str), f("name", T::Str)],
+};
+static CUSTOM: Model = Model {
+    name: "Custom",
+    fields: &[f("input", T::Str), f("name", T::Str)],
+};
 static FUNCTION_TOOL_CALL: Model = Model {
     name: "ChatCompletionMessageFunctionToolCall",
-    fields: &[f("id", T::Str), f("function", T::Model(&FUNCTION)), f("type", T::Literal)],
+    fields: &[
+        f("id", T::Str),
+        f("function", T::Model(&FUNCTION)),
+        f("type", T::Literal),
+    ],
 };
 static CUSTOM_TOOL_CALL: Model = Model {
     name: "ChatCompletionMessageCustomToolCall",
-    fields: &[f("id", T::Str), f("custom", T::Model(&CUSTOM)), f("type", T::Literal)],
+    fields: &[
+        f("id", T::Str),
+        f("custom", T::Model(&CUSTOM)),
+        f("type", T::Literal),
+    ],
 };
-static FUNCTION_CALL: Model = Model { name: "FunctionCall", fields: &[f("arguments", T::Str), f("name", T::Str)] };
+static FUNCTION_CALL: Model = Model {
+    name: "FunctionCall",
+    fields: &[f("arguments", T::Str), f("name", T::Str)],
+};
 static AUDIO: Model = Model {
     name: "ChatCompletionAudio",
-    fields: &[f("id", T::Str), f("data", T::Str), f("expires_at", T::Int), f("transcript", T::Str)],
+    fields: &[
+        f("id", T::Str),
+        f("data", T::Str),
+        f("expires_at", T::Int),
+        f("transcript", T::Str),
+    ],
 };
 static URL_CITATION: Model = Model {
     name: "AnnotationURLCitation",
-    fields: &[f("end_index", T::Int), f("start_index", T::Int), f("title", T::Str), f("url", T::Str)],
+    fields: &[
+        f("end_index", T::Int),
+        f("start_index", T::Int),
+        f("title", T::Str),
+        f("url", T::Str),
+    ],
 };
-static ANNOTATION: Model = Model { name: "Annotation", fields: &[f("type", T::Literal), f("url_citation", T::Model(&URL_CITATION))] };
+static ANNOTATION: Model = Model {
+    name: "Annotation",
+    fields: &[
+        f("type", T::Literal),
+        f("url_citation", T::Model(&URL_CITATION)),
+    ],
+};
 static MESSAGE: Model = Model {
     name: "ChatCompletionMessage",
     fields: &[
@@ -95,7 +128,11 @@ static MESSAGE: Model = Model {
 };
 static TOP_LOGPROB: Model = Model {
     name: "TopLogprob",
-    fields: &[f("token", T::Str), f("bytes", T::Opt(&INT_LIST)), f("logprob", T::Float)],
+    fields: &[
+        f("token", T::Str),
+        f("bytes", T::Opt(&INT_LIST)),
+        f("logprob", T::Float),
+    ],
 };
 static TOKEN_LOGPROB: Model = Model {
     name: "ChatCompletionTokenLogprob",
@@ -133,7 +170,11 @@ static COMPLETION_TOKENS_DETAILS: Model = Model {
 };
 static PROMPT_TOKENS_DETAILS: Model = Model {
     name: "PromptTokensDetails",
-    fields: &[f("audio_tokens", OPT_INT), f("cache_write_tokens", OPT_INT), f("cached_tokens", OPT_INT)],
+    fields: &[
+        f("audio_tokens", OPT_INT),
+        f("cache_write_tokens", OPT_INT),
+        f("cached_tokens", OPT_INT),
+    ],
 };
 static COMPLETION_USAGE: Model = Model {
     name: "CompletionUsage",
@@ -141,8 +182,14 @@ static COMPLETION_USAGE: Model = Model {
         f("completion_tokens", T::Int),
         f("prompt_tokens", T::Int),
         f("total_tokens", T::Int),
-        f("completion_tokens_details", T::Opt(&T::Model(&COMPLETION_TOKENS_DETAILS))),
-        f("prompt_tokens_details", T::Opt(&T::Model(&PROMPT_TOKENS_DETAILS))),
+        f(
+            "completion_tokens_details",
+            T::Opt(&T::Model(&COMPLETION_TOKENS_DETAILS)),
+        ),
+        f(
+            "prompt_tokens_details",
+            T::Opt(&T::Model(&PROMPT_TOKENS_DETAILS)),
+        ),
     ],
 };
 static CHAT_COMPLETION: Model = Model {
@@ -162,9 +209,16 @@ static CHAT_COMPLETION: Model = Model {
 
 static EMBEDDING: Model = Model {
     name: "Embedding",
-    fields: &[f("embedding", T::List(&T::Float)), f("index", T::Int), f("object", T::Literal)],
+    fields: &[
+        f("embedding", T::List(&T::Float)),
+        f("index", T::Int),
+        f("object", T::Literal),
+    ],
 };
-static EMBEDDING_USAGE: Model = Model { name: "Usage", fields: &[f("prompt_tokens", T::Int), f("total_tokens", T::Int)] };
+static EMBEDDING_USAGE: Model = Model {
+    name: "Usage",
+    fields: &[f("prompt_tokens", T::Int), f("total_tokens", T::Int)],
+};
 static EMBEDDING_RESPONSE: Model = Model {
     name: "CreateEmbeddingResponse",
     fields: &[
@@ -198,8 +252,34 @@ static ALL_MODELS: &[&Model] = &[
     &EMBEDDING_USAGE,
 ];
 
-fn unsupported(what: &str) -> PyErr {
-    ShapeUnsupported::new_err(format!("{what}: needs the SDK's own model handling"))
+/// Where we are in the body, for error messages; built on the stack, formatted only
+/// when an error is actually raised.
+#[derive(Clone, Copy)]
+struct Path<'a> {
+    parent: Option<&'a Path<'a>>,
+    name: &'static str,
+}
+
+impl Path<'_> {
+    const ROOT: Path<'static> = Path {
+        parent: None,
+        name: "",
+    };
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(p) = self.parent {
+            if p.parent.is_some() {
+                write!(f, "{p}.")?;
+            }
+        }
+        f.write_str(self.name)
+    }
+}
+
+fn unsupported(path: &Path<'_>) -> PyErr {
+    ShapeUnsupported::new_err(format!("{path}: needs the SDK's own model handling"))
 }
 
 /// model_dump returns fresh containers for values it does not know; so do we, so that
@@ -214,7 +294,10 @@ fn copy_value<'py>(v: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         return Ok(out.into_any());
     }
     if let Ok(l) = v.cast_exact::<PyList>() {
-        let items = l.iter().map(|e| copy_value(&e)).collect::<PyResult<Vec<_>>>()?;
+        let items = l
+            .iter()
+            .map(|e| copy_value(&e))
+            .collect::<PyResult<Vec<_>>>()?;
         return Ok(PyList::new(py, items)?.into_any());
     }
     Ok(v.clone())
@@ -222,7 +305,12 @@ fn copy_value<'py>(v: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
 
 /// `construct_type(value, type_)` followed by model_dump, for one value.
 /// `validated` is true under an Optional, where the SDK runs pydantic validation first.
-fn shape_value<'py>(v: &Bound<'py, PyAny>, ty: T, validated: bool, path: &str) -> PyResult<Bound<'py, PyAny>> {
+fn shape_value<'py>(
+    v: &Bound<'py, PyAny>,
+    ty: T,
+    validated: bool,
+    path: &Path<'_>,
+) -> PyResult<Bound<'py, PyAny>> {
     let py = v.py();
     if v.is_none() {
         return Ok(v.clone());
@@ -231,7 +319,11 @@ fn shape_value<'py>(v: &Bound<'py, PyAny>, ty: T, validated: bool, path: &str) -
         T::Str | T::Literal => copy_value(v),
         T::Int => {
             // Lax validation turns True, 5.0 and "5" into 5; construction would not.
-            if validated && (v.is_instance_of::<PyBool>() || v.is_instance_of::<PyFloat>() || v.is_instance_of::<PyString>()) {
+            if validated
+                && (v.is_instance_of::<PyBool>()
+                    || v.is_instance_of::<PyFloat>()
+                    || v.is_instance_of::<PyString>())
+            {
                 return Err(unsupported(path));
             }
             copy_value(v)
@@ -294,10 +386,17 @@ fn shape_value<'py>(v: &Bound<'py, PyAny>, ty: T, validated: bool, path: &str) -
                 // Discriminator "custom" picks the custom variant; anything else (missing,
                 // "function", unknown) ends up as the first variant, the function call.
                 let is_custom = match d.get_item("type")? {
-                    Some(t) => t.cast::<PyString>().map(|s| s.to_str().map(|s| s == "custom").unwrap_or(false)).unwrap_or(false),
+                    Some(t) => t
+                        .cast::<PyString>()
+                        .map(|s| s.to_str().map(|s| s == "custom").unwrap_or(false))
+                        .unwrap_or(false),
                     None => false,
                 };
-                let m = if is_custom { &CUSTOM_TOOL_CALL } else { &FUNCTION_TOOL_CALL };
+                let m = if is_custom {
+                    &CUSTOM_TOOL_CALL
+                } else {
+                    &FUNCTION_TOOL_CALL
+                };
                 return Ok(shape_model(d, m, true, path)?.into_any());
             }
             shape_value(v, T::Model(&FUNCTION_TOOL_CALL), true, path)
@@ -306,30 +405,48 @@ fn shape_value<'py>(v: &Bound<'py, PyAny>, ty: T, validated: bool, path: &str) -
     }
 }
 
-fn shape_model<'py>(d: &Bound<'py, PyDict>, m: &'static Model, validated: bool, path: &str) -> PyResult<Bound<'py, PyDict>> {
+fn shape_model<'py>(
+    d: &Bound<'py, PyDict>,
+    m: &'static Model,
+    validated: bool,
+    path: &Path<'_>,
+) -> PyResult<Bound<'py, PyDict>> {
     let py = d.py();
     let out = PyDict::new(py);
-    for field in m.fields {
-        let value = match d.get_item(field.name)? {
-            Some(v) => {
-                let sub = if path.is_empty() { field.name.to_owned() } else { format!("{path}.{}", field.name) };
-                shape_value(&v, field.ty, validated, &sub)?
-            }
+    // Field names come from the parser's key cache: lookups hit precomputed hashes and,
+    // for bodies parsed by our `loads`, the very same key objects (identity compare).
+    let mut keys: [Option<Bound<'py, PyString>>; 16] = Default::default();
+    for (i, field) in m.fields.iter().enumerate() {
+        let key = crate::pyjson::cached_key(py, field.name)?;
+        let value = match d.get_item(&key)? {
+            Some(v) => shape_value(
+                &v,
+                field.ty,
+                validated,
+                &Path {
+                    parent: Some(path),
+                    name: field.name,
+                },
+            )?,
             // construct() fills every declared field; missing ones (required or not) get None.
             None => py.None().into_bound(py),
         };
-        out.set_item(field.name, value)?;
+        out.set_item(&key, value)?;
+        keys[i] = Some(key);
     }
-    for (k, v) in d.iter() {
-        let declared = match k.cast::<PyString>() {
-            Ok(s) => {
-                let s = s.to_str()?;
-                m.fields.iter().any(|f| f.name == s)
+    if d.len() > 0 {
+        for (k, v) in d.iter() {
+            let declared = keys.iter().flatten().any(|key| key.is(&k))
+                || match k.cast::<PyString>() {
+                    Ok(s) => {
+                        let s = s.to_str()?;
+                        m.fields.iter().any(|f| f.name == s)
+                    }
+                    Err(_) => false,
+                };
+            if !declared {
+                out.set_item(k, copy_value(&v)?)?;
             }
-            Err(_) => false,
-        };
-        if !declared {
-            out.set_item(k, copy_value(&v)?)?;
         }
     }
     Ok(out)
@@ -340,20 +457,32 @@ fn shape_model<'py>(d: &Bound<'py, PyDict>, m: &'static Model, validated: bool, 
 /// ValueError) when it is, but reproducing the SDK needs the SDK.
 #[pyfunction]
 pub fn openai_sdk_shape<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
-    let d = obj.cast::<PyDict>().map_err(|_| PyValueError::new_err("chat completion body is not a JSON object"))?;
+    let d = obj
+        .cast::<PyDict>()
+        .map_err(|_| PyValueError::new_err("chat completion body is not a JSON object"))?;
     match d.get_item("choices")? {
         Some(c) if c.is_instance_of::<PyList>() => {
             for choice in c.cast::<PyList>()?.iter() {
-                let choice = choice.cast_into::<PyDict>().map_err(|_| PyValueError::new_err("chat completion choice is not an object"))?;
+                let choice = choice.cast_into::<PyDict>().map_err(|_| {
+                    PyValueError::new_err("chat completion choice is not an object")
+                })?;
                 match choice.get_item("message")? {
                     Some(m) if m.is_instance_of::<PyDict>() => {}
-                    _ => return Err(PyValueError::new_err("chat completion choice has no message object")),
+                    _ => {
+                        return Err(PyValueError::new_err(
+                            "chat completion choice has no message object",
+                        ))
+                    }
                 }
             }
         }
-        _ => return Err(PyValueError::new_err("chat completion body has no 'choices' list")),
+        _ => {
+            return Err(PyValueError::new_err(
+                "chat completion body has no 'choices' list",
+            ))
+        }
     }
-    shape_model(d, &CHAT_COMPLETION, false, "")
+    shape_model(d, &CHAT_COMPLETION, false, &Path::ROOT)
 }
 
 /// `openai_sdk_shape_embedding(obj: dict, *, decode_base64=False) -> dict`:
@@ -362,25 +491,41 @@ pub fn openai_sdk_shape<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyD
 /// does when it requested `encoding_format="base64"` on the caller's behalf.
 #[pyfunction]
 #[pyo3(signature = (obj, *, decode_base64 = false))]
-pub fn openai_sdk_shape_embedding<'py>(obj: &Bound<'py, PyAny>, decode_base64: bool) -> PyResult<Bound<'py, PyDict>> {
-    let d = obj.cast::<PyDict>().map_err(|_| PyValueError::new_err("embedding body is not a JSON object"))?;
+pub fn openai_sdk_shape_embedding<'py>(
+    obj: &Bound<'py, PyAny>,
+    decode_base64: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = obj
+        .cast::<PyDict>()
+        .map_err(|_| PyValueError::new_err("embedding body is not a JSON object"))?;
     match d.get_item("data")? {
         Some(v) if v.is_instance_of::<PyList>() => {}
         _ => return Err(PyValueError::new_err("embedding body has no 'data' list")),
     }
-    let out = shape_model(d, &EMBEDDING_RESPONSE, false, "")?;
+    let out = shape_model(d, &EMBEDDING_RESPONSE, false, &Path::ROOT)?;
     if decode_base64 {
         let py = obj.py();
         if let Some(data) = out.get_item("data")? {
             for item in data.cast::<PyList>()?.iter() {
-                let Ok(item) = item.cast::<PyDict>() else { continue };
-                let Some(emb) = item.get_item("embedding")? else { continue };
-                let Ok(s) = emb.cast::<PyString>() else { continue };
-                let raw = base64_decode(s.to_str()?.as_bytes()).ok_or_else(|| PyValueError::new_err("embedding is not valid base64"))?;
+                let Ok(item) = item.cast::<PyDict>() else {
+                    continue;
+                };
+                let Some(emb) = item.get_item("embedding")? else {
+                    continue;
+                };
+                let Ok(s) = emb.cast::<PyString>() else {
+                    continue;
+                };
+                let raw = base64_decode(s.to_str()?.as_bytes())
+                    .ok_or_else(|| PyValueError::new_err("embedding is not valid base64"))?;
                 if raw.len() % 4 != 0 {
-                    return Err(PyValueError::new_err("base64 embedding length is not a multiple of 4 bytes"));
+                    return Err(PyValueError::new_err(
+                        "base64 embedding length is not a multiple of 4 bytes",
+                    ));
                 }
-                let floats = raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64);
+                let floats = raw
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64);
                 item.set_item("embedding", PyList::new(py, floats)?)?;
             }
         }
@@ -439,7 +584,10 @@ mod tests {
 
     #[test]
     fn base64_matches_python() {
-        assert_eq!(base64_decode(b"AACAPwAAAEA=").unwrap(), vec![0, 0, 0x80, 0x3f, 0, 0, 0, 0x40]);
+        assert_eq!(
+            base64_decode(b"AACAPwAAAEA=").unwrap(),
+            vec![0, 0, 0x80, 0x3f, 0, 0, 0, 0x40]
+        );
         assert_eq!(base64_decode(b"aGk=").unwrap(), b"hi");
         assert_eq!(base64_decode(b"aGk").unwrap(), b"hi");
         assert!(base64_decode(b"aG=k").is_none());
@@ -456,10 +604,43 @@ mod tests {
             .unwrap();
             let out = openai_sdk_shape(&body).unwrap();
             let keys: Vec<String> = out.keys().extract().unwrap();
-            assert_eq!(keys, ["id", "choices", "created", "model", "object", "moderation", "service_tier", "system_fingerprint", "usage", "extra"]);
-            let msg = out.get_item("choices").unwrap().unwrap().get_item(0).unwrap().get_item("message").unwrap();
+            assert_eq!(
+                keys,
+                [
+                    "id",
+                    "choices",
+                    "created",
+                    "model",
+                    "object",
+                    "moderation",
+                    "service_tier",
+                    "system_fingerprint",
+                    "usage",
+                    "extra"
+                ]
+            );
+            let msg = out
+                .get_item("choices")
+                .unwrap()
+                .unwrap()
+                .get_item(0)
+                .unwrap()
+                .get_item("message")
+                .unwrap();
             let mkeys: Vec<String> = msg.cast::<PyDict>().unwrap().keys().extract().unwrap();
-            assert_eq!(mkeys, ["content", "refusal", "role", "annotations", "audio", "function_call", "tool_calls", "reasoning_content"]);
+            assert_eq!(
+                mkeys,
+                [
+                    "content",
+                    "refusal",
+                    "role",
+                    "annotations",
+                    "audio",
+                    "function_call",
+                    "tool_calls",
+                    "reasoning_content"
+                ]
+            );
             // Extras are copies, not the parsed objects themselves.
             let extra_in = body.get_item("extra").unwrap();
             let extra_out = out.get_item("extra").unwrap().unwrap();
@@ -472,17 +653,40 @@ mod tests {
     fn shape_refuses_coercions_and_bad_shapes() {
         Python::initialize();
         Python::attach(|py| {
-            let coerce = crate::pyjson::loads(py, br#"{"choices":[{"message":{}}],"usage":{"prompt_tokens":"3"}}"#).unwrap();
-            assert!(openai_sdk_shape(&coerce).unwrap_err().is_instance_of::<ShapeUnsupported>(py));
+            let coerce = crate::pyjson::loads(
+                py,
+                br#"{"choices":[{"message":{}}],"usage":{"prompt_tokens":"3"}}"#,
+            )
+            .unwrap();
+            assert!(openai_sdk_shape(&coerce)
+                .unwrap_err()
+                .is_instance_of::<ShapeUnsupported>(py));
             // The same string outside an Optional is kept as is, as construct() does.
-            let raw = crate::pyjson::loads(py, br#"{"choices":[{"message":{},"index":"3"}]}"#).unwrap();
+            let raw =
+                crate::pyjson::loads(py, br#"{"choices":[{"message":{},"index":"3"}]}"#).unwrap();
             let out = openai_sdk_shape(&raw).unwrap();
-            let idx = out.get_item("choices").unwrap().unwrap().get_item(0).unwrap().get_item("index").unwrap();
+            let idx = out
+                .get_item("choices")
+                .unwrap()
+                .unwrap()
+                .get_item(0)
+                .unwrap()
+                .get_item("index")
+                .unwrap();
             assert_eq!(idx.extract::<String>().unwrap(), "3");
-            for bad in [&br#"[]"#[..], br#"{"choices":{}}"#, br#"{}"#, br#"{"choices":[1]}"#, br#"{"choices":[{}]}"#] {
+            for bad in [
+                &br#"[]"#[..],
+                br#"{"choices":{}}"#,
+                br#"{}"#,
+                br#"{"choices":[1]}"#,
+                br#"{"choices":[{}]}"#,
+            ] {
                 let v = crate::pyjson::loads(py, bad).unwrap();
                 let e = openai_sdk_shape(&v).unwrap_err();
-                assert!(e.is_instance_of::<PyValueError>(py) && !e.is_instance_of::<ShapeUnsupported>(py));
+                assert!(
+                    e.is_instance_of::<PyValueError>(py)
+                        && !e.is_instance_of::<ShapeUnsupported>(py)
+                );
             }
         });
     }

@@ -42,7 +42,13 @@ enum Fail {
 pub fn loads<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     // json.loads(bytes) tolerates a UTF-8 BOM, so must we.
     let data = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
-    let mut p = Parser { s: data, i: 0, depth: 0, stack: Vec::new(), scratch: Vec::new() };
+    let mut p = Parser {
+        s: data,
+        i: 0,
+        depth: 0,
+        stack: Vec::new(),
+        scratch: Vec::new(),
+    };
     // SAFETY: the GIL is held (we have `py`), which is all the C API calls below need.
     match unsafe { p.document() } {
         Ok(obj) => Ok(unsafe { Bound::from_owned_ptr(py, obj) }),
@@ -154,7 +160,11 @@ impl Parser<'_> {
     }
 
     #[inline]
-    unsafe fn literal(&mut self, word: &[u8], obj: *mut ffi::PyObject) -> Result<*mut ffi::PyObject, Fail> {
+    unsafe fn literal(
+        &mut self,
+        word: &[u8],
+        obj: *mut ffi::PyObject,
+    ) -> Result<*mut ffi::PyObject, Fail> {
         if self.s[self.i..].starts_with(word) {
             self.i += word.len();
             Ok(new_ref(obj))
@@ -303,7 +313,12 @@ impl Parser<'_> {
     }
 
     /// Slow path: the string has escapes, so it is rebuilt in `scratch` as (WTF-)8 bytes.
-    unsafe fn string_escaped(&mut self, start: usize, mut i: usize, is_key: bool) -> Result<*mut ffi::PyObject, Fail> {
+    unsafe fn string_escaped(
+        &mut self,
+        start: usize,
+        mut i: usize,
+        is_key: bool,
+    ) -> Result<*mut ffi::PyObject, Fail> {
         let s = self.s;
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
@@ -344,7 +359,10 @@ impl Parser<'_> {
                         break syntax("Invalid \\uXXXX escape", i + 1);
                     };
                     i += 6;
-                    if (0xD800..0xDC00).contains(&cp) && s.get(i) == Some(&b'\\') && s.get(i + 1) == Some(&b'u') {
+                    if (0xD800..0xDC00).contains(&cp)
+                        && s.get(i) == Some(&b'\\')
+                        && s.get(i + 1) == Some(&b'u')
+                    {
                         if let Some(lo) = hex4(s, i + 2) {
                             if (0xDC00..0xE000).contains(&lo) {
                                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
@@ -430,7 +448,9 @@ impl Parser<'_> {
         if is_float {
             // The grammar was checked above, so Rust's parser (correctly rounded, like
             // Python's float()) cannot fail; overflow gives inf exactly as Python does.
-            let v: f64 = std::str::from_utf8_unchecked(text).parse().unwrap_or(f64::NAN);
+            let v: f64 = std::str::from_utf8_unchecked(text)
+                .parse()
+                .unwrap_or(f64::NAN);
             return check(ffi::PyFloat_FromDouble(v));
         }
         let digits = &s[int_start..int_end];
@@ -445,7 +465,11 @@ impl Parser<'_> {
         let mut buf = Vec::with_capacity(text.len() + 1);
         buf.extend_from_slice(text);
         buf.push(0);
-        check(ffi::PyLong_FromString(buf.as_ptr() as *const c_char, ptr::null_mut(), 10))
+        check(ffi::PyLong_FromString(
+            buf.as_ptr() as *const c_char,
+            ptr::null_mut(),
+            10,
+        ))
     }
 }
 
@@ -497,22 +521,39 @@ fn push_utf8(out: &mut Vec<u8>, cp: u32) {
     }
 }
 
-unsafe fn make_str(bytes: &[u8], ascii: bool, is_key: bool, lone_surrogate: bool) -> Result<*mut ffi::PyObject, Fail> {
+unsafe fn make_str(
+    bytes: &[u8],
+    ascii: bool,
+    is_key: bool,
+    lone_surrogate: bool,
+) -> Result<*mut ffi::PyObject, Fail> {
     if ascii {
         if is_key && bytes.len() <= KEY_MAX {
             return KEYS.get(bytes);
         }
         return new_ascii(bytes);
     }
-    let errors: *const c_char = if lone_surrogate { c"surrogatepass".as_ptr() } else { ptr::null() };
-    check(ffi::PyUnicode_DecodeUTF8(bytes.as_ptr() as *const c_char, bytes.len() as ffi::Py_ssize_t, errors))
+    let errors: *const c_char = if lone_surrogate {
+        c"surrogatepass".as_ptr()
+    } else {
+        ptr::null()
+    };
+    check(ffi::PyUnicode_DecodeUTF8(
+        bytes.as_ptr() as *const c_char,
+        bytes.len() as ffi::Py_ssize_t,
+        errors,
+    ))
 }
 
 /// ASCII strings skip the UTF-8 decoder: allocate the compact object and copy.
 #[inline]
 unsafe fn new_ascii(bytes: &[u8]) -> Result<*mut ffi::PyObject, Fail> {
     let obj = check(ffi::PyUnicode_New(bytes.len() as ffi::Py_ssize_t, 127))?;
-    ptr::copy_nonoverlapping(bytes.as_ptr(), ffi::PyUnicode_DATA(obj) as *mut u8, bytes.len());
+    ptr::copy_nonoverlapping(
+        bytes.as_ptr(),
+        ffi::PyUnicode_DATA(obj) as *mut u8,
+        bytes.len(),
+    );
     Ok(obj)
 }
 
@@ -535,7 +576,13 @@ struct KeyCache(UnsafeCell<[KeySlot; KEY_SLOTS]>);
 // serializes all access.
 unsafe impl Sync for KeyCache {}
 
-static KEYS: KeyCache = KeyCache(UnsafeCell::new([KeySlot { len: 0, bytes: [0; KEY_MAX], obj: ptr::null_mut() }; KEY_SLOTS]));
+static KEYS: KeyCache = KeyCache(UnsafeCell::new(
+    [KeySlot {
+        len: 0,
+        bytes: [0; KEY_MAX],
+        obj: ptr::null_mut(),
+    }; KEY_SLOTS],
+));
 
 impl KeyCache {
     unsafe fn get(&self, key: &[u8]) -> Result<*mut ffi::PyObject, Fail> {
@@ -544,7 +591,8 @@ impl KeyCache {
             h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
         }
         let slot = &mut (*self.0.get())[(h as usize ^ (h >> 32) as usize) & (KEY_SLOTS - 1)];
-        if !slot.obj.is_null() && slot.len as usize == key.len() && &slot.bytes[..key.len()] == key {
+        if !slot.obj.is_null() && slot.len as usize == key.len() && &slot.bytes[..key.len()] == key
+        {
             return Ok(new_ref(slot.obj));
         }
         let obj = new_ascii(key)?;
@@ -564,6 +612,25 @@ impl KeyCache {
     }
 }
 
+/// A str for a short ASCII name, shared with the parser's key cache: the same object
+/// (hash already computed) that `loads` puts in parsed dicts for that key.
+pub fn cached_key<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, pyo3::types::PyString>> {
+    let r = unsafe {
+        if name.is_ascii() && name.len() <= KEY_MAX {
+            KEYS.get(name.as_bytes())
+        } else {
+            check(ffi::PyUnicode_FromStringAndSize(
+                name.as_ptr() as *const c_char,
+                name.len() as ffi::Py_ssize_t,
+            ))
+        }
+    };
+    match r {
+        Ok(p) => Ok(unsafe { Bound::from_owned_ptr(py, p).cast_into_unchecked() }),
+        Err(_) => Err(PyErr::fetch(py)),
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Encoding
 // ---------------------------------------------------------------------------------------
@@ -578,7 +645,10 @@ enum EncodeFail {
 /// infinities refused. Anything we cannot represent exactly the way json.dumps would is a
 /// `TypeError`, raised before any byte is sent, so callers can fall back to the stock path.
 pub fn dumps(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-    let mut w = Writer { out: Vec::with_capacity(256), depth: 0 };
+    let mut w = Writer {
+        out: Vec::with_capacity(256),
+        depth: 0,
+    };
     match unsafe { w.value(obj.as_ptr()) } {
         Ok(()) => Ok(w.out),
         Err(EncodeFail::Type(msg)) => Err(PyTypeError::new_err(msg)),
@@ -611,7 +681,9 @@ impl Writer {
             return self.dict(obj);
         }
         if tp == &raw mut ffi::PyList_Type {
-            return self.seq(obj, ffi::PyList_GET_SIZE(obj), |o, i| ffi::PyList_GET_ITEM(o, i));
+            return self.seq(obj, ffi::PyList_GET_SIZE(obj), |o, i| {
+                ffi::PyList_GET_ITEM(o, i)
+            });
         }
         if obj == ffi::Py_None() {
             self.out.extend_from_slice(b"null");
@@ -633,7 +705,9 @@ impl Writer {
             return self.float(obj);
         }
         if tp == &raw mut ffi::PyTuple_Type {
-            return self.seq(obj, ffi::PyTuple_GET_SIZE(obj), |o, i| ffi::PyTuple_GET_ITEM(o, i));
+            return self.seq(obj, ffi::PyTuple_GET_SIZE(obj), |o, i| {
+                ffi::PyTuple_GET_ITEM(o, i)
+            });
         }
         // Subclasses (str/int enums, OrderedDict, ...) get json.dumps' isinstance treatment.
         if ffi::PyUnicode_Check(obj) != 0 {
@@ -649,10 +723,14 @@ impl Writer {
             return self.dict_subclass(obj);
         }
         if ffi::PyList_Check(obj) != 0 {
-            return self.seq(obj, ffi::PyList_GET_SIZE(obj), |o, i| ffi::PyList_GET_ITEM(o, i));
+            return self.seq(obj, ffi::PyList_GET_SIZE(obj), |o, i| {
+                ffi::PyList_GET_ITEM(o, i)
+            });
         }
         if ffi::PyTuple_Check(obj) != 0 {
-            return self.seq(obj, ffi::PyTuple_GET_SIZE(obj), |o, i| ffi::PyTuple_GET_ITEM(o, i));
+            return self.seq(obj, ffi::PyTuple_GET_SIZE(obj), |o, i| {
+                ffi::PyTuple_GET_ITEM(o, i)
+            });
         }
         Err(not_serializable(type_name(obj)))
     }
@@ -661,7 +739,9 @@ impl Writer {
     fn enter(&mut self) -> Result<(), EncodeFail> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(EncodeFail::Type("Nesting too deep (or circular reference) for JSON".into()));
+            return Err(EncodeFail::Type(
+                "Nesting too deep (or circular reference) for JSON".into(),
+            ));
         }
         Ok(())
     }
@@ -674,7 +754,10 @@ impl Writer {
         if p.is_null() {
             return Err(EncodeFail::Python);
         }
-        write_escaped(&mut self.out, std::slice::from_raw_parts(p as *const u8, len as usize));
+        write_escaped(
+            &mut self.out,
+            std::slice::from_raw_parts(p as *const u8, len as usize),
+        );
         Ok(())
     }
 
@@ -689,7 +772,7 @@ impl Writer {
             return Ok(());
         }
         // json.dumps uses int.__repr__ (not the subclass's), so an IntEnum prints its value.
-        let repr = ((*(&raw mut ffi::PyLong_Type)).tp_repr.unwrap())(obj);
+        let repr = (ffi::PyLong_Type.tp_repr.unwrap())(obj);
         if repr.is_null() {
             return Err(EncodeFail::Python);
         }
@@ -701,11 +784,19 @@ impl Writer {
     unsafe fn float(&mut self, obj: *mut ffi::PyObject) -> Result<(), EncodeFail> {
         let v = ffi::PyFloat_AS_DOUBLE(obj);
         if !v.is_finite() {
-            return Err(EncodeFail::Type(format!("Out of range float values are not JSON compliant: {v}")));
+            return Err(EncodeFail::Type(format!(
+                "Out of range float values are not JSON compliant: {v}"
+            )));
         }
         // float.__repr__ is exactly this call; using it keeps "1e+16", "1e-05" and "1.0"
         // identical to json.dumps rather than merely equivalent.
-        let p = ffi::PyOS_double_to_string(v, b'r' as c_char, 0, ffi::Py_DTSF_ADD_DOT_0, ptr::null_mut());
+        let p = ffi::PyOS_double_to_string(
+            v,
+            b'r' as c_char,
+            0,
+            ffi::Py_DTSF_ADD_DOT_0,
+            ptr::null_mut(),
+        );
         if p.is_null() {
             return Err(EncodeFail::Python);
         }
@@ -720,7 +811,8 @@ impl Writer {
         if p.is_null() {
             return Err(EncodeFail::Python);
         }
-        self.out.extend_from_slice(std::slice::from_raw_parts(p as *const u8, len as usize));
+        self.out
+            .extend_from_slice(std::slice::from_raw_parts(p as *const u8, len as usize));
         Ok(())
     }
 
@@ -747,7 +839,10 @@ impl Writer {
 
     unsafe fn key(&mut self, key: *mut ffi::PyObject) -> Result<(), EncodeFail> {
         if ffi::PyUnicode_Check(key) == 0 {
-            return Err(EncodeFail::Type(format!("Dict keys must be str, not {}", type_name(key))));
+            return Err(EncodeFail::Type(format!(
+                "Dict keys must be str, not {}",
+                type_name(key)
+            )));
         }
         self.str(key)?;
         self.out.push(b':');
@@ -851,7 +946,14 @@ fn write_escaped(out: &mut Vec<u8>, s: &[u8]) {
         run = i + 1;
         if e == b'u' {
             const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 15) as usize],
+            ]);
         } else {
             out.extend_from_slice(&[b'\\', e]);
         }
@@ -870,7 +972,10 @@ pub fn py_loads<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Boun
     unsafe {
         let p = data.as_ptr();
         if ffi::PyBytes_Check(p) != 0 {
-            let s = std::slice::from_raw_parts(ffi::PyBytes_AS_STRING(p) as *const u8, ffi::PyBytes_Size(p) as usize);
+            let s = std::slice::from_raw_parts(
+                ffi::PyBytes_AS_STRING(p) as *const u8,
+                ffi::PyBytes_Size(p) as usize,
+            );
             return loads(py, s);
         }
         if ffi::PyUnicode_Check(p) != 0 {
@@ -883,7 +988,11 @@ pub fn py_loads<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Boun
         }
         if ffi::PyByteArray_Check(p) != 0 {
             // Copy: parsing never runs Python code, but a bytearray is mutable in principle.
-            let v = std::slice::from_raw_parts(ffi::PyByteArray_AsString(p) as *const u8, ffi::PyByteArray_Size(p) as usize).to_vec();
+            let v = std::slice::from_raw_parts(
+                ffi::PyByteArray_AsString(p) as *const u8,
+                ffi::PyByteArray_Size(p) as usize,
+            )
+            .to_vec();
             return loads(py, &v);
         }
     }
@@ -895,7 +1004,10 @@ pub fn py_loads<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Boun
 
 /// `dumps(obj) -> bytes`
 #[pyfunction]
-pub fn py_dumps<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+pub fn py_dumps<'py>(
+    py: Python<'py>,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
     let v = dumps(py, obj)?;
     Ok(pyo3::types::PyBytes::new(py, &v))
 }
@@ -917,7 +1029,11 @@ mod tests {
         kw.set_item("ensure_ascii", false).unwrap();
         kw.set_item("separators", (",", ":")).unwrap();
         kw.set_item("allow_nan", false).unwrap();
-        let s: String = json.call_method("dumps", (obj,), Some(&kw)).unwrap().extract().unwrap();
+        let s: String = json
+            .call_method("dumps", (obj,), Some(&kw))
+            .unwrap()
+            .extract()
+            .unwrap();
         s.into_bytes()
     }
 
@@ -951,7 +1067,16 @@ mod tests {
     #[test]
     fn dumps_refuses_what_it_cannot_mirror() {
         with_py(|py| {
-            for src in ["b'x'", "object()", "float('nan')", "float('inf')", "{1: 2}", "{None: 1}", "[{(1,): 2}]", "{1, 2}"] {
+            for src in [
+                "b'x'",
+                "object()",
+                "float('nan')",
+                "float('inf')",
+                "{1: 2}",
+                "{None: 1}",
+                "[{(1,): 2}]",
+                "{1, 2}",
+            ] {
                 let err = dumps(py, &eval(py, src)).unwrap_err();
                 assert!(err.is_instance_of::<PyTypeError>(py), "{src}: {err}");
             }
@@ -976,7 +1101,11 @@ mod tests {
                 let ours = loads(py, src.as_bytes()).unwrap();
                 let theirs = json.call_method1("loads", (src,)).unwrap();
                 // repr() compares types too (1 vs 1.0, True vs 1) and NaN textually.
-                assert_eq!(ours.repr().unwrap().to_string(), theirs.repr().unwrap().to_string(), "input {src}");
+                assert_eq!(
+                    ours.repr().unwrap().to_string(),
+                    theirs.repr().unwrap().to_string(),
+                    "input {src}"
+                );
             }
         });
     }
@@ -986,12 +1115,24 @@ mod tests {
         with_py(|py| {
             for (src, want) in [
                 ("", "Expecting value: line 1 column 1 (char 0)"),
-                ("{\"a\" 1}", "Expecting ':' delimiter: line 1 column 6 (char 5)"),
+                (
+                    "{\"a\" 1}",
+                    "Expecting ':' delimiter: line 1 column 6 (char 5)",
+                ),
                 ("[1,]", "Expecting value: line 1 column 4 (char 3)"),
                 ("[1] x", "Extra data: line 1 column 5 (char 4)"),
-                ("\"abc", "Unterminated string starting at: line 1 column 1 (char 0)"),
-                ("\"a\nb\"", "Invalid control character at: line 1 column 3 (char 2)"),
-                ("{\"a\":1,}", "Expecting property name enclosed in double quotes: line 1 column 8 (char 7)"),
+                (
+                    "\"abc",
+                    "Unterminated string starting at: line 1 column 1 (char 0)",
+                ),
+                (
+                    "\"a\nb\"",
+                    "Invalid control character at: line 1 column 3 (char 2)",
+                ),
+                (
+                    "{\"a\":1,}",
+                    "Expecting property name enclosed in double quotes: line 1 column 8 (char 7)",
+                ),
                 ("01", "Extra data: line 1 column 2 (char 1)"),
                 ("\"\\x\"", "Invalid \\escape: line 1 column 2 (char 1)"),
                 ("<html>", "Expecting value: line 1 column 1 (char 0)"),
@@ -1006,7 +1147,9 @@ mod tests {
             assert!(err.is_instance_of::<PyValueError>(py));
             // Deep nesting is an error, not a crash.
             let deep = "[".repeat(100_000);
-            assert!(loads(py, deep.as_bytes()).unwrap_err().is_instance_of::<PyValueError>(py));
+            assert!(loads(py, deep.as_bytes())
+                .unwrap_err()
+                .is_instance_of::<PyValueError>(py));
         });
     }
 
@@ -1038,11 +1181,20 @@ mod tests {
                 let pick = if depth > 3 { next() % 5 } else { next() % 7 };
                 match pick {
                     0 => out.push_str(&((next() as i64) >> (next() % 64)).to_string()),
-                    1 => out.push_str(&format!("{:?}", f64::from_bits(next() >> 2) * if next() % 2 == 0 { 1.0 } else { -1e-300 })),
+                    1 => out.push_str(&format!(
+                        "{:?}",
+                        f64::from_bits(next() >> 2)
+                            * if next().is_multiple_of(2) {
+                                1.0
+                            } else {
+                                -1e-300
+                            }
+                    )),
                     2 => {
                         out.push('"');
                         for _ in 0..next() % 12 {
-                            let c = ['a', 'é', '"', '\\', '\n', '😀', ' ', 'Z', '\u{1}', '✓'][(next() % 10) as usize];
+                            let c = ['a', 'é', '"', '\\', '\n', '😀', ' ', 'Z', '\u{1}', '✓']
+                                [(next() % 10) as usize];
                             match c {
                                 '"' => out.push_str("\\\""),
                                 '\\' => out.push_str("\\\\"),
@@ -1086,8 +1238,16 @@ mod tests {
                 }
                 let ours = loads(py, doc.as_bytes()).unwrap();
                 let theirs = json.call_method1("loads", (doc.as_str(),)).unwrap();
-                assert_eq!(ours.repr().unwrap().to_string(), theirs.repr().unwrap().to_string(), "doc {doc}");
-                assert_eq!(dumps(py, &ours).unwrap(), stdlib_dumps(py, &theirs), "doc {doc}");
+                assert_eq!(
+                    ours.repr().unwrap().to_string(),
+                    theirs.repr().unwrap().to_string(),
+                    "doc {doc}"
+                );
+                assert_eq!(
+                    dumps(py, &ours).unwrap(),
+                    stdlib_dumps(py, &theirs),
+                    "doc {doc}"
+                );
             }
         });
     }

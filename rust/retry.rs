@@ -33,7 +33,10 @@ impl Policy {
 pub enum Outcome<'a> {
     /// A response arrived; `header` looks a header up the way httpx's `headers.get` does
     /// (case-insensitive, duplicates joined with ", ").
-    Response { status: u16, header: &'a dyn Fn(&str) -> Option<String> },
+    Response {
+        status: u16,
+        header: &'a dyn Fn(&str) -> Option<String>,
+    },
     /// Transport failure (connect error, timeout, broken connection) that the SDK's
     /// `except Exception` branch would retry. Builder errors never reach the policy.
     TransportError,
@@ -42,7 +45,14 @@ pub enum Outcome<'a> {
 /// `Some(delay)` to try again after sleeping `delay`, `None` to stop.
 /// `retries_taken` counts attempts already made minus one (0 after the first attempt),
 /// matching the SDK's loop variable.
-pub fn next_delay(policy: Policy, outcome: &Outcome<'_>, retries_taken: u32, max_retries: u32, now: SystemTime, jitter: &mut Jitter) -> Option<Duration> {
+pub fn next_delay(
+    policy: Policy,
+    outcome: &Outcome<'_>,
+    retries_taken: u32,
+    max_retries: u32,
+    now: SystemTime,
+    jitter: &mut Jitter,
+) -> Option<Duration> {
     if policy == Policy::None || retries_taken >= max_retries {
         return None;
     }
@@ -64,7 +74,11 @@ pub fn next_delay(policy: Policy, outcome: &Outcome<'_>, retries_taken: u32, max
 }
 
 /// openai `_should_retry`.
-fn should_retry(status: u16, header: &dyn Fn(&str) -> Option<String>, retry_after: Option<f64>) -> bool {
+fn should_retry(
+    status: u16,
+    header: &dyn Fn(&str) -> Option<String>,
+    retry_after: Option<f64>,
+) -> bool {
     if let Some(ra) = retry_after {
         if ra.is_finite() && ra > MAX_RETRY_AFTER_DELAY {
             return false;
@@ -102,7 +116,10 @@ pub fn parse_retry_after(header: &dyn Fn(&str) -> Option<String>, now: SystemTim
         return Some(secs);
     }
     let at = parse_http_date(&value)?;
-    let now = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+    let now = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
     Some(at as f64 - now)
 }
 
@@ -117,7 +134,8 @@ fn py_float(s: &str) -> Option<f64> {
     let mut cleaned = String::with_capacity(t.len());
     for (i, &c) in b.iter().enumerate() {
         if c == b'_' {
-            let ok = i > 0 && i + 1 < b.len() && b[i - 1].is_ascii_digit() && b[i + 1].is_ascii_digit();
+            let ok =
+                i > 0 && i + 1 < b.len() && b[i - 1].is_ascii_digit() && b[i + 1].is_ascii_digit();
             if !ok {
                 return None;
             }
@@ -147,16 +165,28 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
     }
     // RFC 850 packs the date as 06-Nov-94.
     let split;
-    if toks.len() >= 1 && toks[0].matches('-').count() == 2 {
+    if !toks.is_empty() && toks[0].matches('-').count() == 2 {
         split = toks[0].split('-').map(str::to_owned).collect::<Vec<_>>();
         let rest: Vec<&str> = toks[1..].to_vec();
         toks = split.iter().map(String::as_str).chain(rest).collect();
     }
     let (day, mon, year, time, zone) = if toks.len() >= 4 && month(toks[0]).is_some() {
         // asctime: Mon DD HH:MM:SS YYYY
-        (toks[1], toks[0], *toks.get(3)?, toks[2], toks.get(4).copied())
+        (
+            toks[1],
+            toks[0],
+            *toks.get(3)?,
+            toks[2],
+            toks.get(4).copied(),
+        )
     } else {
-        (*toks.first()?, *toks.get(1)?, *toks.get(2)?, *toks.get(3)?, toks.get(4).copied())
+        (
+            *toks.first()?,
+            *toks.get(1)?,
+            *toks.get(2)?,
+            *toks.get(3)?,
+            toks.get(4).copied(),
+        )
     };
     let day: i64 = day.parse().ok()?;
     let mon = month(mon)?;
@@ -182,9 +212,14 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
 }
 
 fn month(s: &str) -> Option<i64> {
-    const NAMES: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    const NAMES: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
     let l = s.to_ascii_lowercase();
-    NAMES.iter().position(|&n| l.starts_with(n)).map(|i| i as i64 + 1)
+    NAMES
+        .iter()
+        .position(|&n| l.starts_with(n))
+        .map(|i| i as i64 + 1)
 }
 
 fn zone_offset(z: &str) -> Option<i64> {
@@ -229,7 +264,10 @@ pub struct Jitter(u64);
 
 impl Jitter {
     pub fn new() -> Jitter {
-        let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
         // Mix in a stack address so threads starting in the same nanosecond still differ.
         let local = 0u8;
         let seed = t ^ ((&local as *const u8 as u64).rotate_left(32)) ^ 0x9E37_79B9_7F4A_7C15;
@@ -252,16 +290,35 @@ mod tests {
     use std::collections::HashMap;
 
     fn headers(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
-    fn delay(status: u16, h: &HashMap<String, String>, retries_taken: u32, max_retries: u32, random: f64) -> Option<Duration> {
+    fn delay(
+        status: u16,
+        h: &HashMap<String, String>,
+        retries_taken: u32,
+        max_retries: u32,
+        random: f64,
+    ) -> Option<Duration> {
         let lookup = |name: &str| h.get(name).cloned();
-        let outcome = Outcome::Response { status, header: &lookup };
+        let outcome = Outcome::Response {
+            status,
+            header: &lookup,
+        };
         // A jitter source whose first draw is `random`: search a seed is overkill, so go
         // through the pure function directly after the policy decision.
-        next_delay(Policy::OpenAiSdk, &outcome, retries_taken, max_retries, now(), &mut Jitter(1))
-            .map(|_| retry_timeout(retries_taken, parse_retry_after(&lookup, now()), random))
+        next_delay(
+            Policy::OpenAiSdk,
+            &outcome,
+            retries_taken,
+            max_retries,
+            now(),
+            &mut Jitter(1),
+        )
+        .map(|_| retry_timeout(retries_taken, parse_retry_after(&lookup, now()), random))
     }
 
     fn now() -> SystemTime {
@@ -282,18 +339,48 @@ mod tests {
         assert!(delay(500, &h, 2, 2, 0.0).is_none());
         // Policy "none" never retries.
         let lookup = |_: &str| None;
-        let o = Outcome::Response { status: 500, header: &lookup };
+        let o = Outcome::Response {
+            status: 500,
+            header: &lookup,
+        };
         assert!(next_delay(Policy::None, &o, 0, 5, now(), &mut Jitter::new()).is_none());
-        assert!(next_delay(Policy::None, &Outcome::TransportError, 0, 5, now(), &mut Jitter::new()).is_none());
-        assert!(next_delay(Policy::OpenAiSdk, &Outcome::TransportError, 0, 1, now(), &mut Jitter::new()).is_some());
-        assert!(next_delay(Policy::OpenAiSdk, &Outcome::TransportError, 1, 1, now(), &mut Jitter::new()).is_none());
+        assert!(next_delay(
+            Policy::None,
+            &Outcome::TransportError,
+            0,
+            5,
+            now(),
+            &mut Jitter::new()
+        )
+        .is_none());
+        assert!(next_delay(
+            Policy::OpenAiSdk,
+            &Outcome::TransportError,
+            0,
+            1,
+            now(),
+            &mut Jitter::new()
+        )
+        .is_some());
+        assert!(next_delay(
+            Policy::OpenAiSdk,
+            &Outcome::TransportError,
+            1,
+            1,
+            now(),
+            &mut Jitter::new()
+        )
+        .is_none());
     }
 
     #[test]
     fn x_should_retry_overrides_status() {
         assert!(delay(400, &headers(&[("x-should-retry", "true")]), 0, 2, 0.0).is_some());
         assert!(delay(500, &headers(&[("x-should-retry", "false")]), 0, 2, 0.0).is_none());
-        assert!(delay(429, &headers(&[("x-should-retry", "False")]), 0, 2, 0.0).is_some(), "exact match only, like the SDK");
+        assert!(
+            delay(429, &headers(&[("x-should-retry", "False")]), 0, 2, 0.0).is_some(),
+            "exact match only, like the SDK"
+        );
         // A 2xx is never an error, whatever the header says.
         assert!(delay(200, &headers(&[("x-should-retry", "true")]), 0, 2, 0.0).is_none());
     }
@@ -305,9 +392,16 @@ mod tests {
         assert_eq!(delay(500, &h, 1, 9, 0.0), Some(Duration::from_secs(1)));
         assert_eq!(delay(500, &h, 2, 9, 0.0), Some(Duration::from_secs(2)));
         assert_eq!(delay(500, &h, 4, 9, 0.0), Some(Duration::from_secs(8)));
-        assert_eq!(delay(500, &h, 8, 9, 0.0), Some(Duration::from_secs(8)), "capped at 8 s");
+        assert_eq!(
+            delay(500, &h, 8, 9, 0.0),
+            Some(Duration::from_secs(8)),
+            "capped at 8 s"
+        );
         // Jitter takes off at most a quarter.
-        assert_eq!(delay(500, &h, 0, 9, 0.5), Some(Duration::from_secs_f64(0.4375)));
+        assert_eq!(
+            delay(500, &h, 0, 9, 0.5),
+            Some(Duration::from_secs_f64(0.4375))
+        );
         let d = delay(500, &h, 0, 9, 0.999_999).unwrap().as_secs_f64();
         assert!((0.375..0.376).contains(&d), "{d}");
         let mut j = Jitter::new();
@@ -329,14 +423,35 @@ mod tests {
         assert_eq!(p(&[("retry-after", "1_0")]), Some(10.0));
         assert_eq!(p(&[("retry-after", "_10")]), None);
         // ms wins over seconds; an unparsable ms falls through to seconds.
-        assert_eq!(p(&[("retry-after-ms", "250"), ("retry-after", "7")]), Some(0.25));
-        assert_eq!(p(&[("retry-after-ms", "soon"), ("retry-after", "7")]), Some(7.0));
+        assert_eq!(
+            p(&[("retry-after-ms", "250"), ("retry-after", "7")]),
+            Some(0.25)
+        );
+        assert_eq!(
+            p(&[("retry-after-ms", "soon"), ("retry-after", "7")]),
+            Some(7.0)
+        );
         // HTTP dates, relative to `now`.
-        assert_eq!(p(&[("retry-after", "Wed, 21 Oct 2015 07:28:05 GMT")]), Some(5.0));
-        assert_eq!(p(&[("retry-after", "Wednesday, 21-Oct-15 07:28:30 GMT")]), Some(30.0));
-        assert_eq!(p(&[("retry-after", "Wed Oct 21 07:28:10 2015")]), Some(10.0));
-        assert_eq!(p(&[("retry-after", "Wed, 21 Oct 2015 08:28:20 +0100")]), Some(20.0));
-        assert_eq!(p(&[("retry-after", "Wed, 21 Oct 2015 07:27:00 GMT")]), Some(-60.0));
+        assert_eq!(
+            p(&[("retry-after", "Wed, 21 Oct 2015 07:28:05 GMT")]),
+            Some(5.0)
+        );
+        assert_eq!(
+            p(&[("retry-after", "Wednesday, 21-Oct-15 07:28:30 GMT")]),
+            Some(30.0)
+        );
+        assert_eq!(
+            p(&[("retry-after", "Wed Oct 21 07:28:10 2015")]),
+            Some(10.0)
+        );
+        assert_eq!(
+            p(&[("retry-after", "Wed, 21 Oct 2015 08:28:20 +0100")]),
+            Some(20.0)
+        );
+        assert_eq!(
+            p(&[("retry-after", "Wed, 21 Oct 2015 07:27:00 GMT")]),
+            Some(-60.0)
+        );
         assert_eq!(p(&[("retry-after", "tomorrow")]), None);
         assert_eq!(p(&[]), None);
         assert!(p(&[("retry-after", "nan")]).unwrap().is_nan());
@@ -345,29 +460,83 @@ mod tests {
     #[test]
     fn retry_after_bounds() {
         // Honoured when 0 < value <= 120 s.
-        assert_eq!(delay(429, &headers(&[("retry-after", "0.25")]), 0, 2, 0.0), Some(Duration::from_millis(250)));
-        assert_eq!(delay(429, &headers(&[("retry-after", "120")]), 0, 2, 0.0), Some(Duration::from_secs(120)));
-        assert_eq!(delay(429, &headers(&[("retry-after-ms", "61000")]), 0, 2, 0.0), Some(Duration::from_secs(61)));
+        assert_eq!(
+            delay(429, &headers(&[("retry-after", "0.25")]), 0, 2, 0.0),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            delay(429, &headers(&[("retry-after", "120")]), 0, 2, 0.0),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            delay(429, &headers(&[("retry-after-ms", "61000")]), 0, 2, 0.0),
+            Some(Duration::from_secs(61))
+        );
         // Zero, negative, NaN: fall back to backoff.
-        assert_eq!(delay(429, &headers(&[("retry-after", "0")]), 0, 2, 0.0), Some(Duration::from_millis(500)));
-        assert_eq!(delay(429, &headers(&[("retry-after", "-3")]), 1, 2, 0.0), Some(Duration::from_secs(1)));
-        assert_eq!(delay(429, &headers(&[("retry-after", "nan")]), 0, 2, 0.0), Some(Duration::from_millis(500)));
+        assert_eq!(
+            delay(429, &headers(&[("retry-after", "0")]), 0, 2, 0.0),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            delay(429, &headers(&[("retry-after", "-3")]), 1, 2, 0.0),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            delay(429, &headers(&[("retry-after", "nan")]), 0, 2, 0.0),
+            Some(Duration::from_millis(500))
+        );
         // Past the maximum: the SDK does not retry at all, even with x-should-retry.
-        assert_eq!(delay(429, &headers(&[("retry-after", "121")]), 0, 2, 0.0), None);
-        assert_eq!(delay(503, &headers(&[("retry-after", "300"), ("x-should-retry", "true")]), 0, 2, 0.0), None);
-        assert_eq!(delay(429, &headers(&[("retry-after", "Wed, 21 Oct 2015 07:38:00 GMT")]), 0, 2, 0.0), None);
+        assert_eq!(
+            delay(429, &headers(&[("retry-after", "121")]), 0, 2, 0.0),
+            None
+        );
+        assert_eq!(
+            delay(
+                503,
+                &headers(&[("retry-after", "300"), ("x-should-retry", "true")]),
+                0,
+                2,
+                0.0
+            ),
+            None
+        );
+        assert_eq!(
+            delay(
+                429,
+                &headers(&[("retry-after", "Wed, 21 Oct 2015 07:38:00 GMT")]),
+                0,
+                2,
+                0.0
+            ),
+            None
+        );
         // "inf" is not finite, so it neither blocks the retry nor sets the delay.
-        assert_eq!(delay(429, &headers(&[("retry-after", "inf")]), 0, 2, 0.0), Some(Duration::from_millis(500)));
+        assert_eq!(
+            delay(429, &headers(&[("retry-after", "inf")]), 0, 2, 0.0),
+            Some(Duration::from_millis(500))
+        );
     }
 
     #[test]
     fn dates_agree_with_calendar() {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37"), Some(784_111_777));
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 -0500"), Some(784_111_777 + 5 * 3600));
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 EST"), Some(784_111_777 + 5 * 3600));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37"),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 -0500"),
+            Some(784_111_777 + 5 * 3600)
+        );
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 EST"),
+            Some(784_111_777 + 5 * 3600)
+        );
         assert_eq!(parse_http_date("Sun, 32 Nov 1994 08:49:37 GMT"), None);
         assert_eq!(parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"), None);
     }

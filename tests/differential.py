@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import litellm
 from litellm.integrations.custom_logger import CustomLogger
@@ -84,6 +85,22 @@ EMBEDDING_PROVIDERS = {
 }
 
 
+def _capture() -> "Capture":
+    """The one Capture registered with LiteLLM, emptied. (LiteLLM keeps the callback objects it
+    has seen and ignores a second logger of the same class, so one instance serves every run.)"""
+    global _CAPTURE
+    if _CAPTURE is None:
+        _CAPTURE = Capture()
+    if _CAPTURE not in litellm.callbacks:
+        litellm.callbacks = [_CAPTURE]
+    with _CAPTURE._lock:
+        _CAPTURE.events.clear()
+    return _CAPTURE
+
+
+_CAPTURE = None
+
+
 class Capture(CustomLogger):
     """Records what LiteLLM hands its callbacks, sync and async, success and failure."""
 
@@ -133,7 +150,21 @@ def plain(value: Any) -> Any:
             value = value.model_dump()
         except Exception:  # noqa: BLE001 - a repr is still comparable
             return repr(value)
-    return json.loads(json.dumps(value, default=_default, sort_keys=True))
+    return _unclocked(json.loads(json.dumps(value, default=_default, sort_keys=True)))
+
+
+# Durations stock writes into messages ("time taken=0.301 seconds"): measured, not meaningful.
+_ELAPSED = re.compile(r"(time taken=)[0-9.]+")
+
+
+def _unclocked(value: Any) -> Any:
+    if isinstance(value, str):
+        return _ELAPSED.sub(r"\1<elapsed>", value)
+    if isinstance(value, list):
+        return [_unclocked(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _unclocked(v) for k, v in value.items()}
+    return value
 
 
 def _default(value: Any) -> Any:
@@ -142,6 +173,8 @@ def _default(value: Any) -> Any:
             return value.model_dump()
         except Exception:  # noqa: BLE001
             pass
+    if isinstance(value, Mapping):  # httpx.Headers and friends: compare their items, not a repr
+        return {str(k): v for k, v in value.items()}
     if isinstance(value, (set, frozenset)):
         return sorted(map(repr, value))
     if isinstance(value, BaseException):
@@ -149,8 +182,25 @@ def _default(value: Any) -> Any:
     return repr(value)
 
 
+def _without_patch_frames(traceback_text: Any) -> Any:
+    """A traceback lists the frames on the stack, and the patch's wrappers are on it: the one
+    difference the patch cannot avoid. Everything else in the traceback must match."""
+    if not isinstance(traceback_text, str):
+        return traceback_text
+    out, skip = [], False
+    for line in traceback_text.splitlines(keepends=True):
+        if line.startswith('  File "'):
+            skip = "/edgequake_patch/" in line
+        if not skip:
+            out.append(line)
+    return "".join(out)
+
+
 def _callback_view(kwargs: Dict[str, Any], response_obj: Any) -> Dict[str, Any]:
     view = {key: plain(kwargs.get(key)) for key in _CALLBACK_KEYS}
+    info = (view.get("standard_logging_object") or {}).get("error_information")
+    if isinstance(info, dict):
+        info["traceback"] = _without_patch_frames(info.get("traceback"))
     view["response_obj"] = plain(response_obj)
     return view
 
@@ -200,25 +250,39 @@ class Outcome:
 def run(call: Callable[[], Any], standin, *, expect_callbacks: int = 1, settle: float = 5.0) -> Outcome:
     """Run `call` (a function, or a coroutine function for async scenarios) once."""
     standin.reset()
-    capture = Capture()
-    saved = list(litellm.callbacks)
-    litellm.callbacks = [capture]
+    capture = _capture()
     before_native = sum(stats.native_calls.values())
     before_fallbacks = dict(stats.fallbacks)
-    result = error = None
-    try:
-        if asyncio.iscoroutinefunction(call):
-            result = asyncio.run(call())
-        else:
-            result = call()
-    except Exception as exc:  # noqa: BLE001 - the exception is part of the outcome
-        error = exc
-    deadline = time.monotonic() + settle
-    # Sync success callbacks run on LiteLLM's thread pool: wait for them.
-    while len(capture.events) < expect_callbacks and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.05)
-    litellm.callbacks = saved
+    outcome: Dict[str, Any] = {"result": None, "error": None}
+
+    def settled() -> bool:
+        return len(capture.events) >= expect_callbacks
+
+    if asyncio.iscoroutinefunction(call):
+
+        async def in_loop():
+            try:
+                outcome["result"] = await call()
+            except Exception as exc:  # noqa: BLE001 - the exception is part of the outcome
+                outcome["error"] = exc
+            # Async callbacks are tasks on this loop: let them run before the loop closes.
+            deadline = time.monotonic() + settle
+            while not settled() and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0.05)
+
+        asyncio.run(in_loop())
+    else:
+        try:
+            outcome["result"] = call()
+        except Exception as exc:  # noqa: BLE001
+            outcome["error"] = exc
+        deadline = time.monotonic() + settle
+        # Sync success callbacks run on LiteLLM's thread pool: wait for them.
+        while not settled() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.05)
+    result, error = outcome["result"], outcome["error"]
     fallbacks = {k: v - before_fallbacks.get(k, 0) for k, v in stats.fallbacks.items() if v != before_fallbacks.get(k, 0)}
     return Outcome(
         requests=standin.requests(),
@@ -246,6 +310,8 @@ def diff_paths(a: Any, b: Any, path: str = "") -> Dict[str, Tuple[Any, Any]]:
 
 
 _MISSING = "<missing>"
+# The server's clock, whole seconds: two stock runs in the same second agree by luck.
+_CLOCK_FIELDS = (".date", ".llm_provider-date", "-date")
 
 
 @dataclass
@@ -271,7 +337,11 @@ def compare(call: Callable[[], Any], standin, patch, *, expect_callbacks: int = 
         patch.off()
     stock_view, again_view, patched_view = stock.view(), stock_again.view(), patched.view()
     volatile = set(diff_paths(stock_view, again_view))
-    mismatches = {p: v for p, v in diff_paths(stock_view, patched_view).items() if p not in volatile}
+    mismatches = {
+        p: v
+        for p, v in diff_paths(stock_view, patched_view).items()
+        if p not in volatile and not p.endswith(_CLOCK_FIELDS)
+    }
     return Comparison(stock, patched, stock_view, patched_view, volatile, mismatches)
 
 

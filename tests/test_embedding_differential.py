@@ -1,0 +1,51 @@
+"""Embeddings, patch off vs on, for openai, azure, mistral and lm_studio, sync and async."""
+
+from __future__ import annotations
+
+import litellm
+import pytest
+
+from tests.differential import EMBEDDING_PROVIDERS, assert_same, compare
+
+SCENARIOS = {
+    "one_string": {"input": "hello world"},
+    "many_strings": {"input": ["hello", "world", "again"]},
+    "token_ids": {"input": [[1, 2, 3], [4, 5]]},
+    "dimensions": {"input": ["hello"], "dimensions": 4},
+    "float_format": {"input": ["hello"], "encoding_format": "float"},
+    "user": {"input": ["hello"], "user": "user-1234"},
+}
+ERROR_MARKERS = ["error-400", "error-401", "error-429", "error-500", "garbled", "wrong-shape"]
+PROVIDERS = sorted(EMBEDDING_PROVIDERS)
+
+
+def _call(provider_name, standin, *, is_async, suffix="", **overrides):
+    kwargs = {**EMBEDDING_PROVIDERS[provider_name].kwargs(standin, suffix), "drop_params": True, **overrides}
+    if is_async:
+
+        async def call():
+            return await litellm.aembedding(**kwargs)
+
+        return call
+    return lambda: litellm.embedding(**kwargs)
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_embedding_scenarios(provider, scenario, is_async, standin, patch):
+    comparison = compare(_call(provider, standin, is_async=is_async, **SCENARIOS[scenario]), standin, patch)
+    assert_same(comparison)
+    assert comparison.stock.error is None, comparison.stock.error
+    assert len(comparison.patched.result.data) >= 1
+    assert len(comparison.patched.requests) == 1
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("marker", ERROR_MARKERS)
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_embedding_errors(provider, marker, is_async, standin, patch):
+    comparison = compare(_call(provider, standin, is_async=is_async, suffix=f"-{marker}", input=["hi"]), standin, patch)
+    assert_same(comparison)
+    assert comparison.stock.error is not None
+    assert len(comparison.patched.requests) == len(comparison.stock.requests)
