@@ -13,6 +13,8 @@ exactly what it would have, with no second request and no retry (the core alread
 
 from __future__ import annotations
 
+import array
+import base64
 import functools
 import inspect
 import os
@@ -20,6 +22,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import httpx
 import openai
+from openai._legacy_response import LegacyAPIResponse
 
 from . import native, routing, stats
 
@@ -269,11 +272,17 @@ class _Endpoint:
         if self.params is not None and not kwargs.keys() <= self.params:
             return self._stock("sdk_unknown_parameter", call_stock)
         body = {k: v for k, v in kwargs.items() if k not in _REQUEST_OPTIONS}
-        return self.send(body, kwargs, call_stock)
+        decode = False
+        if self.path == "embeddings" and "encoding_format" not in body:
+            # The SDK's embeddings.create() asks for base64 and decodes it back to floats.
+            body["encoding_format"] = "base64"
+            decode = True
+        return self.send(body, kwargs, call_stock, decode_base64=decode)
 
     # --- the exchange ----------------------------------------------------------------------
 
-    def send(self, body: Dict[str, Any], options: Dict[str, Any], call_stock: Callable[[Any], Any]):
+    def send(self, body: Dict[str, Any], options: Dict[str, Any], call_stock: Callable[[Any], Any],
+             decode_base64: bool = False):
         client = self.client
         try:
             extra_body = options.get("extra_body")
@@ -296,25 +305,25 @@ class _Endpoint:
             # Serialization happens before anything is sent: stock may still serve this call.
             return self._stock(routing.body_refusal(exc), call_stock)
         if client.is_async:
-            return self._finish_async(pending, call_stock)
-        return self._finish(pending, call_stock)
+            return self._finish_async(pending, call_stock, decode_base64)
+        return self._finish(pending, call_stock, decode_base64)
 
     def _stock(self, reason: str, call_stock: Callable[[Any], Any]):
         routing.refuse(reason)
         return call_stock(self.client._stock_client())
 
-    async def _finish_async(self, pending, call_stock):
+    async def _finish_async(self, pending, call_stock, decode_base64=False):
         try:
             response = await pending
         except native.TransportError as error:
             stats.count_native(self.client.provider)
             return await self.client.replay(error, call_stock)
-        result = self._finish(response, call_stock)
+        result = self._finish(response, call_stock, decode_base64)
         if inspect.isawaitable(result):
             return await result
         return result
 
-    def _finish(self, response, call_stock):
+    def _finish(self, response, call_stock, decode_base64=False):
         client = self.client
         stats.count_native(client.provider)
         if 200 <= response.status < 300:
@@ -323,7 +332,7 @@ class _Endpoint:
                 shaped = self._shape(parsed)
             except ValueError:
                 return client.replay(response, call_stock)
-            return NativeRawResponse(response.headers_dict(), shaped, self.path)
+            return NativeRawResponse(response.headers_dict(), shaped, self.path, decode_base64)
         return client.replay(response, call_stock)
 
     def _shape(self, parsed: Any):
@@ -334,15 +343,20 @@ class _Endpoint:
         raise ValueError("no fast path for this endpoint")
 
 
-class NativeRawResponse:
-    """The part of the SDK's LegacyAPIResponse that stock reads: `.headers` and `.parse()`."""
+class NativeRawResponse(LegacyAPIResponse):
+    """The part of the SDK's LegacyAPIResponse that stock reads: `.headers` and `.parse()`.
+    A subclass, because stock asserts the type; the SDK's __init__ (an httpx response, the
+    client, request options) never runs."""
 
-    __slots__ = ("headers", "_shaped", "_path")
-
-    def __init__(self, headers: Dict[str, str], shaped: Dict[str, Any], path: str):
-        self.headers = headers
+    def __init__(self, headers: Dict[str, str], shaped: Dict[str, Any], path: str, decode_base64: bool = False):
+        self._native_headers = headers
         self._shaped = shaped
         self._path = path
+        self._decode_base64 = decode_base64
+
+    @property
+    def headers(self) -> Dict[str, str]:  # type: ignore[override]
+        return self._native_headers
 
     def parse(self):
         if self._path == "embeddings":
@@ -350,8 +364,20 @@ class NativeRawResponse:
             from openai._models import construct_type
             from openai.types import CreateEmbeddingResponse
 
-            return construct_type(type_=CreateEmbeddingResponse, value=self._shaped)
+            parsed = construct_type(type_=CreateEmbeddingResponse, value=self._shaped)
+            if self._decode_base64:
+                _decode_embeddings(parsed)
+            return parsed
         return _Parsed(self._shaped)
+
+
+def _decode_embeddings(parsed: Any) -> None:
+    """The SDK's post-parser for the base64 it asked for (float32, little-endian)."""
+    if not parsed.data:
+        raise ValueError("No embedding data received")
+    for item in parsed.data:
+        if isinstance(item.embedding, str):
+            item.embedding = array.array("f", base64.b64decode(item.embedding)).tolist()
 
 
 class _Parsed:

@@ -159,7 +159,7 @@ _ELAPSED = re.compile(r"(time taken=)[0-9.]+")
 
 def _unclocked(value: Any) -> Any:
     if isinstance(value, str):
-        return _ELAPSED.sub(r"\1<elapsed>", value)
+        return _without_patch_frames(_ELAPSED.sub(r"\1<elapsed>", value))
     if isinstance(value, list):
         return [_unclocked(v) for v in value]
     if isinstance(value, dict):
@@ -182,25 +182,25 @@ def _default(value: Any) -> Any:
     return repr(value)
 
 
-def _without_patch_frames(traceback_text: Any) -> Any:
-    """A traceback lists the frames on the stack, and the patch's wrappers are on it: the one
-    difference the patch cannot avoid. Everything else in the traceback must match."""
-    if not isinstance(traceback_text, str):
-        return traceback_text
-    out, skip = [], False
-    for line in traceback_text.splitlines(keepends=True):
+def _without_patch_frames(text: Any) -> Any:
+    """Tracebacks list the frames on the stack, and the patch's wrappers are on it: the one
+    difference the patch cannot avoid (stock embeds tracebacks in some messages, and in the
+    failure payload). Everything else in the text must match."""
+    if not isinstance(text, str) or '/edgequake_patch/' not in text:
+        return text
+    out, skipping = [], False
+    for line in text.splitlines(keepends=True):
         if line.startswith('  File "'):
-            skip = "/edgequake_patch/" in line
-        if not skip:
+            skipping = "/edgequake_patch/" in line
+        elif not line.startswith("    "):
+            skipping = False
+        if not skipping:
             out.append(line)
     return "".join(out)
 
 
 def _callback_view(kwargs: Dict[str, Any], response_obj: Any) -> Dict[str, Any]:
     view = {key: plain(kwargs.get(key)) for key in _CALLBACK_KEYS}
-    info = (view.get("standard_logging_object") or {}).get("error_information")
-    if isinstance(info, dict):
-        info["traceback"] = _without_patch_frames(info.get("traceback"))
     view["response_obj"] = plain(response_obj)
     return view
 
@@ -242,7 +242,7 @@ class Outcome:
         return {
             "requests": [_request_view(r) for r in self.requests],
             "result": result_view(self.result),
-            "error": exception_view(self.error) if self.error is not None else None,
+            "error": _unclocked(exception_view(self.error)) if self.error is not None else None,
             "callbacks": sorted((plain(e) for e in self.events), key=lambda e: e[0]),
         }
 

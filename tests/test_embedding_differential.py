@@ -47,5 +47,7 @@ def test_embedding_scenarios(provider, scenario, is_async, standin, patch):
 def test_embedding_errors(provider, marker, is_async, standin, patch):
     comparison = compare(_call(provider, standin, is_async=is_async, suffix=f"-{marker}", input=["hi"]), standin, patch)
     assert_same(comparison)
-    assert comparison.stock.error is not None
+    if marker.startswith("error-"):
+        assert comparison.stock.error is not None
+    # (A 200 of the wrong shape is no error for stock embeddings: an empty response.)
     assert len(comparison.patched.requests) == len(comparison.stock.requests)
