@@ -47,12 +47,7 @@ def status() -> Dict[str, Any]:
     from . import hooks, stats, versions
 
     litellm_version = versions.installed_litellm()
-    try:
-        from . import native  # noqa: F401
-
-        native_error = None
-    except ImportError as exc:
-        native_error = f"{exc.__class__.__name__}: {exc}"
+    native_error = hooks.native_core_error()
     return {
         "installed": hooks.is_installed(),
         "litellm_version": litellm_version,

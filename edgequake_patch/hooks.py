@@ -113,6 +113,16 @@ _installed: Dict[Hook, Tuple[Any, str, Any, Any]] = {}
 _warned: set = set()
 
 
+def native_core_error() -> Optional[str]:
+    """Why the Rust core cannot be imported, or None. By module name, so a core removed or
+    broken after the package was first imported is noticed."""
+    try:
+        importlib.import_module("edgequake_patch.native")
+    except ImportError as exc:
+        return f"{exc.__class__.__name__}: {exc}"
+    return None
+
+
 def applicable(version: str) -> List[Hook]:
     return [h for h in HOOKS if versions.in_range(version, h.oldest, h.newest)]
 
@@ -148,10 +158,9 @@ def install() -> bool:
         version = versions.installed_litellm()
         reason = versions.unsupported_reason(version)
         if reason is None:
-            try:
-                from . import native  # noqa: F401  (the Rust core must load before anything is patched)
-            except ImportError as exc:
-                reason = f"the native core could not be loaded ({exc.__class__.__name__}: {exc})"
+            error = native_core_error()  # the Rust core must load before anything is patched
+            if error is not None:
+                reason = f"the native core could not be loaded ({error})"
         if reason is not None:
             _warn_once(reason, reason)
             return False

@@ -15,7 +15,9 @@ use bytes::Bytes;
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE,
+};
 
 use crate::pyjson;
 use crate::retry::{self, Jitter, Outcome, Policy};
@@ -365,6 +367,10 @@ impl RequestSpec {
         if !map.contains_key(ACCEPT) {
             map.insert(ACCEPT, HeaderValue::from_static("application/json"));
         }
+        if !map.contains_key(ACCEPT_ENCODING) {
+            // httpx's default (it adds br/zstd only when those packages are installed).
+            map.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip, deflate"));
+        }
         if body.is_some() && !map.contains_key(CONTENT_TYPE) {
             map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
@@ -402,8 +408,8 @@ impl RequestSpec {
 fn seconds(v: Option<f64>, what: &str) -> PyResult<Option<Duration>> {
     match v {
         None => Ok(None),
-        Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(Duration::from_secs_f64(s))),
-        Some(s) if s == f64::INFINITY => Ok(None),
+        // Too large for a Duration (or infinite) means "never" in practice.
+        Some(s) if s >= 0.0 && !s.is_nan() => Ok(Duration::try_from_secs_f64(s).ok()),
         Some(_) => Err(PyValueError::new_err(format!(
             "{what} must be a non-negative number of seconds or None"
         ))),
@@ -531,9 +537,71 @@ async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> Attemp
         None => work.await,
     };
     match outcome {
-        Ok((status, headers, body, url)) => AttemptResult::Response(status, headers, body, url),
+        Ok((status, headers, body, url)) => match decode_content(&headers, body) {
+            Ok(body) => AttemptResult::Response(status, headers, body, url),
+            Err(detail) => AttemptResult::Failed {
+                kind: "decode",
+                sent: true,
+                message: format!(
+                    "could not decode the response body ({detail}) for {} {}",
+                    spec.method,
+                    safe_url(&spec.url)
+                ),
+                timeout: None,
+            },
+        },
         Err(e) => classify(&e, spec),
     }
+}
+
+/// Undo Content-Encoding the way httpx does: codings applied in the order listed, so
+/// decoded in reverse; unknown codings (and "identity") passed through; a gzip stream cut
+/// short yields what it holds (zlib's flush does not complain), a corrupt one is an error;
+/// "deflate" is zlib-wrapped, or raw deflate from servers that get it wrong.
+fn decode_content(headers: &HeaderMap, body: Bytes) -> Result<Bytes, String> {
+    use std::io::Read;
+    if !headers.contains_key(CONTENT_ENCODING) || body.is_empty() {
+        return Ok(body);
+    }
+    let codings: Vec<String> = headers
+        .get_all(CONTENT_ENCODING)
+        .iter()
+        .flat_map(|v| {
+            decode_header_value(v.as_bytes())
+                .split(',')
+                .map(|c| c.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut data = body;
+    for coding in codings.iter().rev() {
+        let mut out = Vec::with_capacity(data.len() * 4);
+        match coding.as_str() {
+            "gzip" | "x-gzip" => {
+                match flate2::read::GzDecoder::new(&data[..]).read_to_end(&mut out) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            "deflate" => {
+                if flate2::read::ZlibDecoder::new(&data[..])
+                    .read_to_end(&mut out)
+                    .is_err()
+                {
+                    out.clear();
+                    match flate2::read::DeflateDecoder::new(&data[..]).read_to_end(&mut out) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+                        Err(e) => return Err(e.to_string()),
+                    }
+                }
+            }
+            _ => continue,
+        }
+        data = Bytes::from(out);
+    }
+    Ok(data)
 }
 
 /// Map a reqwest error onto the kinds Python understands, with a message built only from
@@ -541,14 +609,10 @@ async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> Attemp
 fn classify(e: &reqwest::Error, spec: &RequestSpec) -> AttemptResult {
     let mut detail: Option<String> = None;
     let mut connect_timed_out = false;
-    let mut hyper_seen = false;
     let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(err) = src {
         if err.is::<ConnectTimedOut>() {
             connect_timed_out = true;
-        }
-        if err.is::<hyper::Error>() {
-            hyper_seen = true;
         }
         detail = Some(err.to_string());
         src = err.source();
@@ -563,10 +627,6 @@ fn classify(e: &reqwest::Error, spec: &RequestSpec) -> AttemptResult {
         } else {
             ("connect", false, None)
         }
-    } else if e.is_decode() && !hyper_seen {
-        // reqwest labels every body error "decode"; only those that did not come from
-        // the connection (i.e. decompression failures) are really about decoding.
-        ("decode", true, None)
     } else {
         ("read", true, None)
     };
@@ -574,7 +634,6 @@ fn classify(e: &reqwest::Error, spec: &RequestSpec) -> AttemptResult {
         "builder" => "could not build the request",
         "connect" => "could not connect",
         "connect_timeout" => "timed out while connecting",
-        "decode" => "could not decode the response body",
         _ => "connection failed after the request was sent",
     };
     AttemptResult::Failed {
@@ -796,9 +855,14 @@ fn spin_budget() -> Duration {
     })
 }
 
-fn run_blocking(spec: &RequestSpec) -> Waited {
+/// Waits in two phases. First, for the spin window, with the GIL *held*: a loopback or
+/// cached upstream answers within it, and keeping the GIL means no other Python thread
+/// (LiteLLM's logging pool, say) can take it and make this caller wait for its turn once
+/// the answer is in. Then, if the answer is not in yet, with the GIL released for as long
+/// as it takes, so a slow upstream never stalls the other threads.
+fn run_blocking(py: Python<'_>, spec: &RequestSpec) -> Waited {
     let Some(mut core) = take_sync_core() else {
-        return run_on_shared(spec);
+        return py.detach(|| run_on_shared(spec));
     };
     let budget = if core.upstream_fast {
         spin_budget()
@@ -806,43 +870,55 @@ fn run_blocking(spec: &RequestSpec) -> Waited {
         Duration::ZERO
     };
     let started = std::time::Instant::now();
-    let client = &core.client;
-    let waited = core.rt.block_on(async {
-        // Run the idle connections' tasks once before checking one out, so a connection
-        // the server closed while nobody drove this runtime is seen as closed instead of
-        // being picked and failing after the request was written. Two yields: the first
-        // lets the driver deliver pending events, the second lets the woken connection
-        // tasks run (the block_on future is polled before other tasks).
-        tokio::task::yield_now().await;
-        tokio::task::yield_now().await;
-        let spin_until = std::time::Instant::now() + budget;
+    let waited = {
+        let client = &core.client;
+        let rt = &core.rt;
         let mut main = std::pin::pin!(perform_interruptible(client, spec));
-        let mut spin = std::pin::pin!(async {
-            // Each yield makes the scheduler poll epoll with a zero timeout instead of
-            // sleeping in it.
-            while std::time::Instant::now() < spin_until {
-                tokio::task::yield_now().await;
-            }
-            std::future::pending::<()>().await
+        let early = rt.block_on(async {
+            // Run the idle connections' tasks once before checking one out, so a connection
+            // the server closed while nobody drove this runtime is seen as closed instead of
+            // being picked and failing after the request was written. Two yields: the first
+            // lets the driver deliver pending events, the second lets the woken connection
+            // tasks run (the block_on future is polled before other tasks).
+            tokio::task::yield_now().await;
+            tokio::task::yield_now().await;
+            let spin_until = std::time::Instant::now() + budget;
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(v) = main.as_mut().poll(cx) {
+                    return Poll::Ready(Some(v));
+                }
+                if std::time::Instant::now() >= spin_until {
+                    return Poll::Ready(None);
+                }
+                // Ask to be polled again at once: the scheduler then polls epoll with a
+                // zero timeout instead of sleeping in it.
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            })
+            .await
         });
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(v) = main.as_mut().poll(cx) {
-                return Poll::Ready(v);
+        match early {
+            Some(v) => (v, started.elapsed()),
+            None => {
+                let main = &mut main;
+                // Timed inside: waiting to get the GIL back says nothing about the upstream
+                // (and counting it would switch spinning off for good under a busy GIL).
+                py.detach(move || (rt.block_on(main), started.elapsed()))
             }
-            let _ = spin.as_mut().poll(cx);
-            Poll::Pending
-        })
-        .await
-    });
-    core.upstream_fast = started.elapsed() <= spin_budget() * 2;
+        }
+    };
+    let (waited, upstream_time) = waited;
+    core.upstream_fast = upstream_time <= spin_budget() * 2;
     if !matches!(waited, Waited::Done(Ok(_))) {
         // Connection tasks only run while someone drives this runtime. After a timeout or
         // interrupt, let them see the abandoned request and close its socket now rather
         // than whenever this runtime is next used.
-        core.rt.block_on(async {
-            for _ in 0..4 {
-                tokio::task::yield_now().await;
-            }
+        py.detach(|| {
+            core.rt.block_on(async {
+                for _ in 0..4 {
+                    tokio::task::yield_now().await;
+                }
+            })
         });
     }
     return_sync_core(core);
@@ -1018,7 +1094,7 @@ pub fn send<'py>(
         max_retries,
         retry,
     )?;
-    match py.detach(|| run_blocking(&spec)) {
+    match run_blocking(py, &spec) {
         Waited::Done(Ok(raw)) => Bound::new(py, Response::from(raw)),
         Waited::Done(Err(f)) => Err(f.into_pyerr(py)),
         Waited::Interrupted(e) => Err(e),

@@ -681,9 +681,7 @@ impl Writer {
             return self.dict(obj);
         }
         if tp == &raw mut ffi::PyList_Type {
-            return self.seq(obj, ffi::PyList_GET_SIZE(obj), |o, i| {
-                ffi::PyList_GET_ITEM(o, i)
-            });
+            return self.seq(obj, list_size, list_item);
         }
         if obj == ffi::Py_None() {
             self.out.extend_from_slice(b"null");
@@ -705,9 +703,7 @@ impl Writer {
             return self.float(obj);
         }
         if tp == &raw mut ffi::PyTuple_Type {
-            return self.seq(obj, ffi::PyTuple_GET_SIZE(obj), |o, i| {
-                ffi::PyTuple_GET_ITEM(o, i)
-            });
+            return self.seq(obj, tuple_size, tuple_item);
         }
         // Subclasses (str/int enums, OrderedDict, ...) get json.dumps' isinstance treatment.
         if ffi::PyUnicode_Check(obj) != 0 {
@@ -723,14 +719,10 @@ impl Writer {
             return self.dict_subclass(obj);
         }
         if ffi::PyList_Check(obj) != 0 {
-            return self.seq(obj, ffi::PyList_GET_SIZE(obj), |o, i| {
-                ffi::PyList_GET_ITEM(o, i)
-            });
+            return self.seq(obj, list_size, list_item);
         }
         if ffi::PyTuple_Check(obj) != 0 {
-            return self.seq(obj, ffi::PyTuple_GET_SIZE(obj), |o, i| {
-                ffi::PyTuple_GET_ITEM(o, i)
-            });
+            return self.seq(obj, tuple_size, tuple_item);
         }
         Err(not_serializable(type_name(obj)))
     }
@@ -819,18 +811,23 @@ impl Writer {
     unsafe fn seq(
         &mut self,
         obj: *mut ffi::PyObject,
-        len: ffi::Py_ssize_t,
+        size: unsafe fn(*mut ffi::PyObject) -> ffi::Py_ssize_t,
         get: unsafe fn(*mut ffi::PyObject, ffi::Py_ssize_t) -> *mut ffi::PyObject,
     ) -> Result<(), EncodeFail> {
         self.enter()?;
         self.out.push(b'[');
-        for i in 0..len {
+        // Size re-read and item held each step: a dict subclass further down runs Python
+        // code (its `items()`), which could mutate this list while we are inside it.
+        let mut i = 0;
+        while i < size(obj) {
             if i > 0 {
                 self.out.push(b',');
             }
-            // No Python code runs while we serialize, so the container cannot change size
-            // under us and the borrowed item stays alive.
-            self.value(get(obj, i))?;
+            let item = new_ref(get(obj, i));
+            let r = self.value(item);
+            ffi::Py_DECREF(item);
+            r?;
+            i += 1;
         }
         self.out.push(b']');
         self.depth -= 1;
@@ -861,8 +858,12 @@ impl Writer {
                 self.out.push(b',');
             }
             first = false;
-            self.key(k)?;
-            self.value(v)?;
+            // Held for the same reason as list items in `seq`.
+            let (k, v) = (new_ref(k), new_ref(v));
+            let r = self.key(k).and_then(|()| self.value(v));
+            ffi::Py_DECREF(k);
+            ffi::Py_DECREF(v);
+            r?;
         }
         self.out.push(b'}');
         self.depth -= 1;
@@ -885,6 +886,11 @@ impl Writer {
                     self.out.push(b',');
                 }
                 let pair = ffi::PyList_GET_ITEM(items, i);
+                if ffi::PyTuple_Check(pair) == 0 || ffi::PyTuple_GET_SIZE(pair) != 2 {
+                    return Err(EncodeFail::Type(
+                        "items() must return (key, value) pairs".into(),
+                    ));
+                }
                 self.key(ffi::PyTuple_GET_ITEM(pair, 0))?;
                 self.value(ffi::PyTuple_GET_ITEM(pair, 1))?;
             }
@@ -895,6 +901,19 @@ impl Writer {
         ffi::Py_DECREF(items);
         r
     }
+}
+
+unsafe fn list_size(o: *mut ffi::PyObject) -> ffi::Py_ssize_t {
+    ffi::PyList_GET_SIZE(o)
+}
+unsafe fn list_item(o: *mut ffi::PyObject, i: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+    ffi::PyList_GET_ITEM(o, i)
+}
+unsafe fn tuple_size(o: *mut ffi::PyObject) -> ffi::Py_ssize_t {
+    ffi::PyTuple_GET_SIZE(o)
+}
+unsafe fn tuple_item(o: *mut ffi::PyObject, i: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+    ffi::PyTuple_GET_ITEM(o, i)
 }
 
 fn write_i64(out: &mut Vec<u8>, v: i64) {

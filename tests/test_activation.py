@@ -135,11 +135,12 @@ def test_unsupported_call_falls_back_with_reason(standin, patch):
     )
     assert response.choices[0].message.content == "Hello from the stand-in."
     assert stats.fallbacks["caller_client"] == before.get("caller_client", 0) + 1
-    # A provider the core does not speak yet: stock's dispatch, untouched, reason counted.
+    # A provider that shares a hooked dispatch function but that the core does not serve:
+    # stock's dispatch, untouched, reason counted.
     other = dict(stats.fallbacks)
     with pytest.raises(Exception):
         litellm.completion(
-            model="groq/llama-3.1-8b-instant",
+            model="deepinfra/meta-llama/Meta-Llama-3.1-8B-Instruct",
             messages=[{"role": "user", "content": "hi"}],
             api_base=f"http://127.0.0.1:{_closed_port()}/v1",
             api_key="gsk-x",

@@ -19,6 +19,7 @@ import struct
 import threading
 import time
 import warnings
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -124,6 +125,22 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, gzip.compress(b'{"zipped":"yes"}'), [("Content-Encoding", "gzip")])
         elif path == "/badgzip":
             self._send(200, b"this is not gzip data at all", [("Content-Encoding", "gzip")])
+        elif path.startswith("/enc/"):
+            payload = b'{"encoded":"' + b"x" * 200 + b'"}'
+            kind = path[len("/enc/"):]
+            if kind == "gzip":
+                self._send(200, gzip.compress(payload), [("Content-Encoding", "gzip")])
+            elif kind == "gzip-truncated":
+                self._send(200, gzip.compress(payload)[:-6], [("Content-Encoding", "gzip")])
+            elif kind == "deflate-zlib":
+                self._send(200, zlib.compress(payload), [("Content-Encoding", "deflate")])
+            elif kind == "deflate-raw":
+                c = zlib.compressobj(wbits=-15)
+                self._send(200, c.compress(payload) + c.flush(), [("Content-Encoding", "deflate")])
+            elif kind == "gzip-twice":
+                self._send(200, gzip.compress(gzip.compress(payload)), [("Content-Encoding", "gzip, gzip")])
+            elif kind == "identity-and-unknown":
+                self._send(200, payload, [("Content-Encoding", "identity"), ("Content-Encoding", "x-custom")])
         else:
             self._send(404, b'{"error":"not found"}')
 
@@ -230,6 +247,21 @@ def test_gzip_response_is_decoded(srv):
     base, _ = srv
     r = send(base + "/gzip")
     assert r.json() == {"zipped": "yes"}
+
+
+@pytest.mark.parametrize("kind", ["gzip", "gzip-truncated", "deflate-zlib", "deflate-raw", "gzip-twice", "identity-and-unknown"])
+def test_content_decoding_matches_httpx(srv, kind):
+    import httpx
+
+    base, _ = srv
+    ours = send(base + "/enc/" + kind, method="GET", headers=[])
+    with httpx.Client() as client:
+        theirs = client.get(base + "/enc/" + kind)
+    assert ours.status == theirs.status_code == 200
+    assert ours.body == theirs.content
+    # Headers exactly as received (httpx keeps Content-Encoding/Content-Length too).
+    strip = lambda pairs: [(k.lower(), v) for k, v in pairs if k.lower() != "date"]  # noqa: E731
+    assert strip(ours.headers) == strip(theirs.headers.multi_items())
 
 
 def test_invalid_json_body_raises_value_error_on_json(srv):
@@ -667,6 +699,26 @@ def test_loads_dumps_match_stdlib():
         native.loads(b'{"a": }')
     with pytest.raises(TypeError):
         native.loads(123)
+
+
+def test_dumps_survives_hostile_containers():
+    class BadItems(dict):
+        def items(self):
+            return [1, 2]
+
+    with pytest.raises(TypeError):
+        native.dumps({"a": BadItems(x=1)})
+
+    shared = [1, 2, 3]
+
+    class Mutating(dict):
+        def items(self):
+            shared.clear()
+            return super().items()
+
+    # json.dumps gives the same answers; what matters is no crash on the shrinking list.
+    assert native.dumps([Mutating(a=1), shared]) == b'[{"a":1},[]]'
+    assert native.dumps([shared]) == b"[[]]"
 
 
 # --------------------------------------------------------------------------------------

@@ -55,15 +55,18 @@ def test_chat_is_native(provider, is_async, standin, patch, python_sockets_block
         return litellm.completion(**kwargs)
 
     patch.off()
-    with pytest.raises(litellm.APIConnectionError):
+    with pytest.raises(Exception) as stock_failure:  # the class stock maps a refusal to varies by provider
         call()
     assert python_sockets_blocked, "stock did not even try a Python socket: the block proves nothing"
+    assert isinstance(stock_failure.value, (litellm.APIConnectionError, litellm.InternalServerError))
 
     patch.on()
     before = stats.native_calls[provider]
+    python_sockets_blocked.clear()
     response = call()
     assert response.choices[0].message.content == "Hello from the stand-in."
     assert stats.native_calls[provider] == before + 1
+    assert python_sockets_blocked == [], "the patched call tried a Python socket"
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
@@ -77,11 +80,14 @@ def test_embedding_is_native(provider, is_async, standin, patch, python_sockets_
         return litellm.embedding(**kwargs)
 
     patch.off()
-    with pytest.raises(litellm.APIConnectionError):
+    with pytest.raises(Exception):
         call()
+    assert python_sockets_blocked, "stock did not even try a Python socket: the block proves nothing"
+    python_sockets_blocked.clear()
     patch.on()
     before = stats.native_calls[provider]
     response = call()
     assert len(response.data) == 2
     assert len(response.data[0]["embedding"]) == 8
     assert stats.native_calls[provider] == before + 1
+    assert python_sockets_blocked == [], "the patched call tried a Python socket"
