@@ -12,6 +12,8 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any, Optional
 
+import httpx
+
 from . import stats
 
 #: Set while a dispatch the router accepted is running; the transport hooks serve only these.
@@ -21,14 +23,15 @@ active_call: ContextVar[Optional[str]] = ContextVar("edgequake_patch_active_call
 CHAT_PROVIDERS = frozenset({"openai", "lm_studio", "azure", "xai", "mistral", "openrouter"})
 EMBEDDING_PROVIDERS = frozenset({"openai", "lm_studio", "azure", "mistral"})
 
-# Keys of `timeout` values the core expresses: seconds as a number (stock's default is 600.0).
-_NUMBERS = (int, float)
+# `timeout` values the core expresses: seconds as a number (stock's default is 600.0), or an
+# httpx.Timeout (its connect and read phases).
+_TIMEOUTS = (int, float, httpx.Timeout)
 
 
 def _timeout_refusal(timeout: Any) -> Optional[str]:
-    if timeout is None or (type(timeout) in _NUMBERS):
+    if timeout is None or isinstance(timeout, _TIMEOUTS):
         return None
-    return "timeout_not_seconds"  # an httpx.Timeout or a string: stock handles its phases
+    return "timeout_not_seconds"
 
 
 def chat_refusal(ctx: Any) -> Optional[str]:

@@ -23,6 +23,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import httpx
 import openai
 from openai._legacy_response import LegacyAPIResponse
+from openai.lib.azure import BaseAzureClient
 
 from . import native, routing, stats
 
@@ -50,9 +51,13 @@ def _sdk_base_url(base_url: str) -> httpx.URL:
     return url
 
 
-def _timeout_seconds(timeout: Any) -> Optional[float]:
+def _timeouts(timeout: Any) -> Tuple[Optional[float], Optional[float]]:
+    """(read, connect) seconds for the core from what the SDK would get: a number applies to
+    every phase; an httpx.Timeout's read and connect phases map one to one."""
     if timeout is None or isinstance(timeout, (int, float)):
-        return timeout
+        return timeout, None
+    if isinstance(timeout, httpx.Timeout):
+        return timeout.read, timeout.connect
     raise _Refused("timeout_not_seconds")
 
 
@@ -129,7 +134,7 @@ class NativeSdkClient:
         project: Optional[str] = None,
         query: Optional[Dict[str, str]] = None,
         deployments: bool = False,
-        replay_auth: Optional[Dict[str, str]] = None,
+        real: Any = None,
     ):
         self.provider = provider
         self.is_async = is_async
@@ -145,7 +150,7 @@ class NativeSdkClient:
         self._stock_client = stock_client
         # Azure's SDK client routes deployment endpoints to /deployments/{model}/...
         self._deployments = deployments and "/deployments" not in self._base_url.path
-        self._replay_auth = replay_auth or {"api_key": api_key or "replay"}
+        self._real = real
         self.chat = _Chat(self)
         self.embeddings = _Endpoint(self, "embeddings", _EMBEDDING_PARAMS)
 
@@ -188,32 +193,10 @@ class NativeSdkClient:
         return url, list(headers.items())
 
     def replay(self, outcome: Any, call_stock: Callable[[Any], Any]):
-        """Run the real SDK over what the core received (no network, no retry)."""
-        sdk_class = {
-            (False, False): openai.OpenAI,
-            (True, False): openai.AsyncOpenAI,
-            (False, True): openai.AzureOpenAI,
-            (True, True): openai.AsyncAzureOpenAI,
-        }[(self.is_async, self.provider == "azure" and bool(self._query))]
+        """Run the real SDK over what the core received (no network, no retry): a copy of the
+        client stock would have used, whose transport answers with that outcome."""
         http_client = (httpx.AsyncClient if self.is_async else httpx.Client)(transport=_Replay(outcome))
-        if self.provider == "azure" and self._query:
-            client = sdk_class(
-                **self._replay_auth,
-                base_url=self._base.rstrip("/"),
-                api_version=self._query.get("api-version"),
-                max_retries=0,
-                http_client=http_client,
-            )
-        else:
-            client = sdk_class(
-                api_key=self._replay_auth.get("api_key", "replay"),
-                base_url=self._base,
-                organization=self.organization,
-                project=self.project,
-                max_retries=0,
-                http_client=http_client,
-            )
-        return call_stock(client)
+        return call_stock(self._real.copy(http_client=http_client, max_retries=0))
 
 
 class NativeOpenAI(NativeSdkClient, openai.OpenAI):
@@ -289,14 +272,14 @@ class _Endpoint:
             if extra_body:
                 body = {**body, **extra_body}
             url, headers = client.build(self.path, body, options)
-            timeout = _timeout_seconds(options.get("timeout", client.timeout))
+            timeout, connect_timeout = _timeouts(options.get("timeout", client.timeout))
         except _Refused as refused:
             return self._stock(refused.reason, call_stock)
         send = native.send_async if client.is_async else native.send
         try:
             pending = send(
                 "POST", url, headers, body,
-                timeout=timeout, connect_timeout=None, max_retries=client.max_retries, retry="openai_sdk",
+                timeout=timeout, connect_timeout=connect_timeout, max_retries=client.max_retries, retry="openai_sdk",
             )
         except native.TransportError as error:  # sync only: the async form raises when awaited
             stats.count_native(client.provider)
@@ -390,161 +373,86 @@ class _Parsed:
         return self._dump
 
 
-def openai_auth(api_key: Optional[str]) -> Dict[str, str]:
-    """The SDK's bearer auth header: none for an empty key."""
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
-
-
-def sdk_organization(organization: Optional[str]) -> Optional[str]:
-    return organization if organization is not None else os.environ.get("OPENAI_ORG_ID")
-
-
-def sdk_project() -> Optional[str]:
-    return os.environ.get("OPENAI_PROJECT_ID")
-
-
 # ---------------------------------------------------------------------------------------------
-# The transport hook on OpenAIChatCompletion._get_openai_client
+# The transport hooks: stock obtains its SDK client (from its own cache, with its own settings),
+# and a native client with exactly those settings is handed over in its place.
 
 
-def _openai_client_args(
-    is_async,
-    api_key=None,
-    api_base=None,
-    api_version=None,
-    timeout=None,
-    max_retries=2,
-    organization=None,
-    client=None,
-    shared_session=None,
-    litellm_params=None,
-):
-    return is_async, api_key, api_base, timeout, max_retries, organization, client, shared_session, litellm_params
-
-
-def _uses_workload_identity(api_key, api_base, litellm_params) -> bool:
-    try:
-        from litellm.llms.openai.openai import resolve_openai_workload_identity_config
-    except ImportError:  # older LiteLLM: no workload identity
-        return False
-    return resolve_openai_workload_identity_config(
-        api_key=api_key, api_base=api_base, litellm_params=litellm_params
-    ) is not None
+def _caller_client(args, kwargs, position: int) -> Any:
+    return args[position] if len(args) > position else kwargs.get("client")
 
 
 def openai_client(wrapped, instance, args, kwargs):
-    """Hand stock's OpenAI handler a native client for calls the router accepted."""
+    """On OpenAIChatCompletion._get_openai_client(is_async, api_key, api_base, api_version,
+    timeout, max_retries, organization, client, ...)."""
     provider = routing.active_call.get()
     if provider is None:
         return wrapped(*args, **kwargs)
-    is_async, api_key, api_base, timeout, max_retries, organization, client, session, litellm_params = (
-        _openai_client_args(*args, **kwargs)
-    )
-    reason = None
-    if client is not None:
-        reason = "caller_client"
-    elif session is not None:
-        reason = "caller_session"
-    elif not isinstance(max_retries, int):
-        reason = "max_retries_not_int"  # stock raises its own 422 for this
-    elif api_base is None or "?" in api_base:
-        reason = "api_base_unexpressed"
-    elif _uses_workload_identity(api_key, api_base, litellm_params):
-        reason = "workload_identity"
-    if reason is None:
-        api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        if api_key is None:
-            reason = "no_api_key"  # the SDK raises its own error for this
-    if reason is not None:
-        routing.refuse(reason)
+    if _caller_client(args, kwargs, 7) is not None:
+        routing.refuse("caller_client")
         return wrapped(*args, **kwargs)
-    return native_client(
-        provider=provider,
-        is_async=is_async,
-        api_key=api_key,
-        base_url=api_base,
-        auth_headers=openai_auth(api_key),
-        organization=sdk_organization(organization),
-        project=sdk_project(),
-        timeout=timeout,
-        max_retries=max_retries,
-        stock_client=lambda: wrapped(*args, **kwargs),
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# The transport hook on BaseAzureLLM.get_azure_openai_client
-
-
-def _azure_client_args(api_key, api_base, api_version=None, client=None, litellm_params=None, _is_async=False, model=None):
-    return api_key, api_base, api_version, client, litellm_params, _is_async, model
+    return from_sdk_client(wrapped(*args, **kwargs), provider)
 
 
 def azure_client(wrapped, instance, args, kwargs):
-    """Hand stock's Azure handler a native client, built from the very parameters stock would
-    give the SDK's AzureOpenAI (or, for the v1 API, OpenAI) client."""
+    """On BaseAzureLLM.get_azure_openai_client(api_key, api_base, api_version, client, ...)."""
     provider = routing.active_call.get()
     if provider is None:
         return wrapped(*args, **kwargs)
-    api_key, api_base, api_version, client, litellm_params, is_async, model = _azure_client_args(*args, **kwargs)
-    native_client = None
-    if client is not None:
-        reason = "caller_client"
-    else:
-        params = instance.initialize_azure_sdk_client(
-            litellm_params=litellm_params or {},
-            api_key=api_key,
-            api_base=api_base,
-            model_name=model,
-            api_version=api_version,
-            is_async=is_async,
-        )
-        native_client, reason = _azure_native_client(instance, provider, params, api_base, api_version, is_async,
-                                                     lambda: wrapped(*args, **kwargs))
-    if native_client is None:
-        routing.refuse(reason)
+    if _caller_client(args, kwargs, 3) is not None:
+        routing.refuse("caller_client")
         return wrapped(*args, **kwargs)
-    return native_client
+    return from_sdk_client(wrapped(*args, **kwargs), provider)
 
 
-def _azure_native_client(instance, provider, params, api_base, api_version, is_async, stock_client):
-    max_retries = params.get("max_retries", 2)
-    timeout = params.get("timeout")
-    if not isinstance(max_retries, int):
-        return None, "max_retries_not_int"
-    if params.get("azure_ad_token_provider") is not None:
-        return None, "azure_ad_token_provider"
-    if instance._is_azure_v1_api_version(api_version):
-        key = params.get("api_key") or params.get("azure_ad_token")
-        if not isinstance(key, str):
-            return None, "no_api_key"
-        return native_client(
-            provider=provider, is_async=is_async, api_key=key, base_url=f"{api_base}/openai/v1/",
-            auth_headers=openai_auth(key), timeout=timeout, max_retries=max_retries, stock_client=stock_client,
-            organization=sdk_organization(None), project=sdk_project(),
-        ), None
-    # The SDK's AzureOpenAI, as constructed from these parameters (env fallbacks included).
-    key = params.get("api_key") or os.environ.get("AZURE_OPENAI_API_KEY")
-    token = params.get("azure_ad_token") or os.environ.get("AZURE_OPENAI_AD_TOKEN")
-    version = params.get("api_version") or os.environ.get("OPENAI_API_VERSION")
-    base_url = params.get("base_url")  # stock passes this when api_base already names a deployment
-    if base_url is None:
-        endpoint = params.get("azure_endpoint") or os.environ.get("AZURE_OPENAI_ENDPOINT")
-        base_url = f"{endpoint.rstrip('/')}/openai/" if endpoint else None
-    if key is None and token is None:
-        return None, "no_api_key"  # the SDK raises its own "Missing credentials"
-    if version is None or base_url is None or "?" in base_url:
-        return None, "azure_endpoint_unexpressed"
-    # A static AD token wins over the key (the SDK's _auth_headers); the key is then not sent.
-    if token is not None:
-        auth, replay_auth = {"Authorization": f"Bearer {token}"}, {"azure_ad_token": token}
+_AZURE_KEY_SENTINEL = "<missing API key>"
+
+
+def from_sdk_client(real: Any, provider: str) -> Any:
+    """A native client with the settings of `real`, the SDK client stock would have used;
+    `real` itself wherever the core cannot reproduce what it would do (counted)."""
+    reason = _sdk_client_refusal(real)
+    if reason is not None:
+        routing.refuse(reason)
+        return real
+    azure = isinstance(real, BaseAzureClient)
+    if azure:
+        token = real._azure_ad_token
+        if token is not None:
+            auth = {"Authorization": f"Bearer {token}"}
+        elif real.api_key and real.api_key != _AZURE_KEY_SENTINEL:
+            auth = {"api-key": real.api_key}
+        else:
+            auth = {}
     else:
-        auth, replay_auth = {"api-key": key}, {"api_key": key}
+        auth = real.auth_headers
     return native_client(
-        azure_sdk=True,
-        # The SDK keeps a sentinel as the key of a token-only client; stock logs client.api_key.
-        provider=provider, is_async=is_async, api_key=key if key else "<missing API key>",
-        base_url=base_url, auth_headers=auth, timeout=timeout, max_retries=max_retries,
-        stock_client=stock_client, query={"api-version": version}, deployments=True, replay_auth=replay_auth,
-        organization=sdk_organization(None), project=sdk_project(),
-    ), None
+        azure_sdk=azure,
+        provider=provider,
+        is_async=isinstance(real, openai.AsyncOpenAI),
+        api_key=real.api_key,
+        base_url=str(real.base_url),
+        auth_headers={**auth, **real._custom_headers} if real._custom_headers else dict(auth),
+        organization=real.organization,
+        project=real.project,
+        timeout=real.timeout,
+        max_retries=real.max_retries,
+        query=dict(real._custom_query) if real._custom_query else None,
+        deployments=azure,
+        stock_client=lambda: real,
+        real=real,
+    )
+
+
+def _sdk_client_refusal(real: Any) -> Optional[str]:
+    if not isinstance(real, (openai.OpenAI, openai.AsyncOpenAI)):
+        return "unexpected_client"
+    if getattr(real, "_workload_identity_auth", None) is not None or getattr(real, "_provider_runtime", None) is not None:
+        return "workload_identity"
+    if isinstance(real, BaseAzureClient) and real._azure_ad_token_provider is not None:
+        return "azure_ad_token_provider"
+    if not isinstance(real.api_key, str) and not isinstance(real, BaseAzureClient):
+        return "api_key_provider"
+    if "?" in str(real.base_url):
+        return "api_base_unexpressed"
+    return None

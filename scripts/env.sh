@@ -25,6 +25,18 @@ ensure_env() {
     rm -rf "$ROOT/target/wheels"
     "$VENV/bin/maturin" build --release --quiet -i "$VENV/bin/python" -o "$ROOT/target/wheels"
     "$VENV/bin/pip" install -q --force-reinstall --no-deps "$ROOT"/target/wheels/edgequake_patch-*.whl
+    # Tests and the demo run from the checkout, whose edgequake_patch/ shadows the installed
+    # one on sys.path: give it the very same compiled core (gitignored).
+    "$VENV/bin/python" - "$ROOT" <<'PY'
+import sys, zipfile, glob, os
+root = sys.argv[1]
+wheel = glob.glob(os.path.join(root, "target/wheels/edgequake_patch-*.whl"))[0]
+with zipfile.ZipFile(wheel) as zf:
+    for name in zf.namelist():
+        if name.startswith("edgequake_patch/_native") and name.endswith(".so"):
+            with open(os.path.join(root, name), "wb") as out:
+                out.write(zf.read(name))
+PY
     echo "$fingerprint" > "$stamp"
   fi
   export PATH="$VENV/bin:$PATH"
