@@ -55,10 +55,11 @@ def test_chat_is_native(provider, is_async, standin, patch, python_sockets_block
         return litellm.completion(**kwargs)
 
     patch.off()
-    with pytest.raises(Exception) as stock_failure:  # the class stock maps a refusal to varies by provider
+    # The class stock maps the refusal to varies by provider and LiteLLM version; what matters
+    # is that stock needed a Python socket and could not get one.
+    with pytest.raises(Exception):
         call()
     assert python_sockets_blocked, "stock did not even try a Python socket: the block proves nothing"
-    assert isinstance(stock_failure.value, (litellm.APIConnectionError, litellm.InternalServerError))
 
     patch.on()
     before = stats.native_calls[provider]
