@@ -9,4 +9,9 @@ if [ -z "${SKIP_CARGO:-}" ]; then
   PYO3_PYTHON="$VENV/bin/python" cargo test --quiet --lib 2>&1 | tail -n 25
 fi
 echo "== pytest (litellm $LITELLM_VERSION)"
-python -m pytest -q -p no:cacheprovider "$@"
+REPORT="$ROOT/target/pytest-litellm-$LITELLM_VERSION.xml"
+mkdir -p "$ROOT/target"
+status=0
+python -m pytest -q -p no:cacheprovider --junitxml="$REPORT" "$@" || status=$?
+python scripts/summary.py "$REPORT"
+exit $status
