@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Dict, Optional
+from typing import Any, Optional
 
 import httpx
 
 from . import native, routing, stats
+from .transport_errors import as_httpx_error
 
 # Set by the core or meaningless for it: the core frames the request and negotiates
 # compression itself (and hands back decompressed bodies, so the encoding header must not
@@ -30,22 +31,6 @@ def _request_headers(request: httpx.Request) -> list:
 def _timeouts(request: httpx.Request):
     timeout = request.extensions.get("timeout") or {}
     return timeout.get("read"), timeout.get("connect")
-
-
-def _as_httpx_error(error: Any, request: httpx.Request) -> Exception:
-    message = str(error)
-    kind = getattr(error, "kind", "connect")
-    if kind == "connect_timeout":
-        return httpx.ConnectTimeout(message, request=request)
-    if kind == "read_timeout":
-        return httpx.ReadTimeout(message, request=request)
-    if kind == "read":
-        return httpx.RemoteProtocolError(message, request=request)
-    if kind == "decode":
-        return httpx.DecodingError(message, request=request)
-    if kind == "builder":
-        return httpx.UnsupportedProtocol(message, request=request)
-    return httpx.ConnectError(message, request=request)
 
 
 def _response(reply: Any, request: httpx.Request) -> httpx.Response:
@@ -76,7 +61,7 @@ class NativeTransport(httpx.BaseTransport):
                 routing.refuse("connect_failed_before_send")
                 return self.stock.handle_request(request)
             stats.count_native(self.provider)
-            raise _as_httpx_error(error, request) from None
+            raise as_httpx_error(error, request) from None
         stats.count_native(self.provider)
         return _response(reply, request)
 
@@ -101,7 +86,7 @@ class NativeAsyncTransport(httpx.AsyncBaseTransport):
                 routing.refuse("connect_failed_before_send")
                 return await self.stock.handle_async_request(request)
             stats.count_native(self.provider)
-            raise _as_httpx_error(error, request) from None
+            raise as_httpx_error(error, request) from None
         stats.count_native(self.provider)
         return _response(reply, request)
 

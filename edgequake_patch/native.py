@@ -1,7 +1,7 @@
 """The Rust core, imported in one place so a failed load is one ImportError that `install()`
 turns into a warning instead of a broken host app."""
 
-from ._native import (  # noqa: F401
+from ._native import (  # noqa: F401  (re-exported)
     Response,
     TransportError,
     dumps,
@@ -11,3 +11,5 @@ from ._native import (  # noqa: F401
     send,
     send_async,
 )
+
+__all__ = ["Response", "TransportError", "dumps", "loads", "openai_sdk_shape", "openai_sdk_shape_embedding", "send", "send_async"]

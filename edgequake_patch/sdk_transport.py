@@ -17,7 +17,6 @@ import array
 import base64
 import functools
 import inspect
-import os
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import httpx
@@ -26,6 +25,7 @@ from openai._legacy_response import LegacyAPIResponse
 from openai.lib.azure import BaseAzureClient
 
 from . import native, routing, stats
+from .transport_errors import as_httpx_error
 
 # The SDK's per-request options: not body fields.
 _REQUEST_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
@@ -73,22 +73,6 @@ class _Refused(Exception):
 # Replaying an outcome through the real SDK
 
 
-def _transport_exception(error: Any, request: httpx.Request) -> Exception:
-    """The httpx exception that stands for a core TransportError, so the SDK maps it itself
-    (timeouts to APITimeoutError, the rest to APIConnectionError)."""
-    message = str(error)
-    kind = getattr(error, "kind", "connect")
-    if kind == "connect_timeout":
-        return httpx.ConnectTimeout(message, request=request)
-    if kind == "read_timeout":
-        return httpx.ReadTimeout(message, request=request)
-    if kind == "read":
-        return httpx.RemoteProtocolError(message, request=request)
-    if kind == "decode":
-        return httpx.DecodingError(message, request=request)
-    return httpx.ConnectError(message, request=request)
-
-
 class _Replay(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """An httpx transport that answers once with what the core received."""
 
@@ -98,7 +82,7 @@ class _Replay(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def _answer(self, request: httpx.Request) -> httpx.Response:
         outcome = self.outcome
         if isinstance(outcome, native.TransportError):
-            raise _transport_exception(outcome, request)
+            raise as_httpx_error(outcome, request)
         return httpx.Response(outcome.status, headers=outcome.headers, content=outcome.body, request=request)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -129,12 +113,11 @@ class NativeSdkClient:
         auth_headers: Dict[str, str],
         timeout: Any,
         max_retries: int,
-        stock_client: Callable[[], Any],
+        real: Any,
         organization: Optional[str] = None,
         project: Optional[str] = None,
         query: Optional[Dict[str, str]] = None,
         deployments: bool = False,
-        real: Any = None,
     ):
         self.provider = provider
         self.is_async = is_async
@@ -147,7 +130,6 @@ class NativeSdkClient:
         self._base = str(self._base_url)
         self._query = query
         self._auth_headers = auth_headers
-        self._stock_client = stock_client
         # Azure's SDK client routes deployment endpoints to /deployments/{model}/...
         self._deployments = deployments and "/deployments" not in self._base_url.path
         self._real = real
@@ -293,7 +275,7 @@ class _Endpoint:
 
     def _stock(self, reason: str, call_stock: Callable[[Any], Any]):
         routing.refuse(reason)
-        return call_stock(self.client._stock_client())
+        return call_stock(self.client._real)
 
     async def _finish_async(self, pending, call_stock, decode_base64=False):
         try:
@@ -439,7 +421,6 @@ def from_sdk_client(real: Any, provider: str) -> Any:
         max_retries=real.max_retries,
         query=dict(real._custom_query) if real._custom_query else None,
         deployments=azure,
-        stock_client=lambda: real,
         real=real,
     )
 

@@ -19,8 +19,6 @@ from edgequake_patch import hooks, stats, versions
 
 
 def _current_symbols():
-    import importlib
-
     found = {}
     for hook in hooks.HOOKS:
         try:
