@@ -310,8 +310,14 @@ def diff_paths(a: Any, b: Any, path: str = "") -> Dict[str, Tuple[Any, Any]]:
 
 
 _MISSING = "<missing>"
-# The server's clock, whole seconds: two stock runs in the same second agree by luck.
-_CLOCK_FIELDS = (".date", ".llm_provider-date", "-date")
+# Clocks and measured durations: two stock runs can agree on them by luck (the server's date
+# has whole seconds; LiteLLM rounds some durations), which must not make them binding.
+_CLOCK_FIELDS = (
+    ".date", ".llm_provider-date", "-date",
+    "._response_ms", ".response_ms", ".litellm_overhead_time_ms", ".response_time",
+    ".startTime", ".endTime", ".completionStartTime", ".llm_api_duration_ms", ".api_call_start_time",
+    ".queue_time_seconds", ".start_time", ".end_time",
+)
 
 
 @dataclass
