@@ -31,6 +31,7 @@ def line(provider: str, call: str, outcome: str, native_before: int, started: fl
 
 
 def main() -> None:
+    litellm.suppress_debug_info = True  # the demo shows the failures it provokes itself
     assert edgequake_patch.install(), "the patch did not install (see the warning above)"
     with StandIn.start() as standin:
         print(f"provider stand-in at {standin.base_url}; litellm {edgequake_patch.status()['litellm_version']}\n")

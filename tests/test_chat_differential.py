@@ -182,3 +182,72 @@ def test_timeout(provider, is_async, standin, patch):
     comparison = compare(call, standin, patch)
     assert_same(comparison)
     assert isinstance(comparison.patched.error, litellm.Timeout), comparison.patched.error
+
+
+# --- where keys and bases come from, and how many attempts stock makes --------------------
+
+ENV_SETTINGS = {
+    "openai": {"OPENAI_API_KEY": "sk-env-openai-0123", "OPENAI_BASE_URL": "{base}/v1"},
+    "azure": {"AZURE_API_KEY": "azure-env-key-0123", "AZURE_API_BASE": "{base}", "AZURE_API_VERSION": "2024-06-01"},
+    "xai": {"XAI_API_KEY": "xai-env-key-0123", "XAI_API_BASE": "{base}/v1"},
+    "mistral": {"MISTRAL_API_KEY": "mistral-env-key-0123", "MISTRAL_API_BASE": "{base}/v1"},
+    "openrouter": {"OPENROUTER_API_KEY": "sk-or-env-0123", "OPENROUTER_API_BASE": "{base}/api/v1",
+                   "OR_SITE_URL": "https://example.test", "OR_APP_NAME": "edgequake-tests"},
+    "lm_studio": {"LM_STUDIO_API_KEY": "lm-env-key-0123", "LM_STUDIO_API_BASE": "{base}/v1"},
+}
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_key_and_base_from_environment(provider, is_async, standin, patch, monkeypatch):
+    for name, value in ENV_SETTINGS[provider].items():
+        monkeypatch.setenv(name, value.format(base=standin.base_url))
+    kwargs = {"model": CHAT_PROVIDERS[provider].model, "messages": MESSAGES}
+    call = (lambda: litellm.acompletion(**kwargs)) if is_async else (lambda: litellm.completion(**kwargs))
+    if is_async:
+
+        async def acall():
+            return await litellm.acompletion(**kwargs)
+
+        call = acall
+    comparison = compare(call, standin, patch)
+    assert_same(comparison)
+    assert comparison.stock.error is None, comparison.stock.error
+    sent = comparison.patched.requests[0]["headers"]
+    assert any(v.endswith("-0123") for v in sent.values()), "the key from the environment was not sent"
+
+
+@pytest.mark.parametrize("provider", ["openai", "azure", "mistral"])
+def test_key_and_base_from_module_globals(provider, standin, patch, monkeypatch):
+    base = standin.base_url + CHAT_PROVIDERS[provider].path
+    monkeypatch.setattr(litellm, "api_key", "module-global-key-0123")
+    monkeypatch.setattr(litellm, "api_base", base)
+    kwargs = {"model": CHAT_PROVIDERS[provider].model, "messages": MESSAGES, **CHAT_PROVIDERS[provider].extra}
+    comparison = compare(lambda: litellm.completion(**kwargs), standin, patch)
+    assert_same(comparison)
+    assert comparison.stock.error is None, comparison.stock.error
+
+
+@pytest.mark.parametrize("max_retries", [0, 1, 3])
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_attempts_for_5xx_follow_max_retries(provider, max_retries, standin, patch):
+    call = _call(provider, standin, is_async=False, suffix="-error-503", max_retries=max_retries)
+    comparison = compare(call, standin, patch)
+    assert_same(comparison)
+    assert len(comparison.patched.requests) == len(comparison.stock.requests)
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_flaky_429_then_success(provider, is_async, standin, patch):
+    comparison = compare(_call(provider, standin, is_async=is_async, suffix="-flaky-429-once"), standin, patch)
+    assert_same(comparison)
+    assert len(comparison.patched.requests) == len(comparison.stock.requests)
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_body_truncated_mid_transfer(provider, is_async, standin, patch):
+    comparison = compare(_call(provider, standin, is_async=is_async, suffix="-close-mid-body", max_retries=0), standin, patch)
+    assert_same(comparison)
+    assert comparison.stock.error is not None
