@@ -14,7 +14,10 @@ import httpx
 _BY_KIND = {
     "connect_timeout": httpx.ConnectTimeout,
     "read_timeout": httpx.ReadTimeout,
-    "read": httpx.RemoteProtocolError,  # closed or reset after the request left
+    # Closed or reset after the request left. Not RemoteProtocolError: LiteLLM's async handler
+    # re-sends a request that failed with that, which stock's own transport never triggers for
+    # a broken response (it would be a second, billed request).
+    "read": httpx.ReadError,
     "decode": httpx.DecodingError,
     "builder": httpx.UnsupportedProtocol,  # the request could not even be built
     "connect": httpx.ConnectError,
