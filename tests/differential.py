@@ -101,6 +101,19 @@ def _capture() -> "Capture":
 _CAPTURE = None
 
 
+def litellm_call(function: str, kwargs: Dict[str, Any], *, is_async: bool) -> Callable[[], Any]:
+    """A scenario for `run`: litellm.<function>(**kwargs), or its a-prefixed coroutine form."""
+    if is_async:
+        target = getattr(litellm, "a" + function)
+
+        async def call():
+            return await target(**kwargs)
+
+        return call
+    target = getattr(litellm, function)
+    return lambda: target(**kwargs)
+
+
 class Capture(CustomLogger):
     """Records what LiteLLM hands its callbacks, sync and async, success and failure."""
 

@@ -11,7 +11,7 @@ import socket
 import litellm
 import pytest
 
-from tests.differential import CHAT_PROVIDERS, assert_same, compare
+from tests.differential import CHAT_PROVIDERS, assert_same, compare, litellm_call
 
 TINY_PNG = (
     "data:image/png;base64,"
@@ -123,18 +123,7 @@ PROVIDERS = sorted(CHAT_PROVIDERS)
 def _call(provider_name, standin, *, is_async, suffix="", **overrides):
     provider = CHAT_PROVIDERS[provider_name]
     kwargs = {"messages": MESSAGES, **provider.kwargs(standin, suffix), **overrides}
-
-    if is_async:
-
-        async def call():
-            return await litellm.acompletion(**kwargs)
-
-        return call
-
-    def call():
-        return litellm.completion(**kwargs)
-
-    return call
+    return litellm_call("completion", kwargs, is_async=is_async)
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
@@ -207,14 +196,7 @@ def test_key_and_base_from_environment(provider, is_async, standin, patch, monke
     kwargs = {"model": CHAT_PROVIDERS[provider].model, "messages": MESSAGES}
     if provider == "mistral":
         kwargs["api_base"] = standin.base_url + "/v1"
-    call = lambda: litellm.completion(**kwargs)  # noqa: E731
-    if is_async:
-
-        async def acall():
-            return await litellm.acompletion(**kwargs)
-
-        call = acall
-    comparison = compare(call, standin, patch)
+    comparison = compare(litellm_call("completion", kwargs, is_async=is_async), standin, patch)
     assert_same(comparison)
     assert comparison.stock.error is None, comparison.stock.error
     sent = comparison.patched.requests[0]["headers"]

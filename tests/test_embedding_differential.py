@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import litellm
 import pytest
 
-from tests.differential import EMBEDDING_PROVIDERS, assert_same, compare
+from tests.differential import EMBEDDING_PROVIDERS, assert_same, compare, litellm_call
 
 SCENARIOS = {
     "one_string": {"input": "hello world"},
@@ -21,13 +20,7 @@ PROVIDERS = sorted(EMBEDDING_PROVIDERS)
 
 def _call(provider_name, standin, *, is_async, suffix="", **overrides):
     kwargs = {**EMBEDDING_PROVIDERS[provider_name].kwargs(standin, suffix), "drop_params": True, **overrides}
-    if is_async:
-
-        async def call():
-            return await litellm.aembedding(**kwargs)
-
-        return call
-    return lambda: litellm.embedding(**kwargs)
+    return litellm_call("embedding", kwargs, is_async=is_async)
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
