@@ -65,7 +65,3 @@ def body_refusal(exc: BaseException) -> str:
 
 def refuse(reason: str) -> None:
     stats.count_fallback(reason)
-
-
-def accept(provider: str) -> None:
-    stats.count_native(provider)

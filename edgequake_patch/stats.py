@@ -23,8 +23,3 @@ def count_fallback(reason: str) -> None:
 
 def snapshot() -> Dict[str, Dict[str, int]]:
     return {"native_calls": dict(native_calls), "fallbacks": dict(fallbacks)}
-
-
-def reset() -> None:
-    native_calls.clear()
-    fallbacks.clear()
