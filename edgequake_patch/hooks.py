@@ -18,7 +18,7 @@ from . import versions
 # LiteLLM 1.106.0 renamed the sync HTTP client getter its generic handler imports
 # (`_get_httpx_client` -> `get_httpx_client`; 1.105.7, the last 1.105, has the old name).
 SYNC_CLIENT_RENAMED = "1.106.0"
-SYNC_CLIENT_BEFORE_RENAME = "1.105.999"
+SYNC_CLIENT_BEFORE_RENAME = "1.105.7"
 
 
 @dataclass(frozen=True)
