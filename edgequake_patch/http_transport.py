@@ -138,7 +138,12 @@ _UNSET = object()
 
 
 def _native_handler(provider: str, is_async: bool, params: Optional[dict], timeout: Any = _UNSET) -> Any:
-    key = (provider, is_async, repr(sorted((params or {}).items())) if params is not None else None, repr(timeout))
+    # Per call: a cheap hashable key (LiteLLM passes {"ssl_verify": None} or a timeout).
+    try:
+        key = (provider, is_async, tuple(params.items()) if params is not None else None, timeout)
+        hash(key)
+    except TypeError:
+        key = (provider, is_async, repr(params), repr(timeout))
     handler = _handlers.get(key)
     if handler is None:
         with _lock:

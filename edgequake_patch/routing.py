@@ -2,7 +2,8 @@
 
 Two moments of decision, both before anything is sent:
   * at dispatch (`chat_refusal`, `embedding_refusal`): what the call asks for;
-  * at the transport (`body_refusal`): what the request stock built contains.
+  * at the transport (sdk_transport, http_transport): what the request stock built contains,
+    or a client the core cannot reproduce.
 A call refused at either moment runs exactly as stock, and the reason is counted in `status()`.
 Once a native request has left, its outcome is final: no stock retry, no second billing.
 """
@@ -56,11 +57,6 @@ def embedding_refusal(provider: Optional[str], client: Any, timeout: Any, shared
     if shared_session is not None:
         return "caller_session"
     return _timeout_refusal(timeout)
-
-
-def body_refusal(exc: BaseException) -> str:
-    """The reason recorded when the core refused to serialize what stock built."""
-    return "body_not_json" if isinstance(exc, (TypeError, ValueError)) else f"body_{exc.__class__.__name__}"
 
 
 def refuse(reason: str) -> None:

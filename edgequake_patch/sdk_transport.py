@@ -266,9 +266,9 @@ class _Endpoint:
         except native.TransportError as error:  # sync only: the async form raises when awaited
             stats.count_native(client.provider)
             return client.replay(error, call_stock)
-        except (TypeError, ValueError) as exc:
-            # Serialization happens before anything is sent: stock may still serve this call.
-            return self._stock(routing.body_refusal(exc), call_stock)
+        except (TypeError, ValueError):
+            # The core serializes before anything is sent: stock may still serve this call.
+            return self._stock("body_not_json", call_stock)
         if client.is_async:
             return self._finish_async(pending, call_stock, decode_base64)
         return self._finish(pending, call_stock, decode_base64)

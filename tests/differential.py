@@ -24,10 +24,9 @@ import edgequake_patch
 from edgequake_patch import stats
 
 # Headers that describe the client software or the framing, not the request's meaning: the
-# SDK's own identification, and what each HTTP stack sets for itself.
-TRANSPORT_HEADERS = frozenset(
-    {"user-agent", "accept", "accept-encoding", "connection", "content-length", "host", "content-type"}
-)
+# SDK's own identification, and what each HTTP stack sets for itself. (Content-Type, Accept and
+# Accept-Encoding are compared: a provider reads them.)
+TRANSPORT_HEADERS = frozenset({"user-agent", "connection", "content-length", "host"})
 
 
 def _request_view(recorded: Dict[str, Any]) -> Dict[str, Any]:
@@ -219,7 +218,14 @@ def _callback_view(kwargs: Dict[str, Any], response_obj: Any) -> Dict[str, Any]:
 
 
 def exception_view(exc: BaseException) -> Dict[str, Any]:
+    response = getattr(exc, "response", None)
+    request = getattr(exc, "request", None)
     return {
+        # What the exception carries of the HTTP exchange: a callback or a retry policy reads it.
+        "response_status": getattr(response, "status_code", None),
+        "response_headers": dict(response.headers) if hasattr(response, "headers") else None,
+        "request": f"{request.method} {request.url}" if hasattr(request, "url") else None,
+        "litellm_response_headers": plain(getattr(exc, "litellm_response_headers", None)),
         "class": f"{type(exc).__module__}.{type(exc).__qualname__}",
         "str": str(exc),
         "status_code": getattr(exc, "status_code", None),
