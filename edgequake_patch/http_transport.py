@@ -196,3 +196,28 @@ def new_sync_handler(wrapped, _instance, args, kwargs):
     if provider is None or args or set(kwargs) - {"timeout"}:
         return wrapped(*args, **kwargs)
     return _native_handler(provider, False, None, kwargs.get("timeout"))
+
+
+def _module_level_clients() -> tuple:
+    import litellm
+
+    # Read from the module's namespace: `getattr` would create them (they are lazy).
+    namespace = vars(litellm)
+    return namespace.get("module_level_client"), namespace.get("module_level_aclient")
+
+
+def module_client_post(wrapped, instance, args, kwargs):
+    """On `HTTPHandler.post` / `AsyncHTTPHandler.post`. During a marked call, a post through
+    LiteLLM's module-level client goes through a native handler with that client's timeout
+    instead; every other handler (stock's, or a native one) posts as it always does."""
+    provider = routing.active_call.get()
+    if provider is None or instance is None:
+        return wrapped(*args, **kwargs)
+    sync_client, async_client = _module_level_clients()
+    if instance is sync_client:
+        is_async = False
+    elif instance is async_client:
+        is_async = True
+    else:
+        return wrapped(*args, **kwargs)
+    return _native_handler(provider, is_async, None, instance.client.timeout).post(*args, **kwargs)

@@ -21,8 +21,10 @@ from . import stats
 #: A ContextVar, so threads and asyncio tasks each see their own call.
 active_call: ContextVar[Optional[str]] = ContextVar("edgequake_patch_active_call", default=None)
 
-CHAT_PROVIDERS = frozenset({"openai", "lm_studio", "azure", "xai", "mistral", "openrouter"})
-EMBEDDING_PROVIDERS = frozenset({"openai", "lm_studio", "azure", "mistral"})
+CHAT_PROVIDERS = frozenset(
+    {"openai", "lm_studio", "azure", "xai", "mistral", "openrouter", "anthropic", "gemini", "ollama", "ollama_chat"}
+)
+EMBEDDING_PROVIDERS = frozenset({"openai", "lm_studio", "azure", "mistral", "gemini", "ollama"})
 
 # `timeout` values the core expresses: seconds as a number (stock's default is 600.0), or an
 # httpx.Timeout (its connect and read phases).

@@ -26,10 +26,11 @@ from urllib.parse import parse_qs, unquote
 from aiohttp import web
 
 if __package__:
-    from . import fixtures
+    from . import fixtures, providers
 else:  # run as a plain script: python tests/standin/server.py
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import fixtures  # type: ignore[no-redef]
+    import providers  # type: ignore[no-redef]
 
 
 HANG_SECONDS = 3600.0
@@ -68,6 +69,7 @@ _MARKER_RES = [(m, _marker_re(m)) for m in MARKERS]
 _ERROR_RE = re.compile(r"(?<![a-z0-9])error-(\d{3})(?![0-9])")
 _SLOW_RE = re.compile(r"(?<![a-z0-9])slow-(\d+)(?![0-9])")
 _DEPLOYMENT_RE = re.compile(r"/deployments/([^/]+)(?:/|$)")
+_GEMINI_MODEL_RE = re.compile(r"/models/([^/:]+):")
 
 
 @dataclass
@@ -136,6 +138,7 @@ class Ctx:
     scenario: Scenario
     scenario_key: str
     aborted_by_server: bool = False
+    dialect: str = "openai"   # wire format of the matched route: error bodies and headers follow it
 
     @property
     def json_body(self) -> Optional[dict]:
@@ -159,6 +162,20 @@ class Ctx:
         except ValueError:
             canonical = self.raw
         rid = hashlib.sha256(self.method.encode() + b" " + self.path.encode() + b"\n" + canonical)
+        if self.dialect == "anthropic":
+            return {
+                "request-id": "req_" + rid.hexdigest()[:24],
+                "anthropic-organization-id": "org-standin",
+                "anthropic-ratelimit-requests-limit": "50",
+                "anthropic-ratelimit-requests-remaining": "49",
+                "anthropic-ratelimit-requests-reset": "2025-03-10T01:26:00Z",
+                "anthropic-ratelimit-tokens-limit": "40000",
+                "anthropic-ratelimit-tokens-remaining": "39000",
+            }
+        if self.dialect == "gemini":
+            return {"server-timing": "gfet4t7; dur=412", "x-request-id": rid.hexdigest()[:32]}
+        if self.dialect == "ollama":
+            return {}
         return {
             "openai-version": "2020-10-01",
             "openai-processing-ms": "7",
@@ -230,15 +247,21 @@ async def send_json(ctx: Ctx, payload: Any, status: int = 200) -> web.StreamResp
 
 async def send_sse(ctx: Ctx, events: list) -> web.StreamResponse:
     """Send a `text/event-stream` answer ending with `data: [DONE]`."""
+    return await send_stream(ctx, [fixtures.sse_event(e) for e in events], fixtures.SSE_DONE)
+
+
+async def send_stream(ctx: Ctx, pieces: list, trailer: bytes = b"", content_type: str = "text/event-stream") -> web.StreamResponse:
+    """Send pre-encoded stream pieces (SSE events or NDJSON lines), then `trailer`. The
+    mid-stream scenarios cut or stall the stream after the first two pieces."""
     kind = ctx.scenario.kind
     headers = ctx.base_headers()
     headers["Cache-Control"] = "no-cache"
     resp = web.StreamResponse(status=200, headers=headers)
-    resp.content_type = "text/event-stream"
+    resp.content_type = content_type
     resp.charset = "utf-8"
     await resp.prepare(ctx.request)
-    cut = min(2, len(events))
-    for i, event in enumerate(events):
+    cut = min(2, len(pieces))
+    for i, piece in enumerate(pieces):
         if i == cut and kind in ("close-mid-stream", "close-mid-body"):
             await _flush(ctx)
             _abort(ctx)
@@ -246,10 +269,29 @@ async def send_sse(ctx: Ctx, events: list) -> web.StreamResponse:
         if i == cut and kind == "hang-mid-stream":
             await _flush(ctx)
             await _hang(ctx)
-        await resp.write(fixtures.sse_event(event))
-    await resp.write(fixtures.SSE_DONE)
+        await resp.write(piece)
+    if trailer:
+        await resp.write(trailer)
     await resp.write_eof()
     return resp
+
+
+def status_error(ctx: Ctx, status: int, message: Optional[str] = None) -> dict:
+    """The error body the route's provider sends for this status."""
+    if ctx.dialect == "anthropic":
+        return providers.anthropic_error(status, ctx.base_headers()["request-id"], message)
+    if ctx.dialect == "gemini":
+        return providers.gemini_error(status, message)
+    if ctx.dialect == "ollama":
+        return providers.ollama_error(status, message)
+    return fixtures.status_error(status, ctx.model)
+
+
+_CONTEXT_LENGTH = {
+    "anthropic": providers.ANTHROPIC_CONTEXT_LENGTH,
+    "gemini": providers.GEMINI_CONTEXT_LENGTH,
+    "ollama": providers.OLLAMA_CONTEXT_LENGTH,
+}
 
 
 async def apply_scenario(ctx: Ctx) -> Optional[web.StreamResponse]:
@@ -262,7 +304,7 @@ async def apply_scenario(ctx: Ctx) -> Optional[web.StreamResponse]:
         return None
     if kind == "error":
         headers = {"retry-after": "0"} if sc.status == 429 else None
-        return error_response(ctx, sc.status, fixtures.status_error(sc.status, ctx.model), headers)
+        return error_response(ctx, sc.status, status_error(ctx, sc.status), headers)
     if kind == "hang":
         await _hang(ctx)
         return None
@@ -272,8 +314,11 @@ async def apply_scenario(ctx: Ctx) -> Optional[web.StreamResponse]:
         if ctx.state.counters[counter_key] > 1:
             return None
         if kind == "flaky-429-once":
-            return error_response(ctx, 429, fixtures.status_error(429, ctx.model), {"retry-after": "0"})
-        return error_response(ctx, 500, fixtures.status_error(500, ctx.model))
+            return error_response(ctx, 429, status_error(ctx, 429), {"retry-after": "0"})
+        return error_response(ctx, 500, status_error(ctx, 500))
+    if kind in ("ctx-length", "content-policy") and ctx.dialect != "openai":
+        message = _CONTEXT_LENGTH[ctx.dialect] if kind == "ctx-length" else "Output blocked by content filtering policy"
+        return error_response(ctx, 400, status_error(ctx, 400, message))
     if kind == "ctx-length":
         return error_response(ctx, 400, fixtures.context_length_error())
     if kind == "content-policy":
@@ -342,9 +387,110 @@ async def handle_embeddings(ctx: Ctx) -> web.StreamResponse:
     return await send_json(ctx, payload)
 
 
+def _dialect(name: str) -> Callable[[Handler], Handler]:
+    def mark(handler: Handler) -> Handler:
+        handler.dialect = name  # type: ignore[attr-defined]
+        return handler
+    return mark
+
+
+def _provider_body(ctx: Ctx, required: str) -> Optional[web.Response]:
+    """The checks a provider makes before generating: a JSON object with `required` in it."""
+    if ctx.json_body is None:
+        return error_response(ctx, 400, status_error(ctx, 400, "Invalid JSON payload received."))
+    if required not in ctx.json_body:
+        return error_response(ctx, 400, status_error(ctx, 400, f"{required}: Field required"))
+    return None
+
+
+@_dialect("anthropic")
+async def handle_anthropic_messages(ctx: Ctx) -> web.StreamResponse:
+    bad = _provider_body(ctx, "messages") or _provider_body(ctx, "max_tokens")
+    if bad is not None:
+        return bad
+    plan = providers.AnthropicPlan(ctx.json_body, ctx.model)
+    if ctx.json_body.get("stream") is True:
+        return await send_stream(ctx, [providers.anthropic_sse(n, d) for n, d in plan.events()])
+    return await send_json(ctx, plan.message())
+
+
+@_dialect("gemini")
+async def handle_gemini_generate(ctx: Ctx) -> web.StreamResponse:
+    bad = _provider_body(ctx, "contents")
+    if bad is not None:
+        return bad
+    return await send_json(ctx, providers.GeminiPlan(ctx.json_body, ctx.model).response())
+
+
+@_dialect("gemini")
+async def handle_gemini_stream(ctx: Ctx) -> web.StreamResponse:
+    bad = _provider_body(ctx, "contents")
+    if bad is not None:
+        return bad
+    chunks = providers.GeminiPlan(ctx.json_body, ctx.model).chunks()
+    if ctx.request.query.get("alt") == "sse":
+        return await send_stream(ctx, [providers.gemini_sse(c) for c in chunks])
+    # Without alt=sse the API streams one JSON array.
+    return await send_json(ctx, chunks)
+
+
+@_dialect("gemini")
+async def handle_gemini_batch_embed(ctx: Ctx) -> web.StreamResponse:
+    bad = _provider_body(ctx, "requests")
+    if bad is not None:
+        return bad
+    return await send_json(ctx, providers.gemini_batch_embeddings(ctx.json_body))
+
+
+@_dialect("gemini")
+async def handle_gemini_embed(ctx: Ctx) -> web.StreamResponse:
+    bad = _provider_body(ctx, "content")
+    if bad is not None:
+        return bad
+    return await send_json(ctx, providers.gemini_embedding(ctx.json_body))
+
+
+async def _ollama_generation(ctx: Ctx, chat: bool) -> web.StreamResponse:
+    bad = _provider_body(ctx, "model")
+    if bad is not None:
+        return bad
+    plan = providers.OllamaPlan(ctx.json_body, ctx.model, chat=chat)
+    # Ollama streams unless told not to.
+    if ctx.json_body.get("stream", True) is not False:
+        lines = [providers.ndjson_line(x) for x in plan.lines()]
+        return await send_stream(ctx, lines, content_type="application/x-ndjson")
+    return await send_json(ctx, plan.response())
+
+
+@_dialect("ollama")
+async def handle_ollama_generate(ctx: Ctx) -> web.StreamResponse:
+    return await _ollama_generation(ctx, chat=False)
+
+
+@_dialect("ollama")
+async def handle_ollama_chat(ctx: Ctx) -> web.StreamResponse:
+    return await _ollama_generation(ctx, chat=True)
+
+
+@_dialect("ollama")
+async def handle_ollama_embed(ctx: Ctx) -> web.StreamResponse:
+    bad = _provider_body(ctx, "model") or _provider_body(ctx, "input")
+    if bad is not None:
+        return bad
+    return await send_json(ctx, providers.ollama_embed(ctx.json_body, ctx.model))
+
+
 ROUTES: dict[str, Handler] = {
     "/chat/completions": handle_chat_completions,
     "/embeddings": handle_embeddings,
+    "/v1/messages": handle_anthropic_messages,
+    ":generateContent": handle_gemini_generate,
+    ":streamGenerateContent": handle_gemini_stream,
+    ":batchEmbedContents": handle_gemini_batch_embed,
+    ":embedContent": handle_gemini_embed,
+    "/api/generate": handle_ollama_generate,
+    "/api/chat": handle_ollama_chat,
+    "/api/embed": handle_ollama_embed,
 }
 
 
@@ -435,15 +581,19 @@ def make_dispatch(state: State) -> Callable[[web.Request], Awaitable[web.StreamR
         header_sc = request.headers.get(SCENARIO_HEADER, "")
         scenario = parse_scenario(" ".join(x for x in (header_sc, path, model) if x))
         key = "|".join(x for x in (header_sc, deployment or "", model) if x) or path
+        if not model:  # Gemini names the model in the path
+            g = _GEMINI_MODEL_RE.search(path)
+            model = unquote(g.group(1)) if g else ""
+        handler = find_route(path)
         ctx = Ctx(request=request, state=state, method=method, path=path, body=body, raw=raw,
                   record_index=index, model=model or deployment or "", deployment=deployment,
-                  scenario=scenario, scenario_key=key)
+                  scenario=scenario, scenario_key=key,
+                  dialect=getattr(handler, "dialect", "openai"))
 
         try:
             if read_error is not None:
                 ctx.event("request_body_error", error=read_error)
                 return error_response(ctx, 400, fixtures.invalid_json_error())
-            handler = find_route(path)
             if handler is None or method != "POST":
                 return error_response(ctx, 404, fixtures.invalid_url_error(method, path))
             replaced = await apply_scenario(ctx)
