@@ -28,6 +28,23 @@ def _request_headers(request: httpx.Request) -> list:
     return [(k, v) for k, v in request.headers.multi_items() if k.lower() not in _HOP_HEADERS]
 
 
+def _aiohttp_framed_headers(request: httpx.Request, body: bytes, stock: Any) -> list:
+    """The headers as LiteLLM's aiohttp transport puts them on the wire: aiohttp labels a body
+    without a Content-Type `application/octet-stream` (Ollama's requests carry none)."""
+    headers = _request_headers(request)
+    if body and "content-type" not in request.headers and _is_aiohttp_transport(stock):
+        headers.append(("Content-Type", "application/octet-stream"))
+    return headers
+
+
+def _is_aiohttp_transport(transport: Any) -> bool:
+    try:
+        from litellm.llms.custom_httpx.aiohttp_transport import LiteLLMAiohttpTransport
+    except ImportError:  # pragma: no cover - both supported releases have it
+        return False
+    return isinstance(transport, LiteLLMAiohttpTransport)
+
+
 def _timeouts(request: httpx.Request):
     timeout = request.extensions.get("timeout") or {}
     return timeout.get("read"), timeout.get("connect")
@@ -55,6 +72,7 @@ class NativeTransport(httpx.BaseTransport):
             reply = native.send(
                 request.method, str(request.url), _request_headers(request), request.read(),
                 timeout=read, connect_timeout=connect, max_retries=0, retry="none",
+                default_content_type=False,
             )
         except native.TransportError as error:
             if not error.sent and error.kind == "connect":
@@ -76,10 +94,12 @@ class NativeAsyncTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         read, connect = _timeouts(request)
+        body = await request.aread()
         try:
             reply = await native.send_async(
-                request.method, str(request.url), _request_headers(request), await request.aread(),
+                request.method, str(request.url), _aiohttp_framed_headers(request, body, self.stock), body,
                 timeout=read, connect_timeout=connect, max_retries=0, retry="none",
+                default_content_type=False,
             )
         except native.TransportError as error:
             if not error.sent and error.kind == "connect":

@@ -303,6 +303,7 @@ impl RequestSpec {
         connect_timeout: Option<f64>,
         max_retries: i64,
         retry: &str,
+        default_content_type: bool,
     ) -> PyResult<RequestSpec> {
         let policy = Policy::parse(retry).ok_or_else(|| {
             PyValueError::new_err(format!(
@@ -371,7 +372,10 @@ impl RequestSpec {
             // httpx's default (it adds br/zstd only when those packages are installed).
             map.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip, deflate"));
         }
-        if body.is_some() && !map.contains_key(CONTENT_TYPE) {
+        // A caller forwarding a request another HTTP stack already framed (an httpx.Request)
+        // turns this off: that request's headers are complete, and a body without a
+        // Content-Type must stay without one.
+        if default_content_type && body.is_some() && !map.contains_key(CONTENT_TYPE) {
             map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
         Ok(RequestSpec {
@@ -1070,7 +1074,7 @@ impl Response {
 
 /// Send one HTTP request (plus policy retries) and wait for the full response.
 #[pyfunction]
-#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry))]
+#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry, default_content_type=true))]
 #[allow(clippy::too_many_arguments)]
 pub fn send<'py>(
     py: Python<'py>,
@@ -1082,6 +1086,7 @@ pub fn send<'py>(
     connect_timeout: Option<f64>,
     max_retries: i64,
     retry: &str,
+    default_content_type: bool,
 ) -> PyResult<Bound<'py, Response>> {
     let spec = RequestSpec::from_py(
         py,
@@ -1093,6 +1098,7 @@ pub fn send<'py>(
         connect_timeout,
         max_retries,
         retry,
+        default_content_type,
     )?;
     match run_blocking(py, &spec) {
         Waited::Done(Ok(raw)) => Bound::new(py, Response::from(raw)),
@@ -1112,7 +1118,7 @@ where
 /// so a `TypeError` is raised at call time and nothing is sent. Cancelling the awaiting
 /// task drops the request, closing its connection.
 #[pyfunction]
-#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry))]
+#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry, default_content_type=true))]
 #[allow(clippy::too_many_arguments)]
 pub fn send_async<'py>(
     py: Python<'py>,
@@ -1124,6 +1130,7 @@ pub fn send_async<'py>(
     connect_timeout: Option<f64>,
     max_retries: i64,
     retry: &str,
+    default_content_type: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let spec = RequestSpec::from_py(
         py,
@@ -1135,6 +1142,7 @@ pub fn send_async<'py>(
         connect_timeout,
         max_retries,
         retry,
+        default_content_type,
     )?;
     let client = core().client.clone();
     #[cfg(unix)]

@@ -474,3 +474,16 @@ def ollama_error(status: int, message: Optional[str] = None) -> dict:
 
 
 OLLAMA_CONTEXT_LENGTH = "input length exceeds the context length"
+
+
+def ollama_show(model: str) -> dict:
+    """/api/show: what LiteLLM reads from it is the context length and whether the template
+    handles tools."""
+    return {
+        "modelfile": f"FROM {model}",
+        "parameters": 'stop "<|eot_id|>"',
+        "template": "{{- if .Tools }}{{ .Tools }}{{ end }}{{ .Prompt }}",
+        "details": {"format": "gguf", "family": "llama", "parameter_size": "3.2B", "quantization_level": "Q4_K_M"},
+        "model_info": {"general.architecture": "llama", "llama.context_length": 131072},
+        "capabilities": ["completion", "tools"],
+    }

@@ -480,6 +480,15 @@ async def handle_ollama_embed(ctx: Ctx) -> web.StreamResponse:
     return await send_json(ctx, providers.ollama_embed(ctx.json_body, ctx.model))
 
 
+@_dialect("ollama")
+async def handle_ollama_show(ctx: Ctx) -> web.StreamResponse:
+    body = ctx.json_body or {}
+    name = body.get("model") or body.get("name")
+    if not isinstance(name, str):
+        return error_response(ctx, 400, status_error(ctx, 400, "missing model"))
+    return await send_json(ctx, providers.ollama_show(name))
+
+
 ROUTES: dict[str, Handler] = {
     "/chat/completions": handle_chat_completions,
     "/embeddings": handle_embeddings,
@@ -491,6 +500,7 @@ ROUTES: dict[str, Handler] = {
     "/api/generate": handle_ollama_generate,
     "/api/chat": handle_ollama_chat,
     "/api/embed": handle_ollama_embed,
+    "/api/show": handle_ollama_show,
 }
 
 
