@@ -19,6 +19,18 @@ def _run(function, call_kwargs, is_async):
     return getattr(litellm, function)(**call_kwargs)
 
 
+@pytest.fixture(autouse=True)
+def fresh_litellm_clients(monkeypatch):
+    """Stock must open a new connection for the block to bite: LiteLLM's cached HTTP clients
+    and its module-level clients keep connections to the stand-in from earlier tests alive."""
+    from litellm.caching.llm_caching_handler import LLMClientCache
+
+    monkeypatch.setattr(litellm, "in_memory_llm_clients_cache", LLMClientCache())
+    for name in ("module_level_client", "module_level_aclient"):
+        if name in vars(litellm):  # re-created lazily; the old ones come back afterwards
+            monkeypatch.delitem(vars(litellm), name)
+
+
 @pytest.fixture
 def no_ollama_model_lookup(monkeypatch):
     """LiteLLM's cost accounting asks an Ollama server for model info (/api/show) from its
