@@ -80,3 +80,31 @@ def test_embedding_is_native(provider, is_async, standin, patch, python_sockets_
     assert len(response.data[0]["embedding"]) == 8
     assert stats.native_calls[provider] == before + 1
     assert python_sockets_blocked == [], "the patched call tried a Python socket"
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("provider", sorted(CHAT))
+def test_stream_is_native(provider, is_async, standin, patch, no_ollama_model_lookup, python_sockets_blocked):  # noqa: F811
+    call_kwargs = {"messages": MESSAGES, "stream": True, **kwargs(CHAT[provider], standin)}
+
+    def consume():
+        if is_async:
+
+            async def chunks():
+                return [chunk async for chunk in await litellm.acompletion(**call_kwargs)]
+
+            return asyncio.run(chunks())
+        return list(litellm.completion(**call_kwargs))
+
+    patch.off()
+    with pytest.raises(Exception):
+        consume()
+    assert python_sockets_blocked, "stock did not even try a Python socket: the block proves nothing"
+
+    patch.on()
+    before = stats.native_calls[provider]
+    python_sockets_blocked.clear()
+    chunks = consume()
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello from the stand-in."
+    assert stats.native_calls[provider] == before + 1
+    assert python_sockets_blocked == [], "the patched stream tried a Python socket"
