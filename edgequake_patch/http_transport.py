@@ -13,86 +13,8 @@ import threading
 from collections import OrderedDict
 from typing import Any, Optional
 
-import httpx
-
-from . import native, routing, stats
-from .transport_errors import as_httpx_error
-
-# Set by the core or meaningless for it: the core frames the request and negotiates
-# compression itself (and hands back decompressed bodies, so the encoding header must not
-# reach httpx a second time).
-_HOP_HEADERS = frozenset({"host", "content-length", "connection", "accept-encoding", "transfer-encoding"})
-
-
-def _request_headers(request: httpx.Request) -> list:
-    return [(k, v) for k, v in request.headers.multi_items() if k.lower() not in _HOP_HEADERS]
-
-
-def _timeouts(request: httpx.Request):
-    timeout = request.extensions.get("timeout") or {}
-    return timeout.get("read"), timeout.get("connect")
-
-
-def _response(reply: Any, request: httpx.Request) -> httpx.Response:
-    return httpx.Response(reply.status, headers=reply.headers, content=reply.body, request=request)
-
-
-class NativeTransport(httpx.BaseTransport):
-    """Sends each httpx request through the core, once (stock's HTTPHandler does not retry).
-
-    A connection that could not even be opened sent nothing, so that request may still go the
-    stock way: through the transport the handler had, which raises the socket-level error text
-    (aiohttp's or httpx's) stock callers see.
-    """
-
-    def __init__(self, provider: str, stock: httpx.BaseTransport):
-        self.provider = provider
-        self.stock = stock
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        read, connect = _timeouts(request)
-        try:
-            reply = native.send(
-                request.method, str(request.url), _request_headers(request), request.read(),
-                timeout=read, connect_timeout=connect, max_retries=0, retry="none",
-            )
-        except native.TransportError as error:
-            if not error.sent and error.kind == "connect":
-                routing.refuse("connect_failed_before_send")
-                return self.stock.handle_request(request)
-            stats.count_native(self.provider)
-            raise as_httpx_error(error, request) from None
-        stats.count_native(self.provider)
-        return _response(reply, request)
-
-    def close(self) -> None:
-        self.stock.close()
-
-
-class NativeAsyncTransport(httpx.AsyncBaseTransport):
-    def __init__(self, provider: str, stock: httpx.AsyncBaseTransport):
-        self.provider = provider
-        self.stock = stock
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        read, connect = _timeouts(request)
-        try:
-            reply = await native.send_async(
-                request.method, str(request.url), _request_headers(request), await request.aread(),
-                timeout=read, connect_timeout=connect, max_retries=0, retry="none",
-            )
-        except native.TransportError as error:
-            if not error.sent and error.kind == "connect":
-                routing.refuse("connect_failed_before_send")
-                return await self.stock.handle_async_request(request)
-            stats.count_native(self.provider)
-            raise as_httpx_error(error, request) from None
-        stats.count_native(self.provider)
-        return _response(reply, request)
-
-    async def aclose(self) -> None:
-        await self.stock.aclose()
-
+from . import routing
+from .native_transport import NativeAsyncTransport, NativeTransport
 
 # Stock handlers built exactly as LiteLLM's getters build them (same timeout, default headers,
 # redirect policy), whose httpx client then sends through the core. Kept per configuration

@@ -37,10 +37,10 @@ pyo3::create_exception!(
 /// per-thread runtime, see `run_blocking`). Never dropped: after a fork the child cannot
 /// drop the parent's (its worker threads do not exist in the child and their sockets are
 /// shared with the parent), and in the parent it lives for the process anyway.
-struct Core {
+pub(crate) struct Core {
     pid: u32,
-    rt: tokio::runtime::Runtime,
-    client: reqwest::Client,
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) client: reqwest::Client,
 }
 
 static CORE: Mutex<Option<&'static Core>> = Mutex::new(None);
@@ -48,7 +48,7 @@ static CORE: Mutex<Option<&'static Core>> = Mutex::new(None);
 static CORE_FAST: std::sync::atomic::AtomicPtr<Core> =
     std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
 
-fn core() -> &'static Core {
+pub(crate) fn core() -> &'static Core {
     let pid = std::process::id();
     let p = CORE_FAST.load(Ordering::Acquire);
     // SAFETY: pointers stored here come from Box::leak and are never freed.
@@ -259,11 +259,11 @@ impl http_body::Body for TrackedBody {
 
 #[derive(Clone)]
 pub(crate) struct RequestSpec {
-    method: reqwest::Method,
-    url: reqwest::Url,
+    pub(crate) method: reqwest::Method,
+    pub(crate) url: reqwest::Url,
     headers: HeaderMap,
     body: Option<Bytes>,
-    timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
     max_retries: u32,
     policy: Policy,
@@ -281,11 +281,11 @@ pub(crate) struct RawResponse {
 
 #[derive(Debug)]
 pub(crate) struct Failure {
-    kind: &'static str,
-    sent: bool,
-    attempts: u32,
-    message: String,
-    timeout: Option<Duration>,
+    pub(crate) kind: &'static str,
+    pub(crate) sent: bool,
+    pub(crate) attempts: u32,
+    pub(crate) message: String,
+    pub(crate) timeout: Option<Duration>,
 }
 
 enum Waited {
@@ -294,7 +294,7 @@ enum Waited {
 }
 
 /// URL for messages: no userinfo, no query, no fragment (any of them can hold secrets).
-fn safe_url(u: &reqwest::Url) -> String {
+pub(crate) fn safe_url(u: &reqwest::Url) -> String {
     let mut s = String::with_capacity(64);
     s.push_str(u.scheme());
     s.push_str("://");
@@ -311,7 +311,7 @@ impl RequestSpec {
     /// Everything that can be checked is checked here, with the GIL, before anything is
     /// sent: body serialization (TypeError), header and URL validity ("builder").
     #[allow(clippy::too_many_arguments)]
-    fn from_py(
+    pub(crate) fn from_py(
         py: Python<'_>,
         method: &str,
         url: &str,
@@ -491,7 +491,7 @@ fn header_joined(h: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// httpx decodes header bytes as UTF-8 when valid, else Latin-1; so do we.
-fn decode_header_value(b: &[u8]) -> String {
+pub(crate) fn decode_header_value(b: &[u8]) -> String {
     match std::str::from_utf8(b) {
         Ok(s) => s.to_owned(),
         Err(_) => b.iter().map(|&c| c as char).collect(),
@@ -508,16 +508,20 @@ enum AttemptResult {
     },
 }
 
-async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> AttemptResult {
-    let state = Arc::new(AttemptState {
+fn new_attempt_state(spec: &RequestSpec) -> Arc<AttemptState> {
+    Arc::new(AttemptState {
         connect_timeout: spec.connect_timeout,
         connects_in_flight: AtomicU32::new(0),
         body_polled: AtomicBool::new(false),
         created: std::time::Instant::now(),
         connected_ns: std::sync::atomic::AtomicU64::new(0),
-    });
-    let req = spec.build(n, &state);
-    let read_timed_out = |t: Duration| AttemptResult::Failed {
+    })
+}
+
+/// The failure for a wait for bytes (the response head, or a piece of the body) that our
+/// timeout `t` cut short, after the request was written.
+fn read_timed_out(spec: &RequestSpec, t: Duration) -> AttemptResult {
+    AttemptResult::Failed {
         kind: "read_timeout",
         sent: true,
         message: format!(
@@ -527,40 +531,53 @@ async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> Attemp
             safe_url(&spec.url)
         ),
         timeout: Some(t),
-    };
-    // The timeout means what it means to httpx (which stock's clients use): connecting has
-    // its own limit (the connector layer), and then every wait for bytes -- for the response
-    // head, for each piece of the body -- may last up to `timeout`. Not a total: a body that
-    // keeps arriving slowly completes under stock, so it must here too.
-    let work = ATTEMPT.scope(state.clone(), async {
-        let mut exec = std::pin::pin!(client.execute(req));
-        let resp = match spec.timeout {
-            None => exec.await,
-            Some(t) => loop {
-                let deadline = tokio::time::Instant::from_std(state.head_wait_starts() + t);
-                match tokio::time::timeout_at(deadline, &mut exec).await {
-                    Ok(r) => break r,
-                    Err(_) => {
-                        let connecting = state.connects_in_flight.load(Ordering::Acquire) > 0
-                            && !state.body_polled.load(Ordering::Acquire);
-                        if connecting {
-                            // The connector's own limit decides; look again shortly.
-                            if let Ok(r) =
-                                tokio::time::timeout(Duration::from_millis(5), &mut exec).await
-                            {
-                                break r;
-                            }
-                            continue;
-                        }
-                        if state.head_wait_starts() + t > std::time::Instant::now() {
-                            continue; // a connect finished since: the wait starts there
-                        }
-                        return Err(read_timed_out(t));
-                    }
+    }
+}
+
+/// Send the request and wait for the status line and headers.
+///
+/// The timeout means what it means to httpx (which stock's clients use): connecting has its
+/// own limit (the connector layer), then the wait for the head may last up to `timeout`
+/// from when this attempt's connection was ready -- and, in `attempt` and the stream, every
+/// wait for a piece of the body too. Not a total: a body that keeps arriving slowly
+/// completes under stock, so it must here too.
+async fn head(
+    client: &reqwest::Client,
+    spec: &RequestSpec,
+    state: &Arc<AttemptState>,
+    req: reqwest::Request,
+) -> Result<reqwest::Response, AttemptResult> {
+    let mut exec = std::pin::pin!(ATTEMPT.scope(state.clone(), client.execute(req)));
+    let resp = match spec.timeout {
+        None => exec.await,
+        Some(t) => loop {
+            let deadline = tokio::time::Instant::from_std(state.head_wait_starts() + t);
+            if let Ok(r) = tokio::time::timeout_at(deadline, &mut exec).await {
+                break r;
+            }
+            let connecting = state.connects_in_flight.load(Ordering::Acquire) > 0
+                && !state.body_polled.load(Ordering::Acquire);
+            if connecting {
+                // The connector's own limit decides; look again shortly.
+                if let Ok(r) = tokio::time::timeout(Duration::from_millis(5), &mut exec).await {
+                    break r;
                 }
-            },
-        };
-        let mut resp = resp.map_err(|e| classify(&e, spec))?;
+                continue;
+            }
+            if state.head_wait_starts() + t > std::time::Instant::now() {
+                continue; // a connect finished since: the wait starts there
+            }
+            return Err(read_timed_out(spec, t));
+        },
+    };
+    resp.map_err(|e| classify(&e, spec))
+}
+
+async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> AttemptResult {
+    let state = new_attempt_state(spec);
+    let req = spec.build(n, &state);
+    let work = async {
+        let mut resp = head(client, spec, &state, req).await?;
         let status = resp.status();
         let url = resp.url().as_str().to_owned();
         let headers = resp.headers().clone();
@@ -572,7 +589,7 @@ async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> Attemp
                 None => resp.chunk().await,
                 Some(t) => match tokio::time::timeout(t, resp.chunk()).await {
                     Ok(r) => r,
-                    Err(_) => return Err(read_timed_out(t)),
+                    Err(_) => return Err(read_timed_out(spec, t)),
                 },
             };
             match next.map_err(|e| classify(&e, spec))? {
@@ -597,7 +614,7 @@ async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> Attemp
             None => first.unwrap_or_default(),
         };
         Ok((status, headers, body, url))
-    });
+    };
     let (status, headers, body, url) = match work.await {
         Ok(r) => r,
         Err(failed) => return failed,
@@ -615,6 +632,32 @@ async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> Attemp
             timeout: None,
         },
     }
+}
+
+/// One attempt that stops once the status line and headers are in (`timeout` bounds that
+/// wait, as httpx's read timeout bounds each read); the body is left to the caller.
+pub(crate) async fn attempt_head(
+    client: &reqwest::Client,
+    spec: &RequestSpec,
+) -> Result<reqwest::Response, Failure> {
+    let state = new_attempt_state(spec);
+    let req = spec.build(0, &state);
+    let outcome = head(client, spec, &state, req).await;
+    outcome.map_err(|failed| match failed {
+        AttemptResult::Failed {
+            kind,
+            sent,
+            message,
+            timeout,
+        } => Failure {
+            kind,
+            sent,
+            attempts: if kind == "builder" { 0 } else { 1 },
+            message,
+            timeout,
+        },
+        AttemptResult::Response(..) => unreachable!("only failures are mapped"),
+    })
 }
 
 /// Undo Content-Encoding the way httpx does: codings applied in the order listed, so
@@ -787,7 +830,7 @@ async fn perform(client: &reqwest::Client, spec: &RequestSpec) -> Result<RawResp
 
 /// How often a blocked sync call wakes to let Python run signal handlers, so Ctrl-C
 /// interrupts a long request as it would interrupt httpx's blocking socket read.
-const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+pub(crate) const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 
 async fn perform_interruptible(client: &reqwest::Client, spec: &RequestSpec) -> Waited {
     let fut = perform(client, spec);
@@ -1201,7 +1244,13 @@ pub fn send_async<'py>(
     )?;
     let client = core().client.clone();
     #[cfg(unix)]
-    return crate::aio::spawn_for_loop(py, async move { perform(&client, &spec).await });
+    return crate::aio::spawn_for_loop(py, async move {
+        let result = perform(&client, &spec).await;
+        Box::new(move |py: Python<'_>| match result {
+            Ok(raw) => Ok(Bound::new(py, Response::from(raw))?.into_any().unbind()),
+            Err(f) => Err(f.into_pyerr(py)),
+        }) as crate::aio::Deliver
+    });
     #[cfg(not(unix))]
     {
         let _ = (client, spec);
