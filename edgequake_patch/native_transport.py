@@ -23,7 +23,7 @@ from typing import Any, AsyncIterator, Iterator
 import httpx
 
 from . import native, routing, stats
-from .transport_errors import as_httpx_error
+from .transport_errors import as_httpx_error, body_read_timeout_error, incomplete_body_error
 
 # Set by the core or meaningless for it: the core frames the request itself.
 _FRAMING_HEADERS = frozenset({"host", "content-length", "connection", "transfer-encoding"})
@@ -48,14 +48,21 @@ def _whole(reply: Any, request: httpx.Request) -> httpx.Response:
 class _Body:
     """The core's streamed body; closing it closes the connection."""
 
-    def __init__(self, stream: Any, request: httpx.Request):
+    def __init__(self, stream: Any, request: httpx.Request, stock: Any):
         self._stream = stream
         self._request = request
+        self._stock = stock  # whose wording a broken body is reported in
+        self._received = 0
 
     def close(self) -> None:
         self._stream.close()
 
     def _broken(self, error: Any) -> Exception:
+        if error.kind == "incomplete":
+            headers = httpx.Headers(self._stream.headers)
+            return incomplete_body_error(self._stock, headers, self._received, self._request)
+        if error.kind == "read_timeout":
+            return body_read_timeout_error(self._stock, self._request)
         return as_httpx_error(error, self._request)
 
 
@@ -64,9 +71,13 @@ class _SyncBody(_Body, httpx.SyncByteStream):
         next_chunk = self._stream.next_chunk
         try:
             while (chunk := next_chunk()) is not None:
+                self._received += len(chunk)
                 yield chunk
         except native.TransportError as error:
             raise self._broken(error) from None
+        finally:
+            # Also when the reader gives up (an exception thrown in, the generator closed).
+            self._stream.close()
 
 
 class _AsyncBody(_Body, httpx.AsyncByteStream):
@@ -79,16 +90,21 @@ class _AsyncBody(_Body, httpx.AsyncByteStream):
                     chunk = await stream.next_async()
                 if chunk is None:
                     return
+                self._received += len(chunk)
                 yield chunk
         except native.TransportError as error:
             raise self._broken(error) from None
+        finally:
+            # Also when the task reading is cancelled while waiting for a chunk.
+            stream.close()
 
     async def aclose(self) -> None:
         self._stream.close()
 
 
-def _streamed(opened: Any, request: httpx.Request, body_class: type) -> httpx.Response:
-    return httpx.Response(opened.status, headers=opened.headers, stream=body_class(opened, request), request=request)
+def _streamed(opened: Any, request: httpx.Request, body_class: type, stock: Any) -> httpx.Response:
+    body = body_class(opened, request, stock)
+    return httpx.Response(opened.status, headers=opened.headers, stream=body, request=request)
 
 
 class NativeTransport(httpx.BaseTransport):
@@ -117,7 +133,7 @@ class NativeTransport(httpx.BaseTransport):
             stats.count_native(self.provider)
             raise as_httpx_error(error, request) from None
         stats.count_native(self.provider)
-        return _streamed(opened, request, _SyncBody) if streamed else _whole(reply, request)
+        return _streamed(opened, request, _SyncBody, self.stock) if streamed else _whole(reply, request)
 
     def close(self) -> None:
         self.stock.close()
@@ -149,7 +165,7 @@ class NativeAsyncTransport(httpx.AsyncBaseTransport):
             stats.count_native(self.provider)
             raise as_httpx_error(error, request) from None
         stats.count_native(self.provider)
-        return _streamed(opened, request, _AsyncBody) if streamed else _whole(reply, request)
+        return _streamed(opened, request, _AsyncBody, self.stock) if streamed else _whole(reply, request)
 
     async def aclose(self) -> None:
         await self.stock.aclose()

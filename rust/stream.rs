@@ -70,13 +70,18 @@ impl Body {
                         self.target
                     ),
                 )),
-                Err(ReadFailed::Broken(detail)) => Err(self.failure(
-                    "read",
-                    format!(
-                        "the connection broke while receiving the response ({detail}) from {}",
-                        self.target
-                    ),
-                )),
+                Err(ReadFailed::Broken(detail)) => {
+                    // The peer closing before the body's end is told apart from other
+                    // breakage: HTTP stacks report it in their own words, which Python matches.
+                    let eof = detail.contains("EOF") || detail.contains("end of file");
+                    Err(self.failure(
+                        if eof { "incomplete" } else { "read" },
+                        format!(
+                            "the connection broke while receiving the response ({detail}) from {}",
+                            self.target
+                        ),
+                    ))
+                }
             };
             let last = item.is_err();
             tokio::select! {
