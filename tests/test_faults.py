@@ -18,7 +18,7 @@ import time
 import litellm
 import pytest
 
-from tests.differential import CHAT_PROVIDERS, assert_same, compare, litellm_call
+from tests.differential import CHAT_PROVIDERS, assert_same, compare, litellm_call, litellm_stream
 from tests.faultkit import (
     Blackhole,
     assert_no_panic_text,
@@ -177,16 +177,77 @@ def test_drip_one_byte_per_second(provider, is_async, standin, patch):
     assert abs(times[2] - min(times[:2])) < 0.4, times
 
 
+# --- streams that break or slow down half-way -------------------------------------------
+
+
+def _compare_stream(provider, standin, patch, *, is_async, suffix, **overrides):
+    times: list = []
+    kwargs = _kwargs(provider, standin, suffix, max_retries=0, **overrides)
+    call = timed(litellm_stream(kwargs, is_async=is_async), times)
+    # Stock logs sync chunks on a worker thread that writes `log_event_type` into the dict the
+    # failure callback gets: a race inside stock (see test_stream_differential).
+    comparison = compare(call, standin, patch, racy=(".log_event_type",))
+    assert_same(comparison)
+    stock, patched = comparison.stock.result, comparison.patched.result
+    assert (stock.error is None) == (patched.error is None), (stock.error, patched.error)
+    if stock.error is not None:
+        assert type(patched.error) is type(stock.error)
+        assert getattr(patched.error, "status_code", None) == getattr(stock.error, "status_code", None)
+        assert_no_panic_text(patched.error)
+    assert len(patched.chunks) == len(stock.chunks)
+    assert len(comparison.patched.requests) == len(comparison.stock.requests) == 1
+    return comparison, times
+
+
+@BOTH
+@FAMILIES
+def test_stream_closed_mid_way(provider, is_async, standin, patch):
+    comparison, times = _compare_stream(provider, standin, patch, is_async=is_async, suffix="-close-mid-stream")
+    assert comparison.patched.result.error is not None
+    assert len(comparison.patched.result.chunks) >= 1
+
+
+@BOTH
+@FAMILIES
+def test_stream_drip_within_timeout(provider, is_async, standin, patch):
+    """Mid-stream, a frame arrives one byte every 0.4 s, each gap inside the 1 s timeout."""
+    comparison, times = _compare_stream(provider, standin, patch, is_async=is_async, suffix="-drip-400", timeout=1.0)
+    assert comparison.patched.result.error is None
+    assert abs(times[2] - min(times[:2])) < 0.5, times
+
+
+@BOTH
+@FAMILIES
+def test_stream_drip_past_timeout(provider, is_async, standin, patch):
+    """Mid-stream, one byte a second with a 0.5 s timeout: stock's timeout, at stock's time."""
+    comparison, times = _compare_stream(provider, standin, patch, is_async=is_async, suffix="-drip-1000", timeout=0.5)
+    assert comparison.patched.result.error is not None
+    assert abs(times[2] - min(times[:2])) < 0.4, times
+
+
 # --- nothing left open --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("marker", ["close-mid-body", "slow-2000", "garbled", "error-500", "html-502"])
+@pytest.mark.parametrize("marker", ["close-mid-body", "slow-2000", "garbled", "error-500", "html-502",
+                                    "stream-close-mid-stream", "stream-hang-mid-stream"])
 @BOTH
 @FAMILIES
 def test_faults_leave_no_connection_open(provider, marker, is_async, standin, patch):
     patch.on()
-    kwargs = _kwargs(provider, standin, f"-{marker}", timeout=0.3, max_retries=0)
-    call = litellm_call("completion", kwargs, is_async=is_async)
+    streamed = marker.startswith("stream-")
+    kwargs = _kwargs(provider, standin, "-" + marker.removeprefix("stream-"), timeout=0.3, max_retries=0)
+    if streamed:
+        stream_call = litellm_stream(kwargs, is_async=is_async)
+
+        async def call_async():
+            return _raise_stream_error(await stream_call())
+
+        def call_sync():
+            return _raise_stream_error(stream_call())
+
+        call = call_async if is_async else call_sync
+    else:
+        call = litellm_call("completion", kwargs, is_async=is_async)
 
     def once():
         try:
@@ -202,6 +263,12 @@ def test_faults_leave_no_connection_open(provider, marker, is_async, standin, pa
     time.sleep(0.2)
     # Pooled keep-alive connections may stay (stock keeps them too); failures must not add any.
     assert open_connections(standin.port) <= max(baseline, 1), (baseline, open_connections(standin.port))
+
+
+def _raise_stream_error(streamed):
+    if streamed.error is not None:
+        raise streamed.error
+    return streamed
 
 
 # --- a 100 MB answer ----------------------------------------------------------------------
