@@ -43,7 +43,20 @@ def _compare_timed(provider, standin, patch, *, is_async, suffix="", **overrides
     call = timed(litellm_call("completion", _kwargs(provider, standin, suffix, **overrides), is_async=is_async), times)
     comparison = compare(call, standin, patch)
     assert len(times) == 3, times
+    _report(comparison, times)
     return comparison, times  # times: stock, stock again, patched
+
+
+def _report(comparison, times):
+    """One line per scenario for docs/reliability.md (shown with -s)."""
+    def ending(outcome):
+        error = getattr(outcome.result, "error", None) or outcome.error
+        return type(error).__name__ if error is not None else "ok"
+
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split("::")[-1].split(" ")[0]
+    print(f"\nFAULT {test}: stock {ending(comparison.stock)} {len(comparison.stock.requests)} req "
+          f"{times[0]:.2f}/{times[1]:.2f} s | patched {ending(comparison.patched)} "
+          f"{len(comparison.patched.requests)} req {times[2]:.2f} s")
 
 
 def _check_common(comparison, *, same_text=True, native=True):
@@ -187,6 +200,7 @@ def _compare_stream(provider, standin, patch, *, is_async, suffix, **overrides):
     # Stock logs sync chunks on a worker thread that writes `log_event_type` into the dict the
     # failure callback gets: a race inside stock (see test_stream_differential).
     comparison = compare(call, standin, patch, racy=(".log_event_type",))
+    _report(comparison, times)
     assert_same(comparison)
     stock, patched = comparison.stock.result, comparison.patched.result
     assert (stock.error is None) == (patched.error is None), (stock.error, patched.error)
