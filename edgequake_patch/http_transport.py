@@ -16,6 +16,7 @@ from typing import Any, Optional
 import httpx
 
 from . import native, routing, stats
+from .net_settings import Resolver, Unsupported
 from .transport_errors import as_httpx_error
 
 # Set by the core or meaningless for it: the core frames the request and negotiates
@@ -38,60 +39,70 @@ def _response(reply: Any, request: httpx.Request) -> httpx.Response:
 
 
 class NativeTransport(httpx.BaseTransport):
-    """Sends each httpx request through the core, once (stock's HTTPHandler does not retry).
+    """Sends each httpx request through the core, once (stock's HTTPHandler does not retry),
+    with the TLS trust and proxy the stock client would have used for its URL.
 
-    A connection that could not even be opened sent nothing, so that request may still go the
-    stock way: through the transport the handler had, which raises the socket-level error text
-    (aiohttp's or httpx's) stock callers see.
+    A connection that could not even be opened (refused, TLS handshake rejected, proxy tunnel
+    refused) sent nothing, so that request may still go the stock way: through the transport
+    the stock client would have picked, which raises the socket-level error text (aiohttp's or
+    httpx's) stock callers see. So does a request whose settings the core cannot reproduce.
     """
 
-    def __init__(self, provider: str, stock: httpx.BaseTransport):
+    def __init__(self, provider: str, resolver: Resolver):
         self.provider = provider
-        self.stock = stock
+        self.resolver = resolver
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        stock, net = self.resolver.resolve(request)
+        if isinstance(net, Unsupported):
+            routing.refuse(net.reason)
+            return stock.handle_request(request)
         read, connect = _timeouts(request)
         try:
             reply = native.send(
                 request.method, str(request.url), _request_headers(request), request.read(),
-                timeout=read, connect_timeout=connect, max_retries=0, retry="none",
+                timeout=read, connect_timeout=connect, max_retries=0, retry="none", net=net,
             )
         except native.TransportError as error:
             if not error.sent and error.kind == "connect":
                 routing.refuse("connect_failed_before_send")
-                return self.stock.handle_request(request)
+                return stock.handle_request(request)
             stats.count_native(self.provider)
             raise as_httpx_error(error, request) from None
         stats.count_native(self.provider)
         return _response(reply, request)
 
     def close(self) -> None:
-        self.stock.close()
+        self.resolver.close()
 
 
 class NativeAsyncTransport(httpx.AsyncBaseTransport):
-    def __init__(self, provider: str, stock: httpx.AsyncBaseTransport):
+    def __init__(self, provider: str, resolver: Resolver):
         self.provider = provider
-        self.stock = stock
+        self.resolver = resolver
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        stock, net = self.resolver.resolve(request)
+        if isinstance(net, Unsupported):
+            routing.refuse(net.reason)
+            return await stock.handle_async_request(request)
         read, connect = _timeouts(request)
         try:
             reply = await native.send_async(
                 request.method, str(request.url), _request_headers(request), await request.aread(),
-                timeout=read, connect_timeout=connect, max_retries=0, retry="none",
+                timeout=read, connect_timeout=connect, max_retries=0, retry="none", net=net,
             )
         except native.TransportError as error:
             if not error.sent and error.kind == "connect":
                 routing.refuse("connect_failed_before_send")
-                return await self.stock.handle_async_request(request)
+                return await stock.handle_async_request(request)
             stats.count_native(self.provider)
             raise as_httpx_error(error, request) from None
         stats.count_native(self.provider)
         return _response(reply, request)
 
     async def aclose(self) -> None:
-        await self.stock.aclose()
+        await self.resolver.aclose()
 
 
 # Stock handlers built exactly as LiteLLM's getters build them (same timeout, default headers,
@@ -103,8 +114,11 @@ _lock = threading.Lock()
 
 
 def _nativize(client: Any, provider: str, is_async: bool) -> Any:
-    """Keep the stock httpx client's settings; change only where its bytes go."""
-    client._transport = (NativeAsyncTransport if is_async else NativeTransport)(provider, client._transport)
+    """Keep the stock httpx client's settings; change only where its bytes go. Its transport and
+    mounts (env proxies, NO_PROXY) stay known to the resolver, which reads the TLS and proxy
+    settings each request must be sent with off them."""
+    resolver = Resolver(client._transport, client._mounts)
+    client._transport = (NativeAsyncTransport if is_async else NativeTransport)(provider, resolver)
     client._mounts = {}
     return client
 
@@ -156,22 +170,12 @@ def _native_handler(provider: str, is_async: bool, params: Optional[dict], timeo
     return handler
 
 
-def _params_refusal(params: Optional[dict]) -> Optional[str]:
-    if params and params.get("ssl_verify") is not None:
-        return "ssl_verify_set"  # TLS settings are stock's until the core honours them
-    return None
-
-
 def sync_client(wrapped, _instance, args, kwargs):
     """On the `get_httpx_client(params)` LiteLLM's generic handler uses."""
     provider = routing.active_call.get()
     if provider is None:
         return wrapped(*args, **kwargs)
     params = args[0] if args else kwargs.get("params")
-    reason = _params_refusal(params)
-    if reason is not None:
-        routing.refuse(reason)
-        return wrapped(*args, **kwargs)
     return _native_handler(provider, False, params)
 
 
@@ -182,9 +186,8 @@ def async_client(wrapped, _instance, args, kwargs):
         return wrapped(*args, **kwargs)
     params = args[1] if len(args) > 1 else kwargs.get("params")
     shared_session = args[2] if len(args) > 2 else kwargs.get("shared_session")
-    reason = _params_refusal(params) or ("caller_session" if shared_session is not None else None)
-    if reason is not None:
-        routing.refuse(reason)
+    if shared_session is not None:
+        routing.refuse("caller_session")
         return wrapped(*args, **kwargs)
     return _native_handler(provider, True, params)
 

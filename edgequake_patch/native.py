@@ -2,6 +2,7 @@
 turns into a warning instead of a broken host app."""
 
 from ._native import (  # noqa: F401  (re-exported)
+    NetConfig,
     Response,
     TransportError,
     dumps,
@@ -12,4 +13,4 @@ from ._native import (  # noqa: F401  (re-exported)
     send_async,
 )
 
-__all__ = ["Response", "TransportError", "dumps", "loads", "openai_sdk_shape", "openai_sdk_shape_embedding", "send", "send_async"]
+__all__ = ["NetConfig", "Response", "TransportError", "dumps", "loads", "openai_sdk_shape", "openai_sdk_shape_embedding", "send", "send_async"]

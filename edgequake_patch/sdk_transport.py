@@ -24,7 +24,7 @@ import openai
 from openai._legacy_response import LegacyAPIResponse
 from openai.lib.azure import BaseAzureClient
 
-from . import native, routing, stats
+from . import native, net_settings, routing, stats
 from .transport_errors import as_httpx_error
 
 # The SDK's per-request options: not body fields.
@@ -118,6 +118,7 @@ class NativeSdkClient:
         project: Optional[str] = None,
         query: Optional[Dict[str, str]] = None,
         deployments: bool = False,
+        net: Any = None,
     ):
         self.provider = provider
         self.is_async = is_async
@@ -133,6 +134,7 @@ class NativeSdkClient:
         # Azure's SDK client routes deployment endpoints to /deployments/{model}/...
         self._deployments = deployments and "/deployments" not in self._base_url.path
         self._real = real
+        self._net = net  # TLS trust and proxy of the SDK client stock built
         self.chat = _Chat(self)
         self.embeddings = _Endpoint(self, "embeddings", _EMBEDDING_PARAMS)
 
@@ -262,6 +264,7 @@ class _Endpoint:
             pending = send(
                 "POST", url, headers, body,
                 timeout=timeout, connect_timeout=connect_timeout, max_retries=client.max_retries, retry="openai_sdk",
+                net=client._net,
             )
         except native.TransportError as error:  # sync only: the async form raises when awaited
             stats.count_native(client.provider)
@@ -397,6 +400,12 @@ def from_sdk_client(real: Any, provider: str) -> Any:
     if reason is not None:
         routing.refuse(reason)
         return real
+    try:
+        # What the SDK's own httpx client would send with: its SSL context, its proxy mounts.
+        net = net_settings.for_httpx_client(real._client, str(real.base_url))
+    except net_settings.Unsupported as refused:
+        routing.refuse(refused.reason)
+        return real
     azure = isinstance(real, BaseAzureClient)
     if azure:
         token = real._azure_ad_token
@@ -422,6 +431,7 @@ def from_sdk_client(real: Any, provider: str) -> Any:
         query=dict(real._custom_query) if real._custom_query else None,
         deployments=azure,
         real=real,
+        net=net,
     )
 
 

@@ -6,6 +6,7 @@
 #[cfg(unix)]
 mod aio;
 mod http;
+mod net;
 mod openai;
 mod pyjson;
 mod retry;
@@ -20,6 +21,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(http::send, m)?)?;
     m.add_function(wrap_pyfunction!(http::send_async, m)?)?;
     m.add_class::<http::Response>()?;
+    m.add_class::<net::NetConfig>()?;
     m.add("TransportError", py.get_type::<http::TransportError>())?;
 
     // Exposed as loads/dumps; the Rust names avoid clashing with the internal functions.
