@@ -1,0 +1,292 @@
+"""Network settings as stock honours them, for both transport families (the OpenAI SDK client
+for openai; LiteLLM's own HTTP handler for xai), sync and async:
+
+* TLS trust: SSL_CERT_FILE, `litellm.ssl_verify` (a CA path, or False), SSL_VERIFY, per-call
+  `ssl_verify`, against a local HTTPS front with a CA generated for the test;
+* proxies: HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY (and lowercase), with credentials,
+  through a recording forward/CONNECT proxy.
+
+Each case is differential (stock twice, patched once: same requests at the provider, same
+requests at the proxy, same result or exception) and native-proof where the core can serve it
+(the patched call was counted native and nothing fell back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import litellm
+import pytest
+
+from edgequake_patch import http_transport, stats
+from tests.differential import assert_same, compare, litellm_call
+from tests.netfixtures import RecordingProxy, TlsFront, make_pki
+
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy", "no_proxy")
+TLS_VARS = ("SSL_CERT_FILE", "SSL_VERIFY", "SSL_CERTIFICATE", "REQUESTS_CA_BUNDLE", "SSL_CERT_DIR")
+
+PROVIDERS = {
+    "openai": ("openai/gpt-4o-mini", "/v1", "sk-test-openai-0123456789"),
+    "xai": ("xai/grok-3-mini", "/v1", "xai-test-key-0123456789"),
+}
+MESSAGES = [{"role": "user", "content": "Hi"}]
+
+
+def _flush_clients() -> None:
+    """Stock and the patch both keep clients built with the settings of their time (stock for an
+    hour): start every case from clients built under its own settings."""
+    cache = getattr(litellm, "in_memory_llm_clients_cache", None)
+    if cache is not None:
+        cache.flush_cache()
+    http_transport._handlers.clear()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    directory = str(tmp_path_factory.mktemp("pki"))
+    return make_pki(directory), make_pki(directory, label="unrelated")
+
+
+@pytest.fixture(scope="module")
+def https(standin, pki):
+    with TlsFront(standin.port, pki[0]) as front:
+        yield front
+
+
+@pytest.fixture
+def proxy():
+    with RecordingProxy() as p:
+        yield p
+
+
+@pytest.fixture
+def net(monkeypatch):
+    """A clean slate: no proxy or TLS variables, stock's TLS defaults, fresh clients."""
+    for name in PROXY_VARS + TLS_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(litellm, "ssl_verify", True)
+    _flush_clients()
+    yield monkeypatch
+    _flush_clients()
+
+
+def _fails_alike(c) -> None:
+    """Both runs raised, the same class, status and provider, and nothing reached the provider."""
+    assert c.stock.error is not None and c.patched.error is not None
+    assert type(c.patched.error) is type(c.stock.error)
+    assert type(c.stock.error).__module__ == "litellm.exceptions"
+    for attribute in ("status_code", "llm_provider", "message"):
+        assert getattr(c.patched.error, attribute) == getattr(c.stock.error, attribute)
+    assert c.stock.requests == [] and c.patched.requests == []
+
+
+def _call(provider: str, api_base: str, is_async: bool, **extra):
+    model, path, key = PROVIDERS[provider]
+    kwargs = {"model": model, "messages": MESSAGES, "api_base": api_base + path, "api_key": key, **extra}
+    return litellm_call("completion", kwargs, is_async=is_async)
+
+
+def _recording(call, proxy: RecordingProxy, runs: list):
+    """`call`, also keeping what the proxy saw during each run."""
+    if asyncio.iscoroutinefunction(call):
+
+        async def recorded():
+            proxy.reset()
+            try:
+                return await call()
+            finally:
+                runs.append(proxy.records())
+
+        return recorded
+
+    def recorded_sync():
+        proxy.reset()
+        try:
+            return call()
+        finally:
+            runs.append(proxy.records())
+
+    return recorded_sync
+
+
+both_families = pytest.mark.parametrize("provider", sorted(PROVIDERS))
+sync_and_async = pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+
+
+# ---------------------------------------------------------------------------------------------
+# TLS trust
+
+
+@both_families
+@sync_and_async
+def test_ca_from_ssl_cert_file(net, https, pki, standin, patch, provider, is_async):
+    net.setenv("SSL_CERT_FILE", pki[0].ca_pem)
+    c = compare(_call(provider, https.base_url(), is_async), standin, patch)
+    assert c.stock.error is None and c.patched.error is None
+    assert c.patched.result.choices[0].message.content == "Hello from the stand-in."
+    assert_same(c)
+
+
+@both_families
+@sync_and_async
+def test_ca_from_litellm_ssl_verify_path(net, https, pki, standin, patch, provider, is_async):
+    net.setattr(litellm, "ssl_verify", pki[0].ca_pem)
+    c = compare(_call(provider, https.base_url("localhost"), is_async), standin, patch)
+    assert c.stock.error is None
+    assert_same(c)
+
+
+@both_families
+@sync_and_async
+def test_verification_off(net, https, standin, patch, provider, is_async):
+    net.setattr(litellm, "ssl_verify", False)
+    c = compare(_call(provider, https.base_url(), is_async), standin, patch)
+    assert c.stock.error is None
+    assert_same(c)
+
+
+@sync_and_async
+def test_ssl_verify_env_false(net, https, standin, patch, is_async):
+    net.setenv("SSL_VERIFY", "False")
+    c = compare(_call("xai", https.base_url(), is_async), standin, patch)
+    assert c.stock.error is None
+    assert_same(c)
+
+
+@sync_and_async
+def test_per_call_ssl_verify_path(net, https, pki, standin, patch, is_async):
+    """LiteLLM's own handler takes `ssl_verify` per call (the SDK family ignores it)."""
+    c = compare(_call("xai", https.base_url(), is_async, ssl_verify=pki[0].ca_pem), standin, patch)
+    assert c.stock.error is None
+    assert_same(c)
+
+
+@both_families
+@sync_and_async
+def test_untrusted_server_fails_like_stock(net, https, pki, standin, patch, provider, is_async):
+    """The server's CA is not the one configured: stock's exception, nothing reaches the provider.
+    The HTTP-handler family hands the failed handshake to stock's transport (nothing was sent,
+    so stock's own error text is raised, counted as connect_failed_before_send); the SDK family
+    replays it through the SDK, which has one message for every connection failure."""
+    net.setenv("SSL_CERT_FILE", pki[1].ca_pem)
+    c = compare(_call(provider, https.base_url(), is_async), standin, patch)
+    _fails_alike(c)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(c.stock.error) or provider == "openai"
+    assert_same(c, native=False)
+    if provider == "openai":
+        assert c.patched.native_calls >= 1 and c.patched.fallbacks == {}
+    else:
+        assert c.patched.fallbacks == {"connect_failed_before_send": 1}
+
+
+@both_families
+@sync_and_async
+def test_default_trust_rejects_private_ca(net, https, standin, patch, provider, is_async):
+    """Nothing configured: stock trusts certifi's roots only, so does the core."""
+    c = compare(_call(provider, https.base_url(), is_async), standin, patch)
+    _fails_alike(c)
+    assert_same(c, native=False)
+
+
+def test_cert_settings_key_the_core_pool(net, https, pki, standin, patch):
+    """A client the core built trusting one CA never serves a call configured with another."""
+    patch.on()
+    net.setenv("SSL_CERT_FILE", pki[0].ca_pem)
+    kwargs = dict(model="xai/grok-3-mini", messages=MESSAGES, api_base=https.base_url() + "/v1", api_key="k")
+    assert litellm.completion(**kwargs).choices[0].message.content == "Hello from the stand-in."
+    net.setenv("SSL_CERT_FILE", pki[1].ca_pem)
+    _flush_clients()
+    before = dict(stats.fallbacks)
+    with pytest.raises(litellm.InternalServerError, match="CERTIFICATE_VERIFY_FAILED"):
+        litellm.completion(**kwargs)
+    assert stats.fallbacks["connect_failed_before_send"] == before.get("connect_failed_before_send", 0) + 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Proxies
+
+
+def _compare_through(proxy, call, standin, patch):
+    runs: list = []
+    c = compare(_recording(call, proxy, runs), standin, patch)
+    assert len(runs) == 3
+    assert runs[2] == runs[0], f"the proxy saw different requests:\n stock:   {runs[0]}\n patched: {runs[2]}"
+    return c, runs[0]
+
+
+@both_families
+@sync_and_async
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY"])
+def test_http_proxy_from_env(net, proxy, standin, patch, provider, is_async, variable):
+    net.setenv(variable, proxy.url)
+    c, seen = _compare_through(proxy, _call(provider, standin.base_url, is_async), standin, patch)
+    assert c.stock.error is None
+    assert_same(c)
+    if seen:  # stock's async aiohttp path has no ALL_PROXY for http:// in every version
+        assert seen[0][0] == "POST" and seen[0][1] == f"{standin.base_url}{PROVIDERS[provider][1]}/chat/completions"
+
+
+@both_families
+@sync_and_async
+def test_https_proxy_tunnel(net, proxy, https, pki, standin, patch, provider, is_async):
+    net.setenv("HTTPS_PROXY", proxy.url)
+    net.setenv("SSL_CERT_FILE", pki[0].ca_pem)
+    c, seen = _compare_through(proxy, _call(provider, https.base_url(), is_async), standin, patch)
+    assert c.stock.error is None
+    assert seen == [("CONNECT", f"127.0.0.1:{https.port}", None)]
+    assert_same(c)
+
+
+@both_families
+@sync_and_async
+def test_proxy_credentials(net, proxy, standin, patch, provider, is_async):
+    net.setenv("HTTP_PROXY", proxy.url.replace("http://", "http://user%40corp:p%3Ass@"))
+    c, seen = _compare_through(proxy, _call(provider, standin.base_url, is_async), standin, patch)
+    assert c.stock.error is None
+    assert seen and seen[0][2] == "Basic dXNlckBjb3JwOnA6c3M="  # user@corp:p:ss
+    assert_same(c)
+
+
+@both_families
+@sync_and_async
+@pytest.mark.parametrize("variable", ["NO_PROXY", "no_proxy"])
+def test_no_proxy_bypasses(net, proxy, standin, patch, provider, is_async, variable):
+    net.setenv("HTTP_PROXY", proxy.url)
+    net.setenv(variable, "localhost,127.0.0.1")
+    c, seen = _compare_through(proxy, _call(provider, standin.base_url, is_async), standin, patch)
+    assert seen == []
+    assert_same(c)
+
+
+@both_families
+@sync_and_async
+def test_no_proxy_other_host_still_proxied(net, proxy, standin, patch, provider, is_async):
+    net.setenv("HTTP_PROXY", proxy.url)
+    net.setenv("NO_PROXY", "localhost")
+    c, seen = _compare_through(proxy, _call(provider, standin.base_url, is_async), standin, patch)
+    assert len(seen) == 1
+    assert_same(c)
+
+
+@both_families
+def test_unreachable_proxy_fails_like_stock(net, standin, patch, provider):
+    net.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # discard port: nothing listens
+    c = compare(_call(provider, standin.base_url, False), standin, patch)
+    _fails_alike(c)
+    assert_same(c, native=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings the core does not reproduce: stock serves them, and the reason is counted
+
+
+def test_client_certificate_falls_back(net, https, pki, standin, patch, tmp_path):
+    """A client certificate (SSL_CERTIFICATE / litellm.ssl_certificate) is stock's to present."""
+    combined = tmp_path / "client.pem"
+    combined.write_bytes(open(pki[0].cert_pem, "rb").read() + open(pki[0].key_pem, "rb").read())
+    net.setenv("SSL_CERT_FILE", pki[0].ca_pem)
+    net.setattr(litellm, "ssl_certificate", str(combined))
+    c = compare(_call("xai", https.base_url(), False), standin, patch)
+    assert c.stock.error is None
+    assert_same(c, native=False)
+    assert c.patched.native_calls == 0 and c.patched.fallbacks == {"ssl_client_certificate": 1}
