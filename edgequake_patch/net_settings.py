@@ -234,6 +234,7 @@ class Resolver:
         self.transport = transport
         self.mounts = dict(mounts)
         self._by_origin: Dict[Tuple, Tuple[Any, Any]] = {}
+        self.by_url: Dict[str, Any] = {}  # for_httpx_client's answers by base URL
         # Read when stock built the client, as stock reads them.
         refusal = global_refusal()
         self._refusal = Unsupported(refusal) if refusal else None
@@ -291,7 +292,11 @@ def for_httpx_client(client: Any, url: str) -> Any:
             _client_resolvers[client] = resolver
         except TypeError:
             pass
-    _, answer = resolver.resolve(httpx.Request("POST", url))
+    answer = resolver.by_url.get(url)
+    if answer is None:
+        _, answer = resolver.resolve(httpx.Request("POST", url))
+        if len(resolver.by_url) < 256:
+            resolver.by_url[url] = answer
     if isinstance(answer, Unsupported):
         raise answer
     return answer

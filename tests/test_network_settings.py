@@ -222,8 +222,7 @@ def test_http_proxy_from_env(net, proxy, standin, patch, provider, is_async, var
     c, seen = _compare_through(proxy, _call(provider, standin.base_url, is_async), standin, patch)
     assert c.stock.error is None
     assert_same(c)
-    if seen:  # stock's async aiohttp path has no ALL_PROXY for http:// in every version
-        assert seen[0][0] == "POST" and seen[0][1] == f"{standin.base_url}{PROVIDERS[provider][1]}/chat/completions"
+    assert seen == [("POST", f"{standin.base_url}{PROVIDERS[provider][1]}/chat/completions", None)]
 
 
 @both_families
@@ -269,6 +268,27 @@ def test_no_proxy_other_host_still_proxied(net, proxy, standin, patch, provider,
 
 
 @both_families
+def test_aiohttp_trust_env_disabled(net, proxy, standin, patch, provider):
+    """DISABLE_AIOHTTP_TRUST_ENV: stock's async (aiohttp) transport ignores the proxy variables;
+    the patched call follows the same rule because it asks that transport."""
+    net.setenv("HTTP_PROXY", proxy.url)
+    net.setenv("DISABLE_AIOHTTP_TRUST_ENV", "True")
+    c, seen = _compare_through(proxy, _call(provider, standin.base_url, True), standin, patch)
+    assert seen == []
+    assert_same(c)
+
+
+@both_families
+def test_httpx_async_transport_proxy(net, proxy, standin, patch, provider):
+    """litellm.disable_aiohttp_transport: async calls use httpx, which mounts the env proxies."""
+    net.setattr(litellm, "disable_aiohttp_transport", True)
+    net.setenv("HTTP_PROXY", proxy.url)
+    c, seen = _compare_through(proxy, _call(provider, standin.base_url, True), standin, patch)
+    assert len(seen) == 1
+    assert_same(c)
+
+
+@both_families
 def test_unreachable_proxy_fails_like_stock(net, standin, patch, provider):
     net.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # discard port: nothing listens
     c = compare(_call(provider, standin.base_url, False), standin, patch)
@@ -290,3 +310,17 @@ def test_client_certificate_falls_back(net, https, pki, standin, patch, tmp_path
     assert c.stock.error is None
     assert_same(c, native=False)
     assert c.patched.native_calls == 0 and c.patched.fallbacks == {"ssl_client_certificate": 1}
+
+
+@both_families
+def test_force_ipv4_falls_back(net, standin, patch, provider):
+    """litellm.force_ipv4 binds LiteLLM's own handler's httpx transport to a local address: stock's
+    to do. (The SDK family's sync client is built without it, so it stays native.)"""
+    net.setattr(litellm, "force_ipv4", True)
+    c = compare(_call(provider, standin.base_url, False), standin, patch)
+    assert c.stock.error is None
+    if provider == "openai":
+        assert_same(c)
+    else:
+        assert_same(c, native=False)
+        assert c.patched.fallbacks == {"local_address": 1}
