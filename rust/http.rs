@@ -578,7 +578,7 @@ async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> Attemp
 /// decoded in reverse; unknown codings (and "identity") passed through; a gzip stream cut
 /// short yields what it holds (zlib's flush does not complain), a corrupt one is an error;
 /// "deflate" is zlib-wrapped, or raw deflate from servers that get it wrong.
-fn decode_content(headers: &HeaderMap, body: Bytes) -> Result<Bytes, String> {
+pub(crate) fn decode_content(headers: &HeaderMap, body: Bytes) -> Result<Bytes, String> {
     use std::io::Read;
     if !headers.contains_key(CONTENT_ENCODING) || body.is_empty() {
         return Ok(body);

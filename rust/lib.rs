@@ -11,6 +11,9 @@ mod openai;
 mod pyjson;
 mod retry;
 
+#[cfg(test)]
+mod fuzz;
+
 use pyo3::prelude::*;
 
 // The JSON key cache in `pyjson` is a plain static protected by the GIL, so the module
