@@ -244,3 +244,51 @@ class RecordingProxy(_Server):
             _pipe(conn, upstream)
         except OSError:
             conn.close()
+
+
+class RawServer(_Server):
+    """Answers every request with the status, headers and body set in `respond` (one exchange
+    per connection): for bodies no well-behaved stand-in would send."""
+
+    def __init__(self):
+        self.status = 200
+        self.headers: List[Tuple[str, str]] = [("Content-Type", "application/json")]
+        self.body = b"{}"
+        super().__init__()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def respond(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.status, self.body = status, body
+        self.headers = [("Content-Type", content_type)]
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(10)
+        try:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, rest = data.split(b"\r\n\r\n", 1)
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value.strip())
+            while len(rest) < length:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                rest += chunk
+            status, body = self.status, self.body
+            lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}", "Connection: close"]
+            lines += [f"{k}: {v}" for k, v in self.headers]
+            conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        except OSError:
+            pass
+        finally:
+            conn.close()
