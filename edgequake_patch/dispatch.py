@@ -21,7 +21,7 @@ def complete(wrapped, _instance, args, kwargs):
     if reason is not None:
         routing.refuse(reason)
         return wrapped(*args, **kwargs)
-    return _run_marked(wrapped, args, kwargs, ctx.custom_llm_provider)
+    return _run_marked(wrapped, args, kwargs, ctx.custom_llm_provider, bool(ctx.stream))
 
 
 def embed(wrapped, _instance, args, kwargs):
@@ -41,22 +41,26 @@ def embed(wrapped, _instance, args, kwargs):
     return _run_marked(wrapped, args, kwargs, provider)
 
 
-def _run_marked(wrapped, args, kwargs, provider: str):
+def _run_marked(wrapped, args, kwargs, provider: str, stream: bool = False):
     token = routing.active_call.set(provider)
+    stream_token = routing.active_stream.set(stream)
     try:
         result = wrapped(*args, **kwargs)
     finally:
+        routing.active_stream.reset(stream_token)
         routing.active_call.reset(token)
     if inspect.iscoroutine(result):
         # The async variants return an un-started coroutine; the exchange happens when LiteLLM
         # awaits it, so the mark must be set inside it, in the awaiting task.
-        return _marked(result, provider)
+        return _marked(result, provider, stream)
     return result
 
 
-async def _marked(coroutine, provider: str):
+async def _marked(coroutine, provider: str, stream: bool):
     token = routing.active_call.set(provider)
+    stream_token = routing.active_stream.set(stream)
     try:
         return await coroutine
     finally:
+        routing.active_stream.reset(stream_token)
         routing.active_call.reset(token)

@@ -4,13 +4,16 @@ turns into a warning instead of a broken host app."""
 from ._native import (  # noqa: F401  (re-exported)
     NetConfig,
     Response,
+    StreamResponse,
     TransportError,
     dumps,
     loads,
     openai_sdk_shape,
+    open_stream,
+    open_stream_async,
     openai_sdk_shape_embedding,
     send,
     send_async,
 )
 
-__all__ = ["NetConfig", "Response", "TransportError", "dumps", "loads", "openai_sdk_shape", "openai_sdk_shape_embedding", "send", "send_async"]
+__all__ = ["NetConfig", "Response", "StreamResponse", "open_stream", "open_stream_async", "TransportError", "dumps", "loads", "openai_sdk_shape", "openai_sdk_shape_embedding", "send", "send_async"]

@@ -149,14 +149,17 @@ _configs: Dict[Tuple, Any] = {}
 
 
 def _config(verify: bool, ders: Optional[tuple], proxy: Optional[str], auth: Optional[str]) -> Any:
-    key = (verify, ders, proxy, auth)
-    cfg = _configs.get(key)
-    if cfg is None:
-        cfg = native.NetConfig(verify=verify, ca_certs=ders, proxy=proxy, proxy_authorization=auth)
-        with _lock:
-            if len(_configs) > 64:
-                _configs.clear()
-            _configs[key] = cfg
+    # Keyed by the identity of the certificate tuple (one per SSL context, see _tls), which the
+    # entry keeps alive so the id stays its own.
+    key = (verify, id(ders), proxy, auth)
+    hit = _configs.get(key)
+    if hit is not None and hit[0] is ders:
+        return hit[1]
+    cfg = native.NetConfig(verify=verify, ca_certs=ders, proxy=proxy, proxy_authorization=auth)
+    with _lock:
+        if len(_configs) > 64:
+            _configs.clear()
+        _configs[key] = (ders, cfg)
     return cfg
 
 
@@ -282,9 +285,8 @@ class Resolver:
 _client_resolvers: "weakref.WeakKeyDictionary[Any, Resolver]" = weakref.WeakKeyDictionary()
 
 
-def for_httpx_client(client: Any, url: str) -> Any:
-    """The NetConfig for a request to `url` through `client` (an httpx client stock built and
-    will not use: the SDK family's)."""
+def resolver_for(client: Any) -> Resolver:
+    """The Resolver of an httpx client stock built (the SDK family's), made once per client."""
     resolver = _client_resolvers.get(client)
     if resolver is None:
         resolver = Resolver(client._transport, client._mounts)
@@ -292,6 +294,13 @@ def for_httpx_client(client: Any, url: str) -> Any:
             _client_resolvers[client] = resolver
         except TypeError:
             pass
+    return resolver
+
+
+def for_httpx_client(client: Any, url: str) -> Any:
+    """The NetConfig for a request to `url` through `client` (an httpx client stock built and
+    will not use: the SDK family's)."""
+    resolver = resolver_for(client)
     answer = resolver.by_url.get(url)
     if answer is None:
         _, answer = resolver.resolve(httpx.Request("POST", url))

@@ -20,6 +20,8 @@ from . import stats
 #: Set while a dispatch the router accepted is running; the transport hooks serve only these.
 #: A ContextVar, so threads and asyncio tasks each see their own call.
 active_call: ContextVar[Optional[str]] = ContextVar("edgequake_patch_active_call", default=None)
+#: Whether that call asked for a stream: its responses are then handed over as they arrive.
+active_stream: ContextVar[bool] = ContextVar("edgequake_patch_active_stream", default=False)
 
 CHAT_PROVIDERS = frozenset({"openai", "lm_studio", "azure", "xai", "mistral", "openrouter"})
 EMBEDDING_PROVIDERS = frozenset({"openai", "lm_studio", "azure", "mistral"})
@@ -40,8 +42,6 @@ def chat_refusal(ctx: Any) -> Optional[str]:
     provider = ctx.custom_llm_provider
     if provider not in CHAT_PROVIDERS:
         return "provider_not_native"
-    if ctx.stream:
-        return "stream"
     if ctx.client is not None:
         return "caller_client"
     if ctx.shared_session is not None:

@@ -25,6 +25,7 @@ from openai._legacy_response import LegacyAPIResponse
 from openai.lib.azure import BaseAzureClient
 
 from . import native, net_settings, routing, stats
+from .native_transport import NativeAsyncTransport, NativeTransport
 from .transport_errors import as_httpx_error
 
 # The SDK's per-request options: not body fields.
@@ -176,6 +177,19 @@ class NativeSdkClient:
                     headers[name] = value
         return url, list(headers.items())
 
+    def streaming_client(self) -> Any:
+        """For streams the real SDK does everything (its retry loop, its Stream of chunks) on a
+        copy of the client stock would have used whose transport is the core, which hands the
+        body over as it arrives."""
+        real = self._real
+        # The TLS and proxy settings of the client stock would have used go along.
+        resolver = net_settings.resolver_for(real._client)
+        if self.is_async:
+            http_client = httpx.AsyncClient(transport=NativeAsyncTransport(self.provider, resolver))
+        else:
+            http_client = httpx.Client(transport=NativeTransport(self.provider, resolver))
+        return real.copy(http_client=http_client)
+
     def replay(self, outcome: Any, call_stock: Callable[[Any], Any]):
         """Run the real SDK over what the core received (no network, no retry): a copy of the
         client stock would have used, whose transport answers with that outcome."""
@@ -238,6 +252,8 @@ class _Endpoint:
 
         if self.params is not None and not kwargs.keys() <= self.params:
             return self._stock("sdk_unknown_parameter", call_stock)
+        if kwargs.get("stream") is True:
+            return call_stock(self.client.streaming_client())
         body = {k: v for k, v in kwargs.items() if k not in _REQUEST_OPTIONS}
         decode = False
         if self.path == "embeddings" and "encoding_format" not in body:

@@ -16,9 +16,12 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyCFunction;
 
-use crate::http::{Failure, RawResponse, Response};
+/// How a finished piece of work becomes the future's outcome: run on the loop thread, with
+/// the GIL; `Err` is set as the future's exception. Never run if the future was cancelled
+/// meanwhile (dropping it must release whatever it owns).
+pub type Deliver = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 
-type Done = (Py<PyAny>, Result<RawResponse, Failure>);
+type Done = (Py<PyAny>, Deliver);
 
 /// The half of a loop's channel that tokio workers use.
 pub struct Completer {
@@ -29,7 +32,7 @@ pub struct Completer {
 impl Completer {
     /// Hand a result to the loop. Only the push that finds the queue empty writes to the
     /// socket: one wake-up per batch, however many requests finish meanwhile.
-    pub fn complete(&self, fut: Py<PyAny>, result: Result<RawResponse, Failure>) {
+    pub fn complete(&self, fut: Py<PyAny>, result: Deliver) {
         let was_empty = {
             let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
             let was_empty = q.is_empty();
@@ -82,23 +85,13 @@ impl LoopChannel {
     }
 }
 
-fn resolve(
-    py: Python<'_>,
-    fut: &Bound<'_, PyAny>,
-    result: Result<RawResponse, Failure>,
-) -> PyResult<()> {
+fn resolve(py: Python<'_>, fut: &Bound<'_, PyAny>, deliver: Deliver) -> PyResult<()> {
     if fut.call_method0(pyo3::intern!(py, "done"))?.is_truthy()? {
         return Ok(());
     }
-    match result {
-        Ok(raw) => fut.call_method1(
-            pyo3::intern!(py, "set_result"),
-            (Bound::new(py, Response::from(raw))?,),
-        )?,
-        Err(f) => fut.call_method1(
-            pyo3::intern!(py, "set_exception"),
-            (f.into_pyerr(py).into_value(py),),
-        )?,
+    match deliver(py) {
+        Ok(value) => fut.call_method1(pyo3::intern!(py, "set_result"), (value,))?,
+        Err(e) => fut.call_method1(pyo3::intern!(py, "set_exception"), (e.into_value(py),))?,
     };
     Ok(())
 }
@@ -187,7 +180,7 @@ fn channel_for<'py>(
 /// Cancelling that future aborts the task, which drops the request and its connection.
 pub fn spawn_for_loop<'py, F>(py: Python<'py>, work: F) -> PyResult<Bound<'py, PyAny>>
 where
-    F: std::future::Future<Output = Result<RawResponse, Failure>> + Send + 'static,
+    F: std::future::Future<Output = Deliver> + Send + 'static,
 {
     let event_loop = get_running_loop(py)?;
     let channel = channel_for(py, &event_loop)?;

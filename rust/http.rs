@@ -38,9 +38,9 @@ pyo3::create_exception!(
 /// per-thread runtime, see `run_blocking`). Never dropped: after a fork the child cannot
 /// drop the parent's (its worker threads do not exist in the child and their sockets are
 /// shared with the parent), and in the parent it lives for the process anyway.
-struct Core {
+pub(crate) struct Core {
     pid: u32,
-    rt: tokio::runtime::Runtime,
+    pub(crate) rt: tokio::runtime::Runtime,
     /// One pooled client per network settings (see `net`).
     clients: Mutex<ClientSet>,
 }
@@ -50,7 +50,7 @@ static CORE: Mutex<Option<&'static Core>> = Mutex::new(None);
 static CORE_FAST: std::sync::atomic::AtomicPtr<Core> =
     std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
 
-fn core() -> &'static Core {
+pub(crate) fn core() -> &'static Core {
     let pid = std::process::id();
     let p = CORE_FAST.load(Ordering::Acquire);
     // SAFETY: pointers stored here come from Box::leak and are never freed.
@@ -109,7 +109,7 @@ impl Core {
     }
 
     /// The shared runtime's client for these settings (built inside the runtime, see new()).
-    fn client(&self, net: Option<&Arc<NetSettings>>) -> Result<reqwest::Client, String> {
+    pub(crate) fn client(&self, net: Option<&Arc<NetSettings>>) -> Result<reqwest::Client, String> {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         clients.get(net, |n| {
             let _g = self.rt.enter();
@@ -257,18 +257,18 @@ impl http_body::Body for TrackedBody {
 
 #[derive(Clone)]
 pub(crate) struct RequestSpec {
-    method: reqwest::Method,
-    url: reqwest::Url,
+    pub(crate) method: reqwest::Method,
+    pub(crate) url: reqwest::Url,
     headers: HeaderMap,
     body: Option<Bytes>,
-    timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
     max_retries: u32,
     policy: Policy,
     /// The SDK numbers its attempts in this header; keep doing so if the caller sent it.
     retry_count_header: bool,
     /// TLS trust and proxy; None: the core's defaults.
-    net: Option<Arc<NetSettings>>,
+    pub(crate) net: Option<Arc<NetSettings>>,
 }
 
 pub(crate) struct RawResponse {
@@ -281,11 +281,11 @@ pub(crate) struct RawResponse {
 
 #[derive(Debug)]
 pub(crate) struct Failure {
-    kind: &'static str,
-    sent: bool,
-    attempts: u32,
-    message: String,
-    timeout: Option<Duration>,
+    pub(crate) kind: &'static str,
+    pub(crate) sent: bool,
+    pub(crate) attempts: u32,
+    pub(crate) message: String,
+    pub(crate) timeout: Option<Duration>,
 }
 
 enum Waited {
@@ -294,7 +294,7 @@ enum Waited {
 }
 
 /// URL for messages: no userinfo, no query, no fragment (any of them can hold secrets).
-fn safe_url(u: &reqwest::Url) -> String {
+pub(crate) fn safe_url(u: &reqwest::Url) -> String {
     let mut s = String::with_capacity(64);
     s.push_str(u.scheme());
     s.push_str("://");
@@ -311,7 +311,7 @@ impl RequestSpec {
     /// Everything that can be checked is checked here, with the GIL, before anything is
     /// sent: body serialization (TypeError), header and URL validity ("builder").
     #[allow(clippy::too_many_arguments)]
-    fn from_py(
+    pub(crate) fn from_py(
         py: Python<'_>,
         method: &str,
         url: &str,
@@ -493,7 +493,7 @@ fn header_joined(h: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// httpx decodes header bytes as UTF-8 when valid, else Latin-1; so do we.
-fn decode_header_value(b: &[u8]) -> String {
+pub(crate) fn decode_header_value(b: &[u8]) -> String {
     match std::str::from_utf8(b) {
         Ok(s) => s.to_owned(),
         Err(_) => b.iter().map(|&c| c as char).collect(),
@@ -510,12 +510,44 @@ enum AttemptResult {
     },
 }
 
-async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> AttemptResult {
-    let state = Arc::new(AttemptState {
+fn new_attempt_state(spec: &RequestSpec) -> Arc<AttemptState> {
+    Arc::new(AttemptState {
         connect_timeout: spec.connect_timeout,
         connects_in_flight: AtomicU32::new(0),
         body_polled: AtomicBool::new(false),
-    });
+    })
+}
+
+/// The failure for an attempt our own timeout `t` cut short: still connecting (nothing was
+/// sent) or waiting after the request was written.
+fn timed_out(state: &AttemptState, spec: &RequestSpec, t: Duration) -> AttemptResult {
+    let connecting = state.connects_in_flight.load(Ordering::Acquire) > 0
+        && !state.body_polled.load(Ordering::Acquire);
+    let (kind, sent) = if connecting {
+        ("connect_timeout", false)
+    } else {
+        ("read_timeout", true)
+    };
+    let phase = if connecting {
+        "connecting to"
+    } else {
+        "waiting for the response from"
+    };
+    AttemptResult::Failed {
+        kind,
+        sent,
+        message: format!(
+            "timed out after {:.3} s {phase} {} {}",
+            t.as_secs_f64(),
+            spec.method,
+            safe_url(&spec.url)
+        ),
+        timeout: Some(t),
+    }
+}
+
+async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> AttemptResult {
+    let state = new_attempt_state(spec);
     let req = spec.build(n, &state);
     let work = ATTEMPT.scope(state.clone(), async move {
         let resp = client.execute(req).await?;
@@ -528,31 +560,7 @@ async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> Attemp
     let outcome = match spec.timeout {
         Some(t) => match tokio::time::timeout(t, work).await {
             Ok(r) => r,
-            Err(_) => {
-                let connecting = state.connects_in_flight.load(Ordering::Acquire) > 0
-                    && !state.body_polled.load(Ordering::Acquire);
-                let (kind, sent) = if connecting {
-                    ("connect_timeout", false)
-                } else {
-                    ("read_timeout", true)
-                };
-                let phase = if connecting {
-                    "connecting to"
-                } else {
-                    "waiting for the response from"
-                };
-                return AttemptResult::Failed {
-                    kind,
-                    sent,
-                    message: format!(
-                        "timed out after {:.3} s {phase} {} {}",
-                        t.as_secs_f64(),
-                        spec.method,
-                        safe_url(&spec.url)
-                    ),
-                    timeout: Some(t),
-                };
-            }
+            Err(_) => return timed_out(&state, spec, t),
         },
         None => work.await,
     };
@@ -572,6 +580,39 @@ async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> Attemp
         },
         Err(e) => classify(&e, spec),
     }
+}
+
+/// One attempt that stops once the status line and headers are in (`timeout` bounds that
+/// wait, as httpx's read timeout bounds each read); the body is left to the caller.
+pub(crate) async fn attempt_head(
+    client: &reqwest::Client,
+    spec: &RequestSpec,
+) -> Result<reqwest::Response, Failure> {
+    let state = new_attempt_state(spec);
+    let req = spec.build(0, &state);
+    let work = ATTEMPT.scope(state.clone(), client.execute(req));
+    let outcome = match spec.timeout {
+        Some(t) => match tokio::time::timeout(t, work).await {
+            Ok(r) => r.map_err(|e| classify(&e, spec)),
+            Err(_) => Err(timed_out(&state, spec, t)),
+        },
+        None => work.await.map_err(|e| classify(&e, spec)),
+    };
+    outcome.map_err(|failed| match failed {
+        AttemptResult::Failed {
+            kind,
+            sent,
+            message,
+            timeout,
+        } => Failure {
+            kind,
+            sent,
+            attempts: if kind == "builder" { 0 } else { 1 },
+            message,
+            timeout,
+        },
+        AttemptResult::Response(..) => unreachable!("only failures are mapped"),
+    })
 }
 
 /// Undo Content-Encoding the way httpx does: codings applied in the order listed, so
@@ -744,7 +785,7 @@ async fn perform(client: &reqwest::Client, spec: &RequestSpec) -> Result<RawResp
 
 /// How often a blocked sync call wakes to let Python run signal handlers, so Ctrl-C
 /// interrupts a long request as it would interrupt httpx's blocking socket read.
-const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+pub(crate) const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 
 async fn perform_interruptible(client: &reqwest::Client, spec: &RequestSpec) -> Waited {
     let fut = perform(client, spec);
@@ -961,7 +1002,7 @@ fn run_blocking(py: Python<'_>, spec: &RequestSpec) -> Waited {
 }
 
 /// A client for the request's network settings could not be built: nothing was sent.
-fn unbuildable(message: String) -> Failure {
+pub(crate) fn unbuildable(message: String) -> Failure {
     Failure {
         kind: "builder",
         sent: false,
@@ -1193,7 +1234,13 @@ pub fn send_async<'py>(
         .client(spec.net.as_ref())
         .map_err(|m| unbuildable(m).into_pyerr(py))?;
     #[cfg(unix)]
-    return crate::aio::spawn_for_loop(py, async move { perform(&client, &spec).await });
+    return crate::aio::spawn_for_loop(py, async move {
+        let result = perform(&client, &spec).await;
+        Box::new(move |py: Python<'_>| match result {
+            Ok(raw) => Ok(Bound::new(py, Response::from(raw))?.into_any().unbind()),
+            Err(f) => Err(f.into_pyerr(py)),
+        }) as crate::aio::Deliver
+    });
     #[cfg(not(unix))]
     {
         let _ = (client, spec);

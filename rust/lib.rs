@@ -10,6 +10,7 @@ mod net;
 mod openai;
 mod pyjson;
 mod retry;
+mod stream;
 
 #[cfg(test)]
 mod fuzz;
@@ -25,6 +26,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(http::send_async, m)?)?;
     m.add_class::<http::Response>()?;
     m.add_class::<net::NetConfig>()?;
+    m.add_function(wrap_pyfunction!(stream::open_stream, m)?)?;
+    m.add_function(wrap_pyfunction!(stream::open_stream_async, m)?)?;
+    m.add_class::<stream::StreamResponse>()?;
     m.add("TransportError", py.get_type::<http::TransportError>())?;
 
     // Exposed as loads/dumps; the Rust names avoid clashing with the internal functions.

@@ -113,6 +113,70 @@ def litellm_call(function: str, kwargs: Dict[str, Any], *, is_async: bool) -> Ca
     return lambda: target(**kwargs)
 
 
+class Streamed:
+    """What a caller sees of a stream: the object returned, every chunk, how it ended, and
+    `litellm.stream_chunk_builder` over the chunks."""
+
+    def __init__(self, wrapper: Any, messages: Any):
+        self.wrapper_type = f"{type(wrapper).__module__}.{type(wrapper).__qualname__}"
+        self.is_stock_wrapper = isinstance(wrapper, litellm.CustomStreamWrapper)
+        self.messages = messages
+        self.chunks: List[Any] = []
+        self.error: Optional[BaseException] = None
+
+    def model_dump(self) -> Dict[str, Any]:
+        built = None
+        if self.chunks and self.error is None:
+            built = result_view(litellm.stream_chunk_builder(self.chunks, messages=self.messages))
+        return {
+            "is_stock_wrapper": self.is_stock_wrapper,
+            "chunks": [
+                {"dump": plain(c), "hidden_params": plain(getattr(c, "_hidden_params", None))} for c in self.chunks
+            ],
+            "error": exception_view(self.error) if self.error is not None else None,
+            "built": built,
+        }
+
+
+def litellm_stream(kwargs: Dict[str, Any], *, is_async: bool, stop_after: Optional[int] = None) -> Callable[[], Any]:
+    """A streaming scenario for `run`: completion(stream=True) consumed to the end (or only
+    `stop_after` chunks, then closed); a failure while iterating is recorded with the chunks
+    that came before it."""
+    kwargs = {**kwargs, "stream": True}
+
+    def take(streamed: Streamed, chunk: Any) -> bool:
+        streamed.chunks.append(chunk)
+        return stop_after is not None and len(streamed.chunks) >= stop_after
+
+    if is_async:
+
+        async def call():
+            wrapper = await litellm.acompletion(**kwargs)
+            streamed = Streamed(wrapper, kwargs["messages"])
+            try:
+                async for chunk in wrapper:
+                    if take(streamed, chunk):
+                        break
+            except Exception as exc:  # noqa: BLE001 - part of the outcome
+                streamed.error = exc
+            return streamed
+
+        return call
+
+    def call():
+        wrapper = litellm.completion(**kwargs)
+        streamed = Streamed(wrapper, kwargs["messages"])
+        try:
+            for chunk in wrapper:
+                if take(streamed, chunk):
+                    break
+        except Exception as exc:  # noqa: BLE001
+            streamed.error = exc
+        return streamed
+
+    return call
+
+
 class Capture(CustomLogger):
     """Records what LiteLLM hands its callbacks, sync and async, success and failure."""
 
@@ -194,16 +258,28 @@ def _default(value: Any) -> Any:
     return repr(value)
 
 
+# Frames of the HTTP stack below httpx's client: stock's are httpcore's, h11's or aiohttp's,
+# the patch's are the core's (which has none in Python). Stock embeds tracebacks in some
+# messages and in failure payloads, so these frames, and the exception chained beneath them
+# ("The above exception was the direct cause..."), are the other difference the patch cannot
+# avoid. The exception's class and text, and every frame above the transport, must match.
+_TRANSPORT_FRAMES = ("/edgequake_patch/", "/httpx/_transports/", "/httpcore/", "/h11/", "/aiohttp/",
+                     "/custom_httpx/aiohttp_transport.py", "/contextlib.py")
+_CHAINED_CAUSE = re.compile(
+    r"Traceback \(most recent call last\):\n(?:(?!Traceback \(most recent).)*?"
+    r"\nThe above exception was the direct cause of the following exception:\n\n",
+    re.S,
+)
+
+
 def _without_patch_frames(text: Any) -> Any:
-    """Tracebacks list the frames on the stack, and the patch's wrappers are on it: the one
-    difference the patch cannot avoid (stock embeds tracebacks in some messages, and in the
-    failure payload). Everything else in the text must match."""
-    if not isinstance(text, str) or '/edgequake_patch/' not in text:
+    if not isinstance(text, str) or '  File "' not in text:
         return text
+    text = _CHAINED_CAUSE.sub("", text)
     out, skipping = [], False
     for line in text.splitlines(keepends=True):
         if line.startswith('  File "'):
-            skipping = "/edgequake_patch/" in line
+            skipping = any(marker in line for marker in _TRANSPORT_FRAMES)
         elif not line.startswith("    "):
             skipping = False
         if not skipping:
@@ -339,6 +415,14 @@ _CLOCK_FIELDS = (
 )
 
 
+def _stamped_by_litellm(path: str, stock_value: Any) -> bool:
+    """`created` is the provider's value, except where LiteLLM stamps its own clock (some of its
+    streaming paths): only the provider's fixed value is binding."""
+    from tests.standin.fixtures import CREATED
+
+    return path.endswith(".created") and stock_value != CREATED
+
+
 @dataclass
 class Comparison:
     stock: Outcome
@@ -349,9 +433,11 @@ class Comparison:
     mismatches: Dict[str, Tuple[Any, Any]]
 
 
-def compare(call: Callable[[], Any], standin, patch, *, expect_callbacks: int = 1) -> Comparison:
+def compare(call: Callable[[], Any], standin, patch, *, expect_callbacks: int = 1,
+            racy: Tuple[str, ...] = ()) -> Comparison:
     """Stock twice (to learn what varies by itself), then patched; report every difference
-    the patch introduces."""
+    the patch introduces. `racy`: path endings stock itself leaves to a race between its own
+    threads, which two stock runs may happen to agree on (each use says which race)."""
     patch.off()
     stock = run(call, standin, expect_callbacks=expect_callbacks)
     stock_again = run(call, standin, expect_callbacks=expect_callbacks)
@@ -365,7 +451,7 @@ def compare(call: Callable[[], Any], standin, patch, *, expect_callbacks: int = 
     mismatches = {
         p: v
         for p, v in diff_paths(stock_view, patched_view).items()
-        if p not in volatile and not p.endswith(_CLOCK_FIELDS)
+        if p not in volatile and not p.endswith(_CLOCK_FIELDS + racy) and not _stamped_by_litellm(p, v[0])
     }
     return Comparison(stock, patched, stock_view, patched_view, volatile, mismatches)
 

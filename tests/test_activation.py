@@ -122,7 +122,7 @@ def test_status_reports_version_hooks_and_counts(standin, patch):
 
 
 def test_unsupported_call_falls_back_with_reason(standin, patch):
-    """A caller-supplied client or a stream is served by stock, and the reason is counted."""
+    """A caller-supplied client or another provider is served by stock, and the reason is counted."""
     import openai
 
     patch.on()

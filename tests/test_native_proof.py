@@ -92,3 +92,31 @@ def test_embedding_is_native(provider, is_async, standin, patch, python_sockets_
     assert len(response.data[0]["embedding"]) == 8
     assert stats.native_calls[provider] == before + 1
     assert python_sockets_blocked == [], "the patched call tried a Python socket"
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("provider", sorted(CHAT_PROVIDERS))
+def test_stream_is_native(provider, is_async, standin, patch, python_sockets_blocked):
+    kwargs = {"messages": MESSAGES, "max_retries": 0, "stream": True, **CHAT_PROVIDERS[provider].kwargs(standin)}
+
+    def call():
+        if is_async:
+
+            async def consume():
+                return [chunk async for chunk in await litellm.acompletion(**kwargs)]
+
+            return asyncio.run(consume())
+        return list(litellm.completion(**kwargs))
+
+    patch.off()
+    with pytest.raises(Exception):
+        call()
+    assert python_sockets_blocked, "stock did not even try a Python socket: the block proves nothing"
+    python_sockets_blocked.clear()
+    patch.on()
+    before = stats.native_calls[provider]
+    chunks = call()
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Hello from the stand-in."
+    assert stats.native_calls[provider] == before + 1
+    assert python_sockets_blocked == [], "the patched stream tried a Python socket"

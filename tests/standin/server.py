@@ -47,6 +47,9 @@ MARKERS: list[str] = [
     "close-mid-stream",   # stream: send a few SSE events, then abort the connection
     "hang-mid-stream",    # stream: send a few SSE events, then never finish
     "close-mid-body",     # headers + Content-Length, half the body, then abort the connection
+    "sse-quirks",         # stream: CRLF line ends, comments, event: lines, data split over lines
+    "sse-bytewise",       # stream: every byte of the first events in its own TCP write
+    "stall-after-first",  # stream: the first event, then a 1.5 s pause, then the rest
     "flaky-429-once",     # first request per scenario key -> 429 (retry-after: 0), then normal
     "flaky-500-once",     # first request per scenario key -> 500, then normal
     "ctx-length",         # 400 context_length_exceeded
@@ -238,7 +241,11 @@ async def send_sse(ctx: Ctx, events: list) -> web.StreamResponse:
     resp.charset = "utf-8"
     await resp.prepare(ctx.request)
     cut = min(2, len(events))
-    for i, event in enumerate(events):
+    frames = [fixtures.sse_event(e) for e in events] + [fixtures.SSE_DONE]
+    if kind == "sse-quirks":
+        frames = [_quirky(f) for f in frames]
+        frames.insert(0, b": keep-alive comment\r\n\r\n")
+    for i, frame in enumerate(frames):
         if i == cut and kind in ("close-mid-stream", "close-mid-body"):
             await _flush(ctx)
             _abort(ctx)
@@ -246,10 +253,34 @@ async def send_sse(ctx: Ctx, events: list) -> web.StreamResponse:
         if i == cut and kind == "hang-mid-stream":
             await _flush(ctx)
             await _hang(ctx)
-        await resp.write(fixtures.sse_event(event))
-    await resp.write(fixtures.SSE_DONE)
+        if kind == "sse-bytewise" and i < 3:
+            for b in range(len(frame)):  # one byte per segment: frames split at every byte
+                await resp.write(frame[b:b + 1])
+                await _flush(ctx)
+            continue
+        await resp.write(frame)
+        if kind == "stall-after-first" and i == 0:
+            await _flush(ctx)
+            await asyncio.sleep(STALL_SECONDS)
     await resp.write_eof()
     return resp
+
+
+STALL_SECONDS = 1.5
+
+
+def _quirky(frame: bytes) -> bytes:
+    """The same event with what SSE allows around it: an `event:` line, the data split over two
+    `data:` lines (joined back with a newline, which JSON ignores), CRLF line ends, a comment."""
+    payload = frame[len(b"data: "):].rstrip(b"\n")
+    cut = payload.find(b",")
+    lines = [b"event: message"]
+    if cut > 0 and payload.startswith(b"{"):
+        lines += [b"data: " + payload[: cut + 1], b"data: " + payload[cut + 1:]]
+    else:
+        lines.append(b"data: " + payload)
+    lines.append(b": comment between events")
+    return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
 async def apply_scenario(ctx: Ctx) -> Optional[web.StreamResponse]:

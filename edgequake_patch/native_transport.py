@@ -1,0 +1,183 @@
+"""httpx transports whose requests travel through the Rust core.
+
+Stock code (LiteLLM's HTTPHandler, the OpenAI SDK) keeps building requests and reading
+responses; only the exchange itself is native. Two kinds of answer:
+
+* whole: one `native.send`, body read and decoded in Rust, for ordinary calls;
+* streamed: `native.open_stream`, for calls the router marked as streams. The response is
+  handed over once its headers are in and its body is pulled chunk by chunk, so the first
+  chunk reaches the caller as soon as the provider sends it, and closing the response (or
+  breaking out of the loop that reads it) closes the connection. Its bytes are passed on as
+  received: httpx undoes any Content-Encoding exactly as for stock.
+
+Each transport sends every request once: retrying is the caller's business, as with stock.
+Every request goes with the TLS trust and proxy the stock client would have used for its URL
+(see net_settings). A connection that could not even be opened (refused, TLS handshake
+rejected, proxy tunnel refused) sent nothing, so that request may still go the stock way,
+through the transport the stock client would have picked, which raises the socket-level error
+text stock callers see. So does a request whose settings the core cannot reproduce (counted).
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Iterator
+
+import httpx
+
+from . import native, routing, stats
+from .net_settings import Resolver, Unsupported
+from .transport_errors import as_httpx_error, body_read_timeout_error, incomplete_body_error
+
+# Set by the core or meaningless for it: the core frames the request itself.
+_FRAMING_HEADERS = frozenset({"host", "content-length", "connection", "transfer-encoding"})
+# For whole answers the core also negotiates compression and hands back decoded bodies, so
+# httpx must not see the encoding a second time.
+_WHOLE_ANSWER_HEADERS = _FRAMING_HEADERS | {"accept-encoding"}
+
+
+def _request_headers(request: httpx.Request, dropped: frozenset) -> list:
+    return [(k, v) for k, v in request.headers.multi_items() if k.lower() not in dropped]
+
+
+def _timeouts(request: httpx.Request):
+    timeout = request.extensions.get("timeout") or {}
+    return timeout.get("read"), timeout.get("connect")
+
+
+def _whole(reply: Any, request: httpx.Request) -> httpx.Response:
+    return httpx.Response(reply.status, headers=reply.headers, content=reply.body, request=request)
+
+
+class _Body:
+    """The core's streamed body; closing it closes the connection."""
+
+    def __init__(self, stream: Any, request: httpx.Request, stock: Any):
+        self._stream = stream
+        self._request = request
+        self._stock = stock  # whose wording a broken body is reported in
+        self._received = 0
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def _broken(self, error: Any) -> Exception:
+        if error.kind == "incomplete":
+            headers = httpx.Headers(self._stream.headers)
+            return incomplete_body_error(self._stock, headers, self._received, self._request)
+        if error.kind == "read_timeout":
+            return body_read_timeout_error(self._stock, self._request)
+        return as_httpx_error(error, self._request)
+
+
+class _SyncBody(_Body, httpx.SyncByteStream):
+    def __iter__(self) -> Iterator[bytes]:
+        next_chunk = self._stream.next_chunk
+        try:
+            while (chunk := next_chunk()) is not None:
+                self._received += len(chunk)
+                yield chunk
+        except native.TransportError as error:
+            raise self._broken(error) from None
+        finally:
+            # Also when the reader gives up (an exception thrown in, the generator closed).
+            self._stream.close()
+
+
+class _AsyncBody(_Body, httpx.AsyncByteStream):
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        stream = self._stream
+        try:
+            while True:
+                chunk = stream.try_next()  # a chunk already read ahead costs no await
+                if chunk is False:
+                    chunk = await stream.next_async()
+                if chunk is None:
+                    return
+                self._received += len(chunk)
+                yield chunk
+        except native.TransportError as error:
+            raise self._broken(error) from None
+        finally:
+            # Also when the task reading is cancelled while waiting for a chunk.
+            stream.close()
+
+    async def aclose(self) -> None:
+        self._stream.close()
+
+
+def _streamed(opened: Any, request: httpx.Request, body_class: type, stock: Any) -> httpx.Response:
+    body = body_class(opened, request, stock)
+    return httpx.Response(opened.status, headers=opened.headers, stream=body, request=request)
+
+
+class NativeTransport(httpx.BaseTransport):
+    def __init__(self, provider: str, resolver: Resolver):
+        self.provider = provider
+        self.resolver = resolver  # the stock client's transports, and the settings they send with
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        stock, net = self.resolver.resolve(request)
+        if isinstance(net, Unsupported):
+            routing.refuse(net.reason)
+            return stock.handle_request(request)
+        read, connect = _timeouts(request)
+        streamed = routing.active_stream.get()
+        try:
+            if streamed:
+                opened = native.open_stream(
+                    request.method, str(request.url), _request_headers(request, _FRAMING_HEADERS),
+                    request.read(), timeout=read, connect_timeout=connect, net=net,
+                )
+            else:
+                reply = native.send(
+                    request.method, str(request.url), _request_headers(request, _WHOLE_ANSWER_HEADERS),
+                    request.read(), timeout=read, connect_timeout=connect, max_retries=0, retry="none", net=net,
+                )
+        except native.TransportError as error:
+            if not error.sent and error.kind == "connect":
+                routing.refuse("connect_failed_before_send")
+                return stock.handle_request(request)
+            stats.count_native(self.provider)
+            raise as_httpx_error(error, request) from None
+        stats.count_native(self.provider)
+        return _streamed(opened, request, _SyncBody, stock) if streamed else _whole(reply, request)
+
+    def close(self) -> None:
+        self.resolver.close()
+
+
+class NativeAsyncTransport(httpx.AsyncBaseTransport):
+    def __init__(self, provider: str, resolver: Resolver):
+        self.provider = provider
+        self.resolver = resolver
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        stock, net = self.resolver.resolve(request)
+        if isinstance(net, Unsupported):
+            routing.refuse(net.reason)
+            return await stock.handle_async_request(request)
+        read, connect = _timeouts(request)
+        streamed = routing.active_stream.get()
+        try:
+            if streamed:
+                opened = await native.open_stream_async(
+                    request.method, str(request.url), _request_headers(request, _FRAMING_HEADERS),
+                    await request.aread(), timeout=read, connect_timeout=connect, net=net,
+                )
+            else:
+                reply = await native.send_async(
+                    request.method, str(request.url), _request_headers(request, _WHOLE_ANSWER_HEADERS),
+                    await request.aread(), timeout=read, connect_timeout=connect, max_retries=0, retry="none",
+                    net=net,
+                )
+        except native.TransportError as error:
+            if not error.sent and error.kind == "connect":
+                routing.refuse("connect_failed_before_send")
+                return await stock.handle_async_request(request)
+            stats.count_native(self.provider)
+            raise as_httpx_error(error, request) from None
+        stats.count_native(self.provider)
+        return _streamed(opened, request, _AsyncBody, stock) if streamed else _whole(reply, request)
+
+    async def aclose(self) -> None:
+        await self.resolver.aclose()
