@@ -254,6 +254,7 @@ class RawServer(_Server):
         self.status = 200
         self.headers: List[Tuple[str, str]] = [("Content-Type", "application/json")]
         self.body = b"{}"
+        self.pieces: Optional[List[bytes]] = None
         super().__init__()
 
     @property
@@ -261,8 +262,14 @@ class RawServer(_Server):
         return f"http://127.0.0.1:{self.port}"
 
     def respond(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        self.status, self.body = status, body
+        self.status, self.body, self.pieces = status, body, None
         self.headers = [("Content-Type", content_type)]
+
+    def respond_stream(self, pieces: List[bytes]) -> None:
+        """A 200 event stream whose body is written in these pieces (chunked encoding, each piece
+        in its own TCP segment), so the reader sees the bytes split exactly there."""
+        self.status, self.body, self.pieces = 200, b"", list(pieces)
+        self.headers = [("Content-Type", "text/event-stream")]
 
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(10)
@@ -284,7 +291,20 @@ class RawServer(_Server):
                 if not chunk:
                     return
                 rest += chunk
-            status, body = self.status, self.body
+            status, body, pieces = self.status, self.body, self.pieces
+            if pieces is not None:
+                import time
+
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                head = ["HTTP/1.1 200 OK", "Transfer-Encoding: chunked", "Connection: close"]
+                head += [f"{k}: {v}" for k, v in self.headers]
+                conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+                for piece in pieces:
+                    if piece:
+                        conn.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                        time.sleep(0.0005)
+                conn.sendall(b"0\r\n\r\n")
+                return
             lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}", "Connection: close"]
             lines += [f"{k}: {v}" for k, v in self.headers]
             conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)

@@ -188,6 +188,19 @@ def test_default_trust_rejects_private_ca(net, https, standin, patch, provider, 
     assert_same(c, native=False)
 
 
+@both_families
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_DIR"])
+def test_ca_variables_stock_ignores(net, https, pki, standin, patch, provider, variable):
+    """LiteLLM hands httpx/aiohttp an SSL context of its own, so these variables change nothing
+    for stock: the core must not trust more than stock does either."""
+    import os
+
+    net.setenv(variable, os.path.dirname(pki[0].ca_pem) if variable == "SSL_CERT_DIR" else pki[0].ca_pem)
+    c = compare(_call(provider, https.base_url(), False), standin, patch)
+    _fails_alike(c)
+    assert_same(c, native=False)
+
+
 def test_cert_settings_key_the_core_pool(net, https, pki, standin, patch):
     """A client the core built trusting one CA never serves a call configured with another."""
     patch.on()

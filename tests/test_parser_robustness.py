@@ -115,3 +115,92 @@ def test_both_outcomes_were_exercised():
     """The generated bodies produced successes and failures alike (else the test above proves
     little)."""
     assert _seen == {"ok", "error"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Streams: arbitrary event-stream bytes, split anywhere. The core hands the bytes over as they
+# arrive and stock's own SSE parsing reads them, so whatever the framing, the patched stream
+# yields stock's chunks and stock's error.
+
+
+def _chunk(content: str, finish=None) -> bytes:
+    event = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1694268190, "model": "gpt-4o-mini",
+             "choices": [{"index": 0, "delta": {"content": content}, "logprobs": None, "finish_reason": finish}]}
+    return json.dumps(event).encode()
+
+
+sse_lines = st.one_of(
+    st.text(max_size=8).map(lambda t: b"data: " + _chunk(t)),
+    st.just(b"data: " + _chunk("", "stop")),
+    st.just(b"data: [DONE]"),
+    st.just(b": keep-alive"),
+    st.just(b"event: message"),
+    st.just(b""),
+    st.binary(max_size=24),
+    json_values.map(lambda v: b"data: " + json.dumps(v).encode()),
+    st.builds(lambda t, cut: (b"data: " + _chunk(t))[:cut], st.text(max_size=8), st.integers(min_value=0, max_value=80)),
+)
+
+
+@st.composite
+def sse_streams(draw):
+    newline = draw(st.sampled_from([b"\n", b"\r\n", b"\n\n", b"\r\n\r\n"]))
+    body = newline.join(draw(st.lists(sse_lines, min_size=0, max_size=8)))
+    if draw(st.booleans()):
+        body += newline + b"data: [DONE]" + newline
+    cuts = sorted(draw(st.lists(st.integers(min_value=0, max_value=len(body)), max_size=6)))
+    pieces, last = [], 0
+    for cut in cuts + [len(body)]:
+        pieces.append(body[last:cut])
+        last = cut
+    return pieces
+
+
+def _stream_outcome(provider: str, server: RawServer, is_async: bool):
+    kwargs = dict(model=MODELS[provider], messages=[{"role": "user", "content": "Hi"}], stream=True,
+                  api_base=server.base_url + "/v1", api_key="sk-test-0123456789", max_retries=0)
+    chunks, error = [], None
+
+    async def consume_async():
+        async for chunk in await litellm.acompletion(**kwargs):
+            chunks.append(chunk)
+
+    try:
+        if is_async:
+            asyncio.run(consume_async())
+        else:
+            for chunk in litellm.completion(**kwargs):
+                chunks.append(chunk)
+    except Exception as exc:  # noqa: BLE001 - the exception is the outcome
+        error = (type(exc), getattr(exc, "status_code", None))
+    return [plain(c).get("choices") for c in chunks], error
+
+
+@pytest.mark.parametrize("provider", sorted(MODELS))
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=sse_streams())
+def test_any_event_stream(raw, patch, provider, is_async, pieces):
+    raw.respond_stream(pieces)
+    patch.off()
+    stock = _stream_outcome(provider, raw, is_async)
+    patch.on()
+    before = sum(stats.native_calls.values())
+    try:
+        patched = _stream_outcome(provider, raw, is_async)
+    except BaseException as exc:
+        if type(exc).__name__ == "PanicException":
+            pytest.fail(f"the core panicked on {pieces!r}: {exc}")
+        raise
+    finally:
+        patch.off()
+    assert patched == stock, f"pieces {pieces!r}"
+    assert sum(stats.native_calls.values()) == before + 1, "the patched stream did not go through the core"
+    _seen_streams.add("error" if stock[1] else ("chunks" if stock[0] else "empty"))
+
+
+_seen_streams: set = set()
+
+
+def test_streams_exercised_chunks_and_errors():
+    assert {"chunks", "error"} <= _seen_streams
