@@ -283,6 +283,8 @@ class _Endpoint:
                 net=client._net,
             )
         except native.TransportError as error:  # sync only: the async form raises when awaited
+            if _never_connected(error):
+                return self._last_try_stock(call_stock)
             stats.count_native(client.provider)
             return client.replay(error, call_stock)
         except (TypeError, ValueError):
@@ -292,6 +294,14 @@ class _Endpoint:
             return self._finish_async(pending, call_stock, decode_base64)
         return self._finish(pending, call_stock, decode_base64)
 
+    def _last_try_stock(self, call_stock: Callable[[Any], Any]):
+        """Every attempt failed to connect, so nothing was sent: one more attempt, stock's own
+        (the core already waited out the SDK's retries). Where stock's TLS stack accepts a
+        server certificate rustls does not (a CN-only certificate, say), stock then succeeds as
+        it would have; otherwise it raises its own error."""
+        routing.refuse("connect_failed_before_send")
+        return call_stock(self.client._real.copy(max_retries=0))
+
     def _stock(self, reason: str, call_stock: Callable[[Any], Any]):
         routing.refuse(reason)
         return call_stock(self.client._real)
@@ -300,6 +310,8 @@ class _Endpoint:
         try:
             response = await pending
         except native.TransportError as error:
+            if _never_connected(error):
+                return await self._last_try_stock(call_stock)
             stats.count_native(self.client.provider)
             return await self.client.replay(error, call_stock)
         result = self._finish(response, call_stock, decode_base64)
@@ -325,6 +337,10 @@ class _Endpoint:
         if self.path == "embeddings":
             return native.openai_sdk_shape_embedding(parsed)
         raise ValueError("no fast path for this endpoint")
+
+
+def _never_connected(error: Any) -> bool:
+    return error.kind == "connect" and not error.sent
 
 
 class NativeRawResponse(LegacyAPIResponse):

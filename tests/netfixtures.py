@@ -35,8 +35,10 @@ def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def make_pki(directory: str, label: str = "edgequake test") -> Pki:
-    """A CA and a server certificate for 127.0.0.1 and localhost signed by it."""
+def make_pki(directory: str, label: str = "edgequake test", san: bool = True) -> Pki:
+    """A CA and a server certificate for 127.0.0.1 and localhost signed by it. With
+    `san=False` the server certificate names localhost in its subject CN only (OpenSSL still
+    matches that; rustls/webpki does not)."""
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
@@ -66,10 +68,14 @@ def make_pki(directory: str, label: str = "edgequake test") -> Pki:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(hours=1))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
+    )
+    if san:
+        leaf = leaf.add_extension(
             x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False,
         )
+    leaf = (
+        leaf
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
