@@ -349,3 +349,51 @@ def test_certificate_only_stock_accepts(net, standin, patch, tmp_path, provider,
     assert c.stock.error is None and c.patched.error is None
     assert_same(c, native=False)
     assert c.patched.fallbacks == {"connect_failed_before_send": 1}
+
+
+# ---------------------------------------------------------------------------------------------
+# Every provider and endpoint the core serves: HTTPS through the tunnelling proxy, trusting
+# the test CA from SSL_CERT_FILE.
+
+from tests.differential import CHAT_PROVIDERS, EMBEDDING_PROVIDERS  # noqa: E402
+
+
+def _provider_call(table, name, https, function, is_async):
+    p = table[name]
+    kwargs = {"model": p.model, "api_base": https.base_url() + p.path, "api_key": p.key, **p.extra}
+    if function == "completion":
+        kwargs["messages"] = MESSAGES
+    else:
+        kwargs["input"] = ["hello"]
+    return litellm_call(function, kwargs, is_async=is_async)
+
+
+@pytest.mark.parametrize(
+    "function,name",
+    [("completion", n) for n in sorted(CHAT_PROVIDERS)] + [("embedding", n) for n in sorted(EMBEDDING_PROVIDERS)],
+)
+@sync_and_async
+def test_every_provider_over_tls_through_proxy(net, proxy, https, pki, standin, patch, function, name, is_async):
+    net.setenv("HTTPS_PROXY", proxy.url)
+    net.setenv("SSL_CERT_FILE", pki[0].ca_pem)
+    table = CHAT_PROVIDERS if function == "completion" else EMBEDDING_PROVIDERS
+    c, seen = _compare_through(proxy, _provider_call(table, name, https, function, is_async), standin, patch)
+    assert c.stock.error is None, c.stock.error
+    assert seen == [("CONNECT", f"127.0.0.1:{https.port}", None)]
+    assert_same(c)
+
+
+@pytest.mark.parametrize("name", sorted(CHAT_PROVIDERS))
+@sync_and_async
+def test_streams_over_tls_through_proxy(net, proxy, https, pki, standin, patch, name, is_async):
+    from tests.differential import litellm_stream
+
+    net.setenv("HTTPS_PROXY", proxy.url)
+    net.setenv("SSL_CERT_FILE", pki[0].ca_pem)
+    p = CHAT_PROVIDERS[name]
+    kwargs = {"model": p.model, "api_base": https.base_url() + p.path, "api_key": p.key, **p.extra,
+              "messages": MESSAGES, "max_retries": 0}
+    c, seen = _compare_through(proxy, litellm_stream(kwargs, is_async=is_async), standin, patch)
+    assert c.patched.result.error is None and len(c.patched.result.chunks) >= 3
+    assert seen == [("CONNECT", f"127.0.0.1:{https.port}", None)]
+    assert_same(c)
