@@ -397,3 +397,61 @@ def test_streams_over_tls_through_proxy(net, proxy, https, pki, standin, patch, 
     assert c.patched.result.error is None and len(c.patched.result.chunks) >= 3
     assert seen == [("CONNECT", f"127.0.0.1:{https.port}", None)]
     assert_same(c)
+
+
+# ---------------------------------------------------------------------------------------------
+# Native proof: Python's own sockets may not reach the proxy, yet the patched call gets through
+# it (and through TLS trusting the test CA), so the core made the connection with the settings.
+
+
+@pytest.fixture
+def proxy_blocked_for_python(proxy, monkeypatch):
+    import socket
+
+    blocked = []
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def _is_proxy(address):
+        return isinstance(address, tuple) and len(address) >= 2 and address[1] == proxy.port
+
+    def connect(self, address):
+        if _is_proxy(address):
+            blocked.append(address)
+            raise ConnectionRefusedError(111, "Python sockets may not reach the proxy")
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        if _is_proxy(address):
+            blocked.append(address)
+            return 111
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    return blocked
+
+
+@both_families
+@sync_and_async
+def test_native_through_proxy_and_tls(net, proxy, proxy_blocked_for_python, https, pki, standin, patch, provider, is_async):
+    net.setenv("HTTPS_PROXY", proxy.url)
+    net.setenv("SSL_CERT_FILE", pki[0].ca_pem)
+    call = _call(provider, https.base_url(), is_async, max_retries=0)
+
+    def run_call():
+        return asyncio.run(call()) if is_async else call()
+
+    patch.off()
+    with pytest.raises(Exception):
+        run_call()
+    assert proxy_blocked_for_python, "stock did not try the proxy: the block proves nothing"
+
+    patch.on()
+    proxy_blocked_for_python.clear()
+    proxy.reset()
+    before = sum(stats.native_calls.values())
+    response = run_call()
+    assert response.choices[0].message.content == "Hello from the stand-in."
+    assert sum(stats.native_calls.values()) == before + 1
+    assert proxy_blocked_for_python == [], "the patched call tried a Python socket"
+    assert proxy.records() == [("CONNECT", f"127.0.0.1:{https.port}", None)]
