@@ -54,16 +54,17 @@ impl NetSettings {
     }
 
     /// Apply these settings to a client builder. Every client the core builds goes through
-    /// here, so reqwest never reads proxy variables on its own (Python already resolved the
-    /// proxy stock would use for this very URL, NO_PROXY included).
+    /// here, so reqwest never reads proxy variables on its own: Python resolves the proxy
+    /// stock would use for each URL (NO_PROXY included), and without settings (`send` called
+    /// directly, without `net=`) there is none. No settings also means the built-in roots.
     pub(crate) fn apply(
         settings: Option<&NetSettings>,
         builder: reqwest::ClientBuilder,
     ) -> Result<reqwest::ClientBuilder, String> {
+        let mut builder = builder.no_proxy();
         let Some(s) = settings else {
             return Ok(builder);
         };
-        let mut builder = builder.no_proxy();
         if !s.verify {
             builder = builder.danger_accept_invalid_certs(true);
         }

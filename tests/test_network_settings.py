@@ -455,3 +455,36 @@ def test_native_through_proxy_and_tls(net, proxy, proxy_blocked_for_python, http
     assert sum(stats.native_calls.values()) == before + 1
     assert proxy_blocked_for_python == [], "the patched call tried a Python socket"
     assert proxy.records() == [("CONNECT", f"127.0.0.1:{https.port}", None)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The core's NetConfig itself
+
+
+def test_netconfig_validates_and_hides_credentials():
+    from edgequake_patch import native
+
+    cfg = native.NetConfig(verify=True, proxy="http://127.0.0.1:3128", proxy_authorization="Basic c2VjcmV0OnB3")
+    assert "c2VjcmV0" not in repr(cfg) and "3128" not in repr(cfg)
+    assert cfg == native.NetConfig(verify=True, proxy="http://127.0.0.1:3128", proxy_authorization="Basic c2VjcmV0OnB3")
+    assert hash(cfg) == hash(native.NetConfig(verify=True, proxy="http://127.0.0.1:3128", proxy_authorization="Basic c2VjcmV0OnB3"))
+    assert cfg != native.NetConfig(verify=False, proxy="http://127.0.0.1:3128", proxy_authorization="Basic c2VjcmV0OnB3")
+    with pytest.raises(ValueError):
+        native.NetConfig(proxy="not a url")
+    with pytest.raises(ValueError):
+        native.NetConfig(ca_certs=[b"not DER"])
+    with pytest.raises(ValueError):
+        native.NetConfig(ca_certs=["a str"])
+
+
+def test_send_without_settings_ignores_proxy_variables(standin, monkeypatch):
+    """Called without net=, the core uses no proxy at all: it never reads proxy variables by
+    itself (only Python decides, from stock's client)."""
+    from edgequake_patch import native
+
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    reply = native.send("POST", standin.base_url + "/v1/chat/completions", [], {"model": "x", "messages": [{"role": "user", "content": "hi"}]},
+                        timeout=5, connect_timeout=5, max_retries=0, retry="none")
+    assert reply.status == 200
