@@ -488,3 +488,72 @@ def test_send_without_settings_ignores_proxy_variables(standin, monkeypatch):
     reply = native.send("POST", standin.base_url + "/v1/chat/completions", [], {"model": "x", "messages": [{"role": "user", "content": "hi"}]},
                         timeout=5, connect_timeout=5, max_retries=0, retry="none")
     assert reply.status == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# SSL contexts and clients the user hands LiteLLM
+
+
+def _capath(pki, tmp_path):
+    """A hashed certificate directory holding the test CA (what `capath=` expects)."""
+    import shutil
+    import subprocess
+
+    digest = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", pki.ca_pem], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    directory = tmp_path / "capath"
+    directory.mkdir()
+    shutil.copy(pki.ca_pem, directory / f"{digest}.0")
+    return str(directory)
+
+
+@sync_and_async
+def test_per_call_ssl_context(net, https, pki, standin, patch, is_async):
+    """An SSLContext as per-call ssl_verify: stock (1.106.2) uses it as is and the core trusts
+    what it was loaded with; where stock cannot take one (1.95.0 fails serialising it), the
+    patched call fails the same way."""
+    import ssl
+
+    ctx = ssl.create_default_context(cafile=pki[0].ca_pem)
+    c = compare(_call("xai", https.base_url(), is_async, ssl_verify=ctx), standin, patch)
+    assert_same(c, native=c.stock.error is None)
+
+
+def test_ssl_context_with_capath_falls_back(net, https, pki, standin, patch, tmp_path):
+    """A context that looks CAs up lazily in a directory lists none before its first handshake:
+    stock's to use. (Once stock has used it, the CAs it looked up are listed and the core can
+    trust those; any other server's CA would fail the core's handshake, which then goes to stock
+    too, since nothing was sent.)"""
+    import ssl
+
+    ctx = ssl.create_default_context(capath=_capath(pki[0], tmp_path))
+    assert ctx.get_ca_certs() == []
+    patch.on()
+    before = dict(stats.fallbacks)
+    kwargs = dict(model="xai/grok-3-mini", messages=MESSAGES, api_base=https.base_url() + "/v1", api_key="k")
+    try:
+        response = litellm.completion(**kwargs, ssl_verify=ctx)
+    except litellm.InternalServerError as exc:  # 1.95.0 cannot take a context per call at all
+        assert "SSLContext" in str(exc)
+        return
+    assert response.choices[0].message.content == "Hello from the stand-in."
+    assert stats.fallbacks["ssl_context_unreadable"] == before.get("ssl_context_unreadable", 0) + 1
+
+
+@sync_and_async
+def test_user_client_session(net, proxy, https, pki, standin, patch, is_async):
+    """litellm.client_session / aclient_session: the SDK family sends with the user's httpx
+    client, its proxy and its CA; so does the core."""
+    import ssl
+
+    import httpx
+
+    ctx = ssl.create_default_context(cafile=pki[0].ca_pem)
+    if is_async:
+        net.setattr(litellm, "aclient_session", httpx.AsyncClient(proxy=proxy.url, verify=ctx))
+    else:
+        net.setattr(litellm, "client_session", httpx.Client(proxy=proxy.url, verify=ctx))
+    c, seen = _compare_through(proxy, _call("openai", https.base_url(), is_async), standin, patch)
+    assert c.stock.error is None
+    assert seen == [("CONNECT", f"127.0.0.1:{https.port}", None)]
+    assert_same(c)
