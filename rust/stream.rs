@@ -458,3 +458,76 @@ pub fn open_stream_async<'py>(
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-shot HTTP/1.1 server that sends `head` + `body` and then closes.
+    async fn serve_once(reply: &'static [u8]) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            sock.write_all(reply).await.unwrap();
+            sock.shutdown().await.ok();
+        });
+        format!("http://{addr}/v1/chat/completions")
+    }
+
+    async fn pump_all(reply: &'static [u8], read_timeout: Option<Duration>) -> Vec<Chunk> {
+        let url = serve_once(reply).await;
+        let response = reqwest::Client::new().post(&url).send().await.unwrap();
+        let (tx, mut rx) = mpsc::channel(READ_AHEAD);
+        let body = Body {
+            response,
+            tx,
+            closed: Arc::new(Notify::new()),
+            read_timeout,
+            target: "POST test".into(),
+        };
+        tokio::spawn(body.pump());
+        let mut out = Vec::new();
+        while let Some(c) = rx.recv().await {
+            out.push(c);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_whole_chunked_body_arrives_and_ends() {
+        let got = pump_all(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n\
+              7\r\ndata: 1\r\n7\r\ndata: 2\r\n0\r\n\r\n",
+            Some(Duration::from_secs(5)),
+        )
+        .await;
+        let bytes: Vec<u8> = got.into_iter().flat_map(|c| c.unwrap().to_vec()).collect();
+        assert_eq!(bytes, b"data: 1data: 2");
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_is_incomplete_after_what_came() {
+        let got = pump_all(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n7\r\ndata: 1\r\n",
+            None,
+        )
+        .await;
+        let (last, before) = got.split_last().unwrap();
+        let bytes: Vec<u8> = before.iter().flat_map(|c| c.as_ref().unwrap().to_vec()).collect();
+        assert_eq!(bytes, b"data: 1");
+        let failure = last.as_ref().unwrap_err();
+        assert_eq!(failure.kind, "incomplete");
+        assert!(failure.sent);
+        assert!(!failure.message.contains("chat/completions?"));
+    }
+
+    #[tokio::test]
+    async fn a_content_length_body_cut_short_is_incomplete() {
+        let got = pump_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this", None).await;
+        assert_eq!(got.last().unwrap().as_ref().unwrap_err().kind, "incomplete");
+    }
+}
