@@ -20,6 +20,7 @@ use pyo3::types::{PyBytes, PyList};
 use tokio::sync::{mpsc, Notify};
 
 use crate::http::{self, Failure, RequestSpec};
+use crate::net::NetConfig;
 
 /// Chunks read ahead of the consumer. Enough to keep the socket busy while Python works on
 /// the previous ones; small enough that an abandoned or huge body costs little memory.
@@ -343,7 +344,8 @@ impl Drop for StreamResponse {
 
 /// Send one request and return once its headers are in (no retries; see the module doc).
 #[pyfunction]
-#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout))]
+#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, net = None))]
+#[allow(clippy::too_many_arguments)]
 pub fn open_stream<'py>(
     py: Python<'py>,
     method: &str,
@@ -352,6 +354,7 @@ pub fn open_stream<'py>(
     body: Option<&Bound<'py, PyAny>>,
     timeout: Option<f64>,
     connect_timeout: Option<f64>,
+    net: Option<&Bound<'py, NetConfig>>,
 ) -> PyResult<Bound<'py, StreamResponse>> {
     let spec = RequestSpec::from_py(
         py,
@@ -363,11 +366,14 @@ pub fn open_stream<'py>(
         connect_timeout,
         0,
         "none",
+        net,
     )?;
     let core = http::core();
+    let client = core
+        .client(spec.net.as_ref())
+        .map_err(|m| http::unbuildable(m).into_pyerr(py))?;
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let task_spec = spec.clone();
-    let client = core.client.clone();
     let task = core.rt.spawn(async move {
         let head = http::attempt_head(&client, &task_spec).await;
         let _ = tx.send(head.map(|resp| start_body(resp, &task_spec)));
@@ -408,7 +414,8 @@ pub fn open_stream<'py>(
 /// `open_stream` as an asyncio future. Cancelling it before the headers are in drops the
 /// request and its connection.
 #[pyfunction]
-#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout))]
+#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, net = None))]
+#[allow(clippy::too_many_arguments)]
 pub fn open_stream_async<'py>(
     py: Python<'py>,
     method: &str,
@@ -417,6 +424,7 @@ pub fn open_stream_async<'py>(
     body: Option<&Bound<'py, PyAny>>,
     timeout: Option<f64>,
     connect_timeout: Option<f64>,
+    net: Option<&Bound<'py, NetConfig>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let spec = RequestSpec::from_py(
         py,
@@ -428,8 +436,11 @@ pub fn open_stream_async<'py>(
         connect_timeout,
         0,
         "none",
+        net,
     )?;
-    let client = http::core().client.clone();
+    let client = http::core()
+        .client(spec.net.as_ref())
+        .map_err(|m| http::unbuildable(m).into_pyerr(py))?;
     #[cfg(unix)]
     return crate::aio::spawn_for_loop(py, async move {
         let head = http::attempt_head(&client, &spec).await;
