@@ -19,6 +19,7 @@ use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE,
 };
 
+use crate::net::{ClientSet, NetConfig, NetSettings};
 use crate::pyjson;
 use crate::retry::{self, Jitter, Outcome, Policy};
 
@@ -40,7 +41,8 @@ pyo3::create_exception!(
 pub(crate) struct Core {
     pid: u32,
     pub(crate) rt: tokio::runtime::Runtime,
-    pub(crate) client: reqwest::Client,
+    /// One pooled client per network settings (see `net`).
+    clients: Mutex<ClientSet>,
 }
 
 static CORE: Mutex<Option<&'static Core>> = Mutex::new(None);
@@ -97,23 +99,37 @@ impl Core {
             // reqwest registers pooled connections with the runtime current at connect
             // time; building inside it keeps everything on this one runtime.
             let _g = rt.enter();
-            build_client()
+            build_client(None).expect("failed to build the HTTP client")
         };
-        Core { pid, rt, client }
+        Core {
+            pid,
+            rt,
+            clients: Mutex::new(ClientSet::new(client)),
+        }
+    }
+
+    /// The shared runtime's client for these settings (built inside the runtime, see new()).
+    pub(crate) fn client(&self, net: Option<&Arc<NetSettings>>) -> Result<reqwest::Client, String> {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients.get(net, |n| {
+            let _g = self.rt.enter();
+            build_client(n)
+        })
     }
 }
 
-fn build_client() -> reqwest::Client {
-    reqwest::Client::builder()
+fn build_client(net: Option<&NetSettings>) -> Result<reqwest::Client, String> {
+    let builder = reqwest::Client::builder()
         .connector_layer(ConnectTimeoutLayer)
         // Same as the SDK's httpx limits (keepalive_expiry 5 s, 100 keep-alive
         // connections): shorter than typical server/LB idle timeouts, so a pooled socket
         // is rarely one the server already closed.
         .pool_idle_timeout(Duration::from_secs(5))
         .pool_max_idle_per_host(100)
-        .tcp_nodelay(true)
+        .tcp_nodelay(true);
+    NetSettings::apply(net, builder)?
         .build()
-        .expect("failed to build the HTTP client")
+        .map_err(|e| format!("could not build the HTTP client: {e}"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -126,6 +142,19 @@ struct AttemptState {
     connect_timeout: Option<Duration>,
     connects_in_flight: AtomicU32,
     body_polled: AtomicBool,
+    /// When this attempt's own connect finished (ns after `created`; 0 = none, e.g. a
+    /// pooled connection): the wait for the response head starts there, as in httpx.
+    created: std::time::Instant,
+    connected_ns: std::sync::atomic::AtomicU64,
+}
+
+impl AttemptState {
+    fn head_wait_starts(&self) -> std::time::Instant {
+        match self.connected_ns.load(Ordering::Acquire) {
+            0 => self.created,
+            ns => self.created + Duration::from_nanos(ns),
+        }
+    }
 }
 
 tokio::task_local! {
@@ -195,13 +224,18 @@ where
             let Some(state) = state else { return fut.await };
             state.connects_in_flight.fetch_add(1, Ordering::AcqRel);
             let _in_flight = InFlight(state.clone());
-            match state.connect_timeout {
+            let result = match state.connect_timeout {
                 Some(t) => match tokio::time::timeout(t, fut).await {
                     Ok(r) => r,
                     Err(_) => Err(Box::new(ConnectTimedOut) as BoxError),
                 },
                 None => fut.await,
+            };
+            if result.is_ok() {
+                let ns = state.created.elapsed().as_nanos().max(1) as u64;
+                state.connected_ns.store(ns, Ordering::Release);
             }
+            result
         })
     }
 }
@@ -251,6 +285,8 @@ pub(crate) struct RequestSpec {
     policy: Policy,
     /// The SDK numbers its attempts in this header; keep doing so if the caller sent it.
     retry_count_header: bool,
+    /// TLS trust and proxy; None: the core's defaults.
+    pub(crate) net: Option<Arc<NetSettings>>,
 }
 
 pub(crate) struct RawResponse {
@@ -304,6 +340,7 @@ impl RequestSpec {
         max_retries: i64,
         retry: &str,
         default_content_type: bool,
+        net: Option<&Bound<'_, NetConfig>>,
     ) -> PyResult<RequestSpec> {
         let policy = Policy::parse(retry).ok_or_else(|| {
             PyValueError::new_err(format!(
@@ -388,6 +425,7 @@ impl RequestSpec {
             max_retries: max_retries.min(u32::MAX as i64) as u32,
             policy,
             retry_count_header,
+            net: net.map(|n| n.get().inner.clone()),
         })
     }
 
@@ -499,29 +537,19 @@ fn new_attempt_state(spec: &RequestSpec) -> Arc<AttemptState> {
         connect_timeout: spec.connect_timeout,
         connects_in_flight: AtomicU32::new(0),
         body_polled: AtomicBool::new(false),
+        created: std::time::Instant::now(),
+        connected_ns: std::sync::atomic::AtomicU64::new(0),
     })
 }
 
-/// The failure for an attempt our own timeout `t` cut short: still connecting (nothing was
-/// sent) or waiting after the request was written.
-fn timed_out(state: &AttemptState, spec: &RequestSpec, t: Duration) -> AttemptResult {
-    let connecting = state.connects_in_flight.load(Ordering::Acquire) > 0
-        && !state.body_polled.load(Ordering::Acquire);
-    let (kind, sent) = if connecting {
-        ("connect_timeout", false)
-    } else {
-        ("read_timeout", true)
-    };
-    let phase = if connecting {
-        "connecting to"
-    } else {
-        "waiting for the response from"
-    };
+/// The failure for a wait for bytes (the response head, or a piece of the body) that our
+/// timeout `t` cut short, after the request was written.
+fn read_timed_out(spec: &RequestSpec, t: Duration) -> AttemptResult {
     AttemptResult::Failed {
-        kind,
-        sent,
+        kind: "read_timeout",
+        sent: true,
         message: format!(
-            "timed out after {:.3} s {phase} {} {}",
+            "timed out after {:.3} s waiting for the response from {} {}",
             t.as_secs_f64(),
             spec.method,
             safe_url(&spec.url)
@@ -530,39 +558,103 @@ fn timed_out(state: &AttemptState, spec: &RequestSpec, t: Duration) -> AttemptRe
     }
 }
 
+/// Send the request and wait for the status line and headers.
+///
+/// The timeout means what it means to httpx (which stock's clients use): connecting has its
+/// own limit (the connector layer), then the wait for the head may last up to `timeout`
+/// from when this attempt's connection was ready -- and, in `attempt` and the stream, every
+/// wait for a piece of the body too. Not a total: a body that keeps arriving slowly
+/// completes under stock, so it must here too.
+async fn head(
+    client: &reqwest::Client,
+    spec: &RequestSpec,
+    state: &Arc<AttemptState>,
+    req: reqwest::Request,
+) -> Result<reqwest::Response, AttemptResult> {
+    let mut exec = std::pin::pin!(ATTEMPT.scope(state.clone(), client.execute(req)));
+    let resp = match spec.timeout {
+        None => exec.await,
+        Some(t) => loop {
+            let deadline = tokio::time::Instant::from_std(state.head_wait_starts() + t);
+            if let Ok(r) = tokio::time::timeout_at(deadline, &mut exec).await {
+                break r;
+            }
+            let connecting = state.connects_in_flight.load(Ordering::Acquire) > 0
+                && !state.body_polled.load(Ordering::Acquire);
+            if connecting {
+                // The connector's own limit decides; look again shortly.
+                if let Ok(r) = tokio::time::timeout(Duration::from_millis(5), &mut exec).await {
+                    break r;
+                }
+                continue;
+            }
+            if state.head_wait_starts() + t > std::time::Instant::now() {
+                continue; // a connect finished since: the wait starts there
+            }
+            return Err(read_timed_out(spec, t));
+        },
+    };
+    resp.map_err(|e| classify(&e, spec))
+}
+
 async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> AttemptResult {
     let state = new_attempt_state(spec);
     let req = spec.build(n, &state);
-    let work = ATTEMPT.scope(state.clone(), async move {
-        let resp = client.execute(req).await?;
+    let work = async {
+        let mut resp = head(client, spec, &state, req).await?;
         let status = resp.status();
         let url = resp.url().as_str().to_owned();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await?;
-        Ok::<_, reqwest::Error>((status, headers, body, url))
-    });
-    let outcome = match spec.timeout {
-        Some(t) => match tokio::time::timeout(t, work).await {
-            Ok(r) => r,
-            Err(_) => return timed_out(&state, spec, t),
-        },
-        None => work.await,
+        // One piece: kept as is. More: gathered in one buffer sized from Content-Length.
+        let mut first: Option<Bytes> = None;
+        let mut gathered: Option<Vec<u8>> = None;
+        loop {
+            let next = match spec.timeout {
+                None => resp.chunk().await,
+                Some(t) => match tokio::time::timeout(t, resp.chunk()).await {
+                    Ok(r) => r,
+                    Err(_) => return Err(read_timed_out(spec, t)),
+                },
+            };
+            match next.map_err(|e| classify(&e, spec))? {
+                None => break,
+                Some(piece) => match (&mut gathered, first.take()) {
+                    (Some(buf), _) => buf.extend_from_slice(&piece),
+                    (None, None) => first = Some(piece),
+                    (None, Some(head)) => {
+                        let expected = resp.content_length().unwrap_or(0) as usize;
+                        let mut buf = Vec::with_capacity(
+                            expected.clamp(head.len() + piece.len(), 1 << 30),
+                        );
+                        buf.extend_from_slice(&head);
+                        buf.extend_from_slice(&piece);
+                        gathered = Some(buf);
+                    }
+                },
+            }
+        }
+        let body = match gathered {
+            Some(buf) => Bytes::from(buf),
+            None => first.unwrap_or_default(),
+        };
+        Ok((status, headers, body, url))
     };
-    match outcome {
-        Ok((status, headers, body, url)) => match decode_content(&headers, body) {
-            Ok(body) => AttemptResult::Response(status, headers, body, url),
-            Err(detail) => AttemptResult::Failed {
-                kind: "decode",
-                sent: true,
-                message: format!(
-                    "could not decode the response body ({detail}) for {} {}",
-                    spec.method,
-                    safe_url(&spec.url)
-                ),
-                timeout: None,
-            },
+    let (status, headers, body, url) = match work.await {
+        Ok(r) => r,
+        Err(failed) => return failed,
+    };
+    match decode_content(&headers, body) {
+        Ok(body) => AttemptResult::Response(status, headers, body, url),
+        Err(detail) => AttemptResult::Failed {
+            kind: "decode",
+            sent: true,
+            message: format!(
+                "could not decode the response body ({detail}) for {} {}",
+                spec.method,
+                safe_url(&spec.url)
+            ),
+            timeout: None,
         },
-        Err(e) => classify(&e, spec),
     }
 }
 
@@ -574,14 +666,7 @@ pub(crate) async fn attempt_head(
 ) -> Result<reqwest::Response, Failure> {
     let state = new_attempt_state(spec);
     let req = spec.build(0, &state);
-    let work = ATTEMPT.scope(state.clone(), client.execute(req));
-    let outcome = match spec.timeout {
-        Some(t) => match tokio::time::timeout(t, work).await {
-            Ok(r) => r.map_err(|e| classify(&e, spec)),
-            Err(_) => Err(timed_out(&state, spec, t)),
-        },
-        None => work.await.map_err(|e| classify(&e, spec)),
-    };
+    let outcome = head(client, spec, &state, req).await;
     outcome.map_err(|failed| match failed {
         AttemptResult::Failed {
             kind,
@@ -603,7 +688,7 @@ pub(crate) async fn attempt_head(
 /// decoded in reverse; unknown codings (and "identity") passed through; a gzip stream cut
 /// short yields what it holds (zlib's flush does not complain), a corrupt one is an error;
 /// "deflate" is zlib-wrapped, or raw deflate from servers that get it wrong.
-fn decode_content(headers: &HeaderMap, body: Bytes) -> Result<Bytes, String> {
+pub(crate) fn decode_content(headers: &HeaderMap, body: Bytes) -> Result<Bytes, String> {
     use std::io::Read;
     if !headers.contains_key(CONTENT_ENCODING) || body.is_empty() {
         return Ok(body);
@@ -800,7 +885,8 @@ async fn perform_interruptible(client: &reqwest::Client, spec: &RequestSpec) -> 
 struct SyncCore {
     pid: u32,
     rt: tokio::runtime::Runtime,
-    client: reqwest::Client,
+    /// This runtime's own pool, one client per network settings.
+    clients: ClientSet,
     /// Whether the last call answered within the spin window; spinning for an upstream
     /// that takes 100 ms (a real LLM) would only burn CPU.
     upstream_fast: bool,
@@ -861,12 +947,12 @@ fn take_sync_core() -> Option<SyncCore> {
         .ok()?;
     let client = {
         let _g = rt.enter();
-        build_client()
+        build_client(None).ok()?
     };
     Some(SyncCore {
         pid,
         rt,
-        client,
+        clients: ClientSet::new(client),
         upstream_fast: true,
     })
 }
@@ -914,9 +1000,23 @@ fn run_blocking(py: Python<'_>, spec: &RequestSpec) -> Waited {
     } else {
         Duration::ZERO
     };
+    let client = {
+        let rt = &core.rt;
+        core.clients.get(spec.net.as_ref(), |n| {
+            let _g = rt.enter();
+            build_client(n)
+        })
+    };
+    let client = match client {
+        Ok(c) => c,
+        Err(message) => {
+            return_sync_core(core);
+            return Waited::Done(Err(unbuildable(message)));
+        }
+    };
     let started = std::time::Instant::now();
     let waited = {
-        let client = &core.client;
+        let client = &client;
         let rt = &core.rt;
         let mut main = std::pin::pin!(perform_interruptible(client, spec));
         let early = rt.block_on(async {
@@ -970,12 +1070,26 @@ fn run_blocking(py: Python<'_>, spec: &RequestSpec) -> Waited {
     waited
 }
 
+/// A client for the request's network settings could not be built: nothing was sent.
+pub(crate) fn unbuildable(message: String) -> Failure {
+    Failure {
+        kind: "builder",
+        sent: false,
+        attempts: 0,
+        message,
+        timeout: None,
+    }
+}
+
 /// Fallback for the rare cases a sync runtime cannot be had: run on the shared
 /// runtime and wait on a channel.
 fn run_on_shared(spec: &RequestSpec) -> Waited {
     let core = core();
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let client = core.client.clone();
+    let client = match core.client(spec.net.as_ref()) {
+        Ok(c) => c,
+        Err(message) => return Waited::Done(Err(unbuildable(message))),
+    };
     // The spec is borrowed; the task needs an owned copy.
     let spec = spec.clone();
     core.rt.spawn(async move {
@@ -1115,7 +1229,7 @@ impl Response {
 
 /// Send one HTTP request (plus policy retries) and wait for the full response.
 #[pyfunction]
-#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry, default_content_type=true))]
+#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry, default_content_type=true, net = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn send<'py>(
     py: Python<'py>,
@@ -1128,6 +1242,7 @@ pub fn send<'py>(
     max_retries: i64,
     retry: &str,
     default_content_type: bool,
+    net: Option<&Bound<'py, NetConfig>>,
 ) -> PyResult<Bound<'py, Response>> {
     let spec = RequestSpec::from_py(
         py,
@@ -1140,6 +1255,7 @@ pub fn send<'py>(
         max_retries,
         retry,
         default_content_type,
+        net,
     )?;
     match run_blocking(py, &spec) {
         Waited::Done(Ok(raw)) => Bound::new(py, Response::from(raw)),
@@ -1159,7 +1275,7 @@ where
 /// so a `TypeError` is raised at call time and nothing is sent. Cancelling the awaiting
 /// task drops the request, closing its connection.
 #[pyfunction]
-#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry, default_content_type=true))]
+#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry, default_content_type=true, net = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn send_async<'py>(
     py: Python<'py>,
@@ -1172,6 +1288,7 @@ pub fn send_async<'py>(
     max_retries: i64,
     retry: &str,
     default_content_type: bool,
+    net: Option<&Bound<'py, NetConfig>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let spec = RequestSpec::from_py(
         py,
@@ -1184,8 +1301,11 @@ pub fn send_async<'py>(
         max_retries,
         retry,
         default_content_type,
+        net,
     )?;
-    let client = core().client.clone();
+    let client = core()
+        .client(spec.net.as_ref())
+        .map_err(|m| unbuildable(m).into_pyerr(py))?;
     #[cfg(unix)]
     return crate::aio::spawn_for_loop(py, async move {
         let result = perform(&client, &spec).await;
