@@ -135,4 +135,23 @@ def module_client_post(wrapped, instance, args, kwargs):
         is_async = True
     else:
         return wrapped(*args, **kwargs)
-    return _native_handler(provider, is_async, None, instance.client.timeout).post(*args, **kwargs)
+    native_handler = _native_handler(provider, is_async, None, instance.client.timeout)
+    if not _same_client_settings(instance.client, native_handler.client):
+        # An application may install its own module-level handler (custom headers, auth, hooks):
+        # the native one would not carry those, so that client keeps posting itself.
+        routing.refuse("caller_client")
+        return wrapped(*args, **kwargs)
+    return native_handler.post(*args, **kwargs)
+
+
+def _same_client_settings(stock: Any, native_client: Any) -> bool:
+    """Whether the native handler's httpx client sends as the module-level one would: the same
+    default headers, base URL, redirect policy, and no auth or event hooks of its own."""
+    return (
+        type(stock) is type(native_client)
+        and stock.headers == native_client.headers
+        and stock.base_url == native_client.base_url
+        and stock.follow_redirects == native_client.follow_redirects
+        and stock.auth is None
+        and not any(stock.event_hooks.values())
+    )

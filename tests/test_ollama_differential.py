@@ -222,3 +222,18 @@ def test_embedding_input_rejected_before_sending(standin, patch):
     assert_same(comparison, native=False)
     assert isinstance(comparison.patched.error, litellm.BadRequestError)
     assert comparison.patched.requests == []
+
+
+def test_embedding_through_an_application_module_client_stays_stock(standin, patch, monkeypatch):
+    """An application's own module-level handler (here with a custom header) keeps posting
+    itself: the native handler could not carry its settings. Counted as a fallback."""
+    from litellm.llms.custom_httpx.http_handler import HTTPHandler
+
+    custom = HTTPHandler(timeout=30.0)
+    custom.client.headers["X-App-Header"] = "app-1"
+    monkeypatch.setattr(litellm, "module_level_client", custom)
+    comparison = compare(_embed(standin, is_async=False, input=["hi"]), standin, patch)
+    assert_same(comparison, native=False)
+    assert comparison.patched.native_calls == 0
+    assert comparison.patched.fallbacks == {"caller_client": 1}
+    assert comparison.patched.requests[0]["headers"]["x-app-header"] == "app-1"
