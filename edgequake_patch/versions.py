@@ -32,6 +32,26 @@ def in_range(version: str, oldest: str, newest: str) -> bool:
     return parsed is not None and parse(oldest) <= parsed <= parse(newest)  # type: ignore[operator]
 
 
+# What may follow the release numbers: a pre-release or development build comes before its
+# release, a post-release after it; a local label ("+...") changes neither.
+_BEFORE_RELEASE = re.compile(r"^[-_.]?(a|b|c|rc|alpha|beta|pre|preview|dev)", re.IGNORECASE)
+
+
+def _outside_at_the_ends(version: str) -> bool:
+    """A build of an end release that is not that release: a pre-release of the oldest is
+    older than it, a post-release (or anything else) of the newest is newer. Neither was tested."""
+    match = _RELEASE.match(version.strip())
+    if match is None:
+        return False
+    suffix = version.strip()[match.end():].split("+", 1)[0]
+    if not suffix:
+        return False
+    release = parse(version)
+    if release == parse(OLDEST_SUPPORTED) and _BEFORE_RELEASE.match(suffix):
+        return True
+    return release == parse(NEWEST_SUPPORTED) and not _BEFORE_RELEASE.match(suffix)
+
+
 def installed_litellm() -> Optional[str]:
     try:
         return metadata.version("litellm")
@@ -45,6 +65,6 @@ def unsupported_reason(version: Optional[str]) -> Optional[str]:
         return "litellm is not installed"
     if version in COMPROMISED:
         return f"litellm {version} is a compromised release"
-    if not in_range(version, OLDEST_SUPPORTED, NEWEST_SUPPORTED):
+    if not in_range(version, OLDEST_SUPPORTED, NEWEST_SUPPORTED) or _outside_at_the_ends(version):
         return f"litellm {version} is outside the supported range {OLDEST_SUPPORTED}..{NEWEST_SUPPORTED}"
     return None

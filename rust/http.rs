@@ -139,6 +139,19 @@ struct AttemptState {
     connect_timeout: Option<Duration>,
     connects_in_flight: AtomicU32,
     body_polled: AtomicBool,
+    /// When this attempt's own connect finished (ns after `created`; 0 = none, e.g. a
+    /// pooled connection): the wait for the response head starts there, as in httpx.
+    created: std::time::Instant,
+    connected_ns: std::sync::atomic::AtomicU64,
+}
+
+impl AttemptState {
+    fn head_wait_starts(&self) -> std::time::Instant {
+        match self.connected_ns.load(Ordering::Acquire) {
+            0 => self.created,
+            ns => self.created + Duration::from_nanos(ns),
+        }
+    }
 }
 
 tokio::task_local! {
@@ -208,13 +221,18 @@ where
             let Some(state) = state else { return fut.await };
             state.connects_in_flight.fetch_add(1, Ordering::AcqRel);
             let _in_flight = InFlight(state.clone());
-            match state.connect_timeout {
+            let result = match state.connect_timeout {
                 Some(t) => match tokio::time::timeout(t, fut).await {
                     Ok(r) => r,
                     Err(_) => Err(Box::new(ConnectTimedOut) as BoxError),
                 },
                 None => fut.await,
+            };
+            if result.is_ok() {
+                let ns = state.created.elapsed().as_nanos().max(1) as u64;
+                state.connected_ns.store(ns, Ordering::Release);
             }
+            result
         })
     }
 }
@@ -512,29 +530,19 @@ fn new_attempt_state(spec: &RequestSpec) -> Arc<AttemptState> {
         connect_timeout: spec.connect_timeout,
         connects_in_flight: AtomicU32::new(0),
         body_polled: AtomicBool::new(false),
+        created: std::time::Instant::now(),
+        connected_ns: std::sync::atomic::AtomicU64::new(0),
     })
 }
 
-/// The failure for an attempt our own timeout `t` cut short: still connecting (nothing was
-/// sent) or waiting after the request was written.
-fn timed_out(state: &AttemptState, spec: &RequestSpec, t: Duration) -> AttemptResult {
-    let connecting = state.connects_in_flight.load(Ordering::Acquire) > 0
-        && !state.body_polled.load(Ordering::Acquire);
-    let (kind, sent) = if connecting {
-        ("connect_timeout", false)
-    } else {
-        ("read_timeout", true)
-    };
-    let phase = if connecting {
-        "connecting to"
-    } else {
-        "waiting for the response from"
-    };
+/// The failure for a wait for bytes (the response head, or a piece of the body) that our
+/// timeout `t` cut short, after the request was written.
+fn read_timed_out(spec: &RequestSpec, t: Duration) -> AttemptResult {
     AttemptResult::Failed {
-        kind,
-        sent,
+        kind: "read_timeout",
+        sent: true,
         message: format!(
-            "timed out after {:.3} s {phase} {} {}",
+            "timed out after {:.3} s waiting for the response from {} {}",
             t.as_secs_f64(),
             spec.method,
             safe_url(&spec.url)
@@ -543,39 +551,103 @@ fn timed_out(state: &AttemptState, spec: &RequestSpec, t: Duration) -> AttemptRe
     }
 }
 
+/// Send the request and wait for the status line and headers.
+///
+/// The timeout means what it means to httpx (which stock's clients use): connecting has its
+/// own limit (the connector layer), then the wait for the head may last up to `timeout`
+/// from when this attempt's connection was ready -- and, in `attempt` and the stream, every
+/// wait for a piece of the body too. Not a total: a body that keeps arriving slowly
+/// completes under stock, so it must here too.
+async fn head(
+    client: &reqwest::Client,
+    spec: &RequestSpec,
+    state: &Arc<AttemptState>,
+    req: reqwest::Request,
+) -> Result<reqwest::Response, AttemptResult> {
+    let mut exec = std::pin::pin!(ATTEMPT.scope(state.clone(), client.execute(req)));
+    let resp = match spec.timeout {
+        None => exec.await,
+        Some(t) => loop {
+            let deadline = tokio::time::Instant::from_std(state.head_wait_starts() + t);
+            if let Ok(r) = tokio::time::timeout_at(deadline, &mut exec).await {
+                break r;
+            }
+            let connecting = state.connects_in_flight.load(Ordering::Acquire) > 0
+                && !state.body_polled.load(Ordering::Acquire);
+            if connecting {
+                // The connector's own limit decides; look again shortly.
+                if let Ok(r) = tokio::time::timeout(Duration::from_millis(5), &mut exec).await {
+                    break r;
+                }
+                continue;
+            }
+            if state.head_wait_starts() + t > std::time::Instant::now() {
+                continue; // a connect finished since: the wait starts there
+            }
+            return Err(read_timed_out(spec, t));
+        },
+    };
+    resp.map_err(|e| classify(&e, spec))
+}
+
 async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> AttemptResult {
     let state = new_attempt_state(spec);
     let req = spec.build(n, &state);
-    let work = ATTEMPT.scope(state.clone(), async move {
-        let resp = client.execute(req).await?;
+    let work = async {
+        let mut resp = head(client, spec, &state, req).await?;
         let status = resp.status();
         let url = resp.url().as_str().to_owned();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await?;
-        Ok::<_, reqwest::Error>((status, headers, body, url))
-    });
-    let outcome = match spec.timeout {
-        Some(t) => match tokio::time::timeout(t, work).await {
-            Ok(r) => r,
-            Err(_) => return timed_out(&state, spec, t),
-        },
-        None => work.await,
+        // One piece: kept as is. More: gathered in one buffer sized from Content-Length.
+        let mut first: Option<Bytes> = None;
+        let mut gathered: Option<Vec<u8>> = None;
+        loop {
+            let next = match spec.timeout {
+                None => resp.chunk().await,
+                Some(t) => match tokio::time::timeout(t, resp.chunk()).await {
+                    Ok(r) => r,
+                    Err(_) => return Err(read_timed_out(spec, t)),
+                },
+            };
+            match next.map_err(|e| classify(&e, spec))? {
+                None => break,
+                Some(piece) => match (&mut gathered, first.take()) {
+                    (Some(buf), _) => buf.extend_from_slice(&piece),
+                    (None, None) => first = Some(piece),
+                    (None, Some(head)) => {
+                        let expected = resp.content_length().unwrap_or(0) as usize;
+                        let mut buf = Vec::with_capacity(
+                            expected.clamp(head.len() + piece.len(), 1 << 30),
+                        );
+                        buf.extend_from_slice(&head);
+                        buf.extend_from_slice(&piece);
+                        gathered = Some(buf);
+                    }
+                },
+            }
+        }
+        let body = match gathered {
+            Some(buf) => Bytes::from(buf),
+            None => first.unwrap_or_default(),
+        };
+        Ok((status, headers, body, url))
     };
-    match outcome {
-        Ok((status, headers, body, url)) => match decode_content(&headers, body) {
-            Ok(body) => AttemptResult::Response(status, headers, body, url),
-            Err(detail) => AttemptResult::Failed {
-                kind: "decode",
-                sent: true,
-                message: format!(
-                    "could not decode the response body ({detail}) for {} {}",
-                    spec.method,
-                    safe_url(&spec.url)
-                ),
-                timeout: None,
-            },
+    let (status, headers, body, url) = match work.await {
+        Ok(r) => r,
+        Err(failed) => return failed,
+    };
+    match decode_content(&headers, body) {
+        Ok(body) => AttemptResult::Response(status, headers, body, url),
+        Err(detail) => AttemptResult::Failed {
+            kind: "decode",
+            sent: true,
+            message: format!(
+                "could not decode the response body ({detail}) for {} {}",
+                spec.method,
+                safe_url(&spec.url)
+            ),
+            timeout: None,
         },
-        Err(e) => classify(&e, spec),
     }
 }
 
@@ -587,14 +659,7 @@ pub(crate) async fn attempt_head(
 ) -> Result<reqwest::Response, Failure> {
     let state = new_attempt_state(spec);
     let req = spec.build(0, &state);
-    let work = ATTEMPT.scope(state.clone(), client.execute(req));
-    let outcome = match spec.timeout {
-        Some(t) => match tokio::time::timeout(t, work).await {
-            Ok(r) => r.map_err(|e| classify(&e, spec)),
-            Err(_) => Err(timed_out(&state, spec, t)),
-        },
-        None => work.await.map_err(|e| classify(&e, spec)),
-    };
+    let outcome = head(client, spec, &state, req).await;
     outcome.map_err(|failed| match failed {
         AttemptResult::Failed {
             kind,

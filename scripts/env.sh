@@ -15,7 +15,7 @@ ensure_env() {
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --upgrade pip
     # mcp: LiteLLM imports it for tool calls; uvloop: event-loop compatibility tests.
-    "$VENV/bin/pip" install -q "litellm==$LITELLM_VERSION" maturin "pytest>=8" "pytest-asyncio>=0.23" "vcrpy>=6" aiohttp wrapt mcp
+    "$VENV/bin/pip" install -q "litellm==$LITELLM_VERSION" maturin "pytest>=8" "pytest-asyncio>=0.23" "vcrpy>=6" aiohttp wrapt mcp uvloop
   fi
   # Added after the first environments were made: property tests (hypothesis) and the test
   # certificate authority of the network-settings tests (cryptography).

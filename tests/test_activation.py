@@ -62,7 +62,9 @@ def test_install_is_idempotent_and_thread_safe(patch):
     assert not edgequake_patch.is_installed()
 
 
-@pytest.mark.parametrize("version", ["1.80.0", "1.94.3", "1.106.3", "1.109.1", "1.82.7", "1.82.8"])
+@pytest.mark.parametrize("version", ["1.80.0", "1.94.3", "1.106.3", "1.109.1", "1.82.7", "1.82.8",
+                                     # builds just outside the ends: before the oldest release, after the newest
+                                     "1.95.0rc1", "1.95.0.dev3", "1.95.0.rc.1", "1.106.2.post1", "1.106.2-1"])
 def test_outside_supported_range_warns_once_and_changes_nothing(version, monkeypatch, patch):
     monkeypatch.setattr(versions, "installed_litellm", lambda: version)
     monkeypatch.setattr(hooks, "_warned", set())
@@ -88,6 +90,12 @@ def test_supported_range_is_declared_consistently():
     assert "!=1.82.7" in requirement and "!=1.82.8" in requirement
     assert versions.unsupported_reason(versions.OLDEST_SUPPORTED) is None
     assert versions.unsupported_reason(versions.NEWEST_SUPPORTED) is None
+
+
+@pytest.mark.parametrize("version", ["1.95.0", "1.95.0+local", "1.95.0.post1", "1.100.0rc1", "1.106.2",
+                                     "1.106.2+local", "1.106.2rc2"])
+def test_builds_inside_the_range_are_supported(version):
+    assert versions.unsupported_reason(version) is None
 
 
 def test_missing_native_core_warns_and_changes_nothing(monkeypatch, patch):
@@ -174,3 +182,18 @@ def test_environment_variable_activates_at_interpreter_start():
         env={**env, "EDGEQUAKE_PATCH": "1"}, capture_output=True, text=True, timeout=60,
     )
     assert lazy.stdout.strip() == "False", lazy.stderr
+
+
+def test_status_reports_litellm_own_rust_route(patch, monkeypatch):
+    """LiteLLM's own optional Rust route serves chat calls before the provider dispatch, so the
+    patch cannot see them: status() says whether it is switched on."""
+    patch.on()
+    monkeypatch.setenv("LITELLM_RUST", "0")
+    assert edgequake_patch.status()["litellm_rust_route"] is False
+    monkeypatch.setenv("LITELLM_RUST", "1")
+    try:
+        from litellm.rust_bridge.configuration import rust_enabled  # noqa: F401
+    except ImportError:
+        assert edgequake_patch.status()["litellm_rust_route"] is False
+    else:
+        assert edgequake_patch.status()["litellm_rust_route"] is True

@@ -59,6 +59,8 @@ MARKERS: list[str] = [
     "not-json",           # 200 text/html page
     "empty-body",         # 200 application/json, empty body
     "wrong-shape",        # 200 {"foo": "bar"}
+    "json-as-text",       # 200, the normal JSON answer labelled text/plain
+    "json-as-html",       # 200, the normal JSON answer labelled text/html
     "hang",               # never answer (cancelled when the client disconnects)
 ]
 
@@ -70,6 +72,13 @@ def _marker_re(marker: str) -> re.Pattern:
 _MARKER_RES = [(m, _marker_re(m)) for m in MARKERS]
 _ERROR_RE = re.compile(r"(?<![a-z0-9])error-(\d{3})(?![0-9])")
 _SLOW_RE = re.compile(r"(?<![a-z0-9])slow-(\d+)(?![0-9])")
+# Fault-suite patterns (tests/test_faults.py):
+_BURST_RE = re.compile(r"(?<![a-z0-9])burst-(\d+)-(\d{3})(?![0-9])")   # N x status, then normal
+_RETRY_AFTER_RE = re.compile(r"(?<![a-z0-9])retry-after-(\d+)(?![0-9])")  # retry-after header value
+_HUGE_RE = re.compile(r"(?<![a-z0-9])huge-(\d+)(?![0-9])")  # content of this many MiB
+_DRIP_RE = re.compile(r"(?<![a-z0-9])drip-(\d+)(?![0-9])")  # body tail one byte per <ms>
+DRIP_TAIL_BYTES = 5
+MAX_HUGE_MIB = 512
 _DEPLOYMENT_RE = re.compile(r"/deployments/([^/]+)(?:/|$)")
 
 
@@ -78,13 +87,23 @@ class Scenario:
     kind: Optional[str] = None       # a MARKERS entry, "error", or None (normal answer)
     status: Optional[int] = None     # for kind == "error"
     slow_ms: int = 0
+    burst: int = 0                   # for kind == "burst": failures before success
+    retry_after: Optional[str] = None  # retry-after header on 429/503 answers
+    huge_mib: int = 0
+    drip_ms: int = 0
 
     def describe(self) -> str:
         parts = []
         if self.slow_ms:
             parts.append(f"slow-{self.slow_ms}")
+        if self.huge_mib:
+            parts.append(f"huge-{self.huge_mib}")
+        if self.drip_ms:
+            parts.append(f"drip-{self.drip_ms}")
         if self.kind == "error":
             parts.append(f"error-{self.status}")
+        elif self.kind == "burst":
+            parts.append(f"burst-{self.burst}-{self.status}")
         elif self.kind:
             parts.append(self.kind)
         return "+".join(parts) or "default"
@@ -96,6 +115,19 @@ def parse_scenario(text: str) -> Scenario:
     m = _SLOW_RE.search(text)
     if m:
         sc.slow_ms = min(int(m.group(1)), MAX_SLOW_MS)
+    m = _RETRY_AFTER_RE.search(text)
+    if m:
+        sc.retry_after = m.group(1)
+    m = _HUGE_RE.search(text)
+    if m:
+        sc.huge_mib = min(int(m.group(1)), MAX_HUGE_MIB)
+    m = _DRIP_RE.search(text)
+    if m:
+        sc.drip_ms = min(int(m.group(1)), MAX_SLOW_MS)
+    m = _BURST_RE.search(text)
+    if m and 400 <= int(m.group(2)) <= 599:
+        sc.kind, sc.burst, sc.status = "burst", int(m.group(1)), int(m.group(2))
+        return sc
     for marker, rx in _MARKER_RES:
         if rx.search(text):
             sc.kind = marker
@@ -218,6 +250,13 @@ async def send_json(ctx: Ctx, payload: Any, status: int = 200) -> web.StreamResp
     kind = ctx.scenario.kind
     if kind == "hang-mid-stream":  # not a streaming request: plain hang
         await _hang(ctx)
+    if ctx.scenario.huge_mib:
+        return await _send_huge(ctx, payload, status)
+    if ctx.scenario.drip_ms:
+        return await _send_drip(ctx, _dumps(payload), status)
+    if kind in ("json-as-text", "json-as-html"):
+        return web.Response(body=_dumps(payload), status=status, headers=ctx.base_headers(),
+                            content_type="text/plain" if kind == "json-as-text" else "text/html")
     if kind in ("close-mid-body", "close-mid-stream"):
         data = _dumps(payload)
         resp = web.StreamResponse(status=status, headers=ctx.base_headers())
@@ -229,6 +268,43 @@ async def send_json(ctx: Ctx, payload: Any, status: int = 200) -> web.StreamResp
         _abort(ctx)
         return resp
     return json_response(ctx, payload, status=status)
+
+
+async def _send_huge(ctx: Ctx, payload: Any, status: int) -> web.StreamResponse:
+    """The answer with its first choice's content replaced by `huge_mib` MiB of "a", written
+    in 1 MiB pieces (the server never holds the whole body)."""
+    marker = "\u0000HUGE\u0000"
+    payload = json.loads(json.dumps(payload))
+    payload["choices"][0]["message"]["content"] = marker
+    head, tail = _dumps(payload).split(json.dumps(marker).strip('"').encode(), 1)
+    size = ctx.scenario.huge_mib * 1024 * 1024
+    resp = web.StreamResponse(status=status, headers=ctx.base_headers())
+    resp.content_type = "application/json"
+    resp.content_length = len(head) + size + len(tail)
+    await resp.prepare(ctx.request)
+    await resp.write(head)
+    chunk = b"a" * (1024 * 1024)
+    for _ in range(ctx.scenario.huge_mib):
+        await resp.write(chunk)
+    await resp.write(tail)
+    await resp.write_eof()
+    return resp
+
+
+async def _send_drip(ctx: Ctx, data: bytes, status: int) -> web.StreamResponse:
+    """Headers and all but the last DRIP_TAIL_BYTES at once, then one byte per `drip_ms`."""
+    resp = web.StreamResponse(status=status, headers=ctx.base_headers())
+    resp.content_type = "application/json"
+    resp.content_length = len(data)
+    await resp.prepare(ctx.request)
+    cut = max(0, len(data) - DRIP_TAIL_BYTES)
+    await resp.write(data[:cut])
+    for i in range(cut, len(data)):
+        await _flush(ctx)
+        await asyncio.sleep(ctx.scenario.drip_ms / 1000.0)
+        await resp.write(data[i:i + 1])
+    await resp.write_eof()
+    return resp
 
 
 async def send_sse(ctx: Ctx, events: list) -> web.StreamResponse:
@@ -253,6 +329,13 @@ async def send_sse(ctx: Ctx, events: list) -> web.StreamResponse:
         if i == cut and kind == "hang-mid-stream":
             await _flush(ctx)
             await _hang(ctx)
+        if i == cut and ctx.scenario.drip_ms:  # drip-<ms>: this frame's start, byte by byte
+            for b in range(min(DRIP_TAIL_BYTES, len(frame))):
+                await _flush(ctx)
+                await asyncio.sleep(ctx.scenario.drip_ms / 1000.0)
+                await resp.write(frame[b:b + 1])
+            await resp.write(frame[DRIP_TAIL_BYTES:])
+            continue
         if kind == "sse-bytewise" and i < 3:
             for b in range(len(frame)):  # one byte per segment: frames split at every byte
                 await resp.write(frame[b:b + 1])
@@ -264,6 +347,15 @@ async def send_sse(ctx: Ctx, events: list) -> web.StreamResponse:
             await asyncio.sleep(STALL_SECONDS)
     await resp.write_eof()
     return resp
+
+
+def _retry_headers(sc: Scenario, status: int) -> Optional[dict]:
+    """429 always carries retry-after (0 unless `retry-after-<s>`); 503 only when asked."""
+    if status == 429:
+        return {"retry-after": sc.retry_after or "0"}
+    if status == 503 and sc.retry_after is not None:
+        return {"retry-after": sc.retry_after}
+    return None
 
 
 STALL_SECONDS = 1.5
@@ -292,8 +384,13 @@ async def apply_scenario(ctx: Ctx) -> Optional[web.StreamResponse]:
     if kind is None:
         return None
     if kind == "error":
-        headers = {"retry-after": "0"} if sc.status == 429 else None
-        return error_response(ctx, sc.status, fixtures.status_error(sc.status, ctx.model), headers)
+        return error_response(ctx, sc.status, fixtures.status_error(sc.status, ctx.model), _retry_headers(sc, sc.status))
+    if kind == "burst":
+        counter_key = f"burst|{ctx.scenario_key}"
+        ctx.state.counters[counter_key] = ctx.state.counters.get(counter_key, 0) + 1
+        if ctx.state.counters[counter_key] > sc.burst:
+            return None
+        return error_response(ctx, sc.status, fixtures.status_error(sc.status, ctx.model), _retry_headers(sc, sc.status))
     if kind == "hang":
         await _hang(ctx)
         return None
@@ -303,7 +400,7 @@ async def apply_scenario(ctx: Ctx) -> Optional[web.StreamResponse]:
         if ctx.state.counters[counter_key] > 1:
             return None
         if kind == "flaky-429-once":
-            return error_response(ctx, 429, fixtures.status_error(429, ctx.model), {"retry-after": "0"})
+            return error_response(ctx, 429, fixtures.status_error(429, ctx.model), _retry_headers(sc, 429))
         return error_response(ctx, 500, fixtures.status_error(500, ctx.model))
     if kind == "ctx-length":
         return error_response(ctx, 400, fixtures.context_length_error())

@@ -1,0 +1,159 @@
+"""No memory growth over many calls: resident memory (/proc/self/statm) after a warm-up, then
+after 100,000 more calls, against nginx (bench/fixed_server.py) so the server is never the
+bottleneck.
+
+* through `litellm.completion` with the patch on: the calls users make;
+* straight through the core (`native.send`, the SDK-shape conversion): the core alone, where
+  LiteLLM's own allocations cannot hide a leak in the noise.
+
+LiteLLM hands every call's logging to a thread pool; before each measurement its queue is
+drained, so what is measured is what stays, not work in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench.fixed_server import FixedServer
+from edgequake_patch import native
+from tests.faultkit import rss_bytes
+from tests.standin import REPO_ROOT
+
+CALLS = int(os.environ.get("EQP_MEMORY_CALLS", "100000"))
+WARM_UP = 5_000
+LIMIT_MB = 5.0
+MESSAGES = [{"role": "user", "content": "Say hello."}]
+
+
+@pytest.fixture(scope="module")
+def fixed_server():
+    with FixedServer() as server:
+        yield server
+
+
+def _settle():
+    """Let LiteLLM's logging pool finish what it was handed, then collect."""
+    try:
+        from litellm.litellm_core_utils.thread_pool_executor import executor
+    except ImportError:  # pragma: no cover - every supported release has it
+        executor = None
+    deadline = time.monotonic() + 60
+    while executor is not None and executor._work_queue.qsize() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    gc.collect()
+
+
+def _grown_mb(run, calls):
+    run(WARM_UP)
+    _settle()
+    before = rss_bytes()
+    started = time.monotonic()
+    run(calls)
+    elapsed = time.monotonic() - started
+    _settle()
+    grown = (rss_bytes() - before) / 1e6
+    return grown, elapsed
+
+
+_LITELLM_CHILD = r"""
+import gc, json, os, sys, threading, time
+import litellm, edgequake_patch
+from edgequake_patch import stats
+sys.path.insert(0, os.getcwd())
+from tests.test_memory import _settle
+from tests.faultkit import rss_bytes
+from tests.standin import REPO_ROOT
+assert edgequake_patch.install()
+base_url, calls, warm_up = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+kwargs = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello."}],
+          "api_base": base_url + "/v1", "api_key": "sk-memory-test", "max_retries": 0}
+def run(n):
+    for _ in range(n):
+        response = litellm.completion(**kwargs)
+    assert response.choices[0].message.content == "Hello there! How can I help?"
+# LiteLLM's logging pool at its full size first (it grows while calls outpace it; its size
+# follows the call rate, not the number of calls).
+from litellm.litellm_core_utils.thread_pool_executor import executor
+release = threading.Event()
+held = [executor.submit(release.wait) for _ in range(executor._max_workers)]
+time.sleep(0.5)
+release.set()
+for f in held:
+    f.result(timeout=60)
+run(warm_up)
+_settle()
+before, threads_before = rss_bytes(), threading.active_count()
+started = time.monotonic()
+run(calls)
+elapsed = time.monotonic() - started
+_settle()
+print(json.dumps({"grown_mb": (rss_bytes() - before) / 1e6, "seconds": elapsed,
+                  "native": stats.native_calls["openai"], "threads": [threads_before, threading.active_count()]}))
+"""
+
+
+def test_litellm_calls_do_not_grow_memory(fixed_server):
+    """In a fresh interpreter. LiteLLM's logging pool adds threads (up to its cap, 100) while
+    calls come faster than it logs them, and glibc gives new threads malloc arenas: several MB
+    that follow the call rate, not the number of calls. So the pool is brought to its full size
+    before the warm-up, and two arenas (MALLOC_ARENA_MAX=2) keep fragmentation noise out of
+    the measurement; a leak would still show."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEQUAKE")}
+    env["MALLOC_ARENA_MAX"] = "2"
+    proc = subprocess.run([sys.executable, "-c", _LITELLM_CHILD, fixed_server.base_url, str(CALLS), str(2 * WARM_UP)],
+                          cwd=str(REPO_ROOT), env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"\n{CALLS} litellm.completion calls (patched) in {report['seconds']:.0f} s: "
+          f"RSS grew {report['grown_mb']:.2f} MB (threads {report['threads']})")
+    assert report["native"] == 2 * WARM_UP + CALLS
+    assert report["grown_mb"] < LIMIT_MB, report
+
+
+def test_core_sends_do_not_grow_memory(fixed_server):
+    url = fixed_server.base_url + "/v1/chat/completions"
+    headers = [("Authorization", "Bearer sk-memory-test"), ("Content-Type", "application/json")]
+    body = {"model": "gpt-4o-mini", "messages": MESSAGES}
+
+    def run(n):
+        for _ in range(n):
+            reply = native.send("POST", url, headers, body, timeout=10.0, connect_timeout=None, max_retries=2,
+                                retry="openai_sdk")
+            shaped = native.openai_sdk_shape(reply.json())
+            reply.headers_dict()
+        assert shaped["choices"][0]["message"]["content"] == "Hello there! How can I help?"
+
+    grown, elapsed = _grown_mb(run, CALLS)
+    print(f"\n{CALLS} core sends in {elapsed:.1f} s: RSS grew {grown:.2f} MB")
+    assert grown < 2.0, f"RSS grew {grown:.2f} MB over {CALLS} core sends"
+
+
+async def test_core_async_sends_do_not_grow_memory(fixed_server):
+    url = fixed_server.base_url + "/v1/chat/completions"
+    body = {"model": "gpt-4o-mini", "messages": MESSAGES}
+
+    async def batch(n):
+        for start in range(0, n, 100):
+            replies = await asyncio.gather(*(
+                native.send_async("POST", url, [], body, timeout=10.0, connect_timeout=None, max_retries=0, retry="none")
+                for _ in range(min(100, n - start))
+            ))
+        assert replies[-1].status == 200
+
+    await batch(WARM_UP)
+    _settle()
+    before = rss_bytes()
+    await batch(CALLS)
+    _settle()
+    grown = (rss_bytes() - before) / 1e6
+    print(f"\n{CALLS} async core sends: RSS grew {grown:.2f} MB")
+    assert grown < 2.0, f"RSS grew {grown:.2f} MB over {CALLS} async core sends"
