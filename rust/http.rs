@@ -95,20 +95,17 @@ impl Core {
             .enable_all()
             .build()
             .expect("failed to start the tokio runtime");
-        let client = {
-            // reqwest registers pooled connections with the runtime current at connect
-            // time; building inside it keeps everything on this one runtime.
-            let _g = rt.enter();
-            build_client(None).expect("failed to build the HTTP client")
-        };
+        // Clients are built on first use, inside the runtime (see `client`).
         Core {
             pid,
             rt,
-            clients: Mutex::new(ClientSet::new(client)),
+            clients: Mutex::new(ClientSet::new()),
         }
     }
 
-    /// The shared runtime's client for these settings (built inside the runtime, see new()).
+    /// The shared runtime's client for these settings. reqwest registers pooled connections
+    /// with the runtime current at connect time; building inside it keeps everything on this
+    /// one runtime.
     pub(crate) fn client(&self, net: Option<&Arc<NetSettings>>) -> Result<reqwest::Client, String> {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         clients.get(net, |n| {
@@ -941,14 +938,10 @@ fn take_sync_core() -> Option<SyncCore> {
         .enable_all()
         .build()
         .ok()?;
-    let client = {
-        let _g = rt.enter();
-        build_client(None).ok()?
-    };
     Some(SyncCore {
         pid,
         rt,
-        clients: ClientSet::new(client),
+        clients: ClientSet::new(),
         upstream_fast: true,
     })
 }
