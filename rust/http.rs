@@ -616,9 +616,8 @@ async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> Attemp
                     (None, None) => first = Some(piece),
                     (None, Some(head)) => {
                         let expected = resp.content_length().unwrap_or(0) as usize;
-                        let mut buf = Vec::with_capacity(
-                            expected.clamp(head.len() + piece.len(), 1 << 30),
-                        );
+                        let mut buf =
+                            Vec::with_capacity(expected.clamp(head.len() + piece.len(), 1 << 30));
                         buf.extend_from_slice(&head);
                         buf.extend_from_slice(&piece);
                         gathered = Some(buf);
@@ -1130,6 +1129,14 @@ impl Failure {
     }
 }
 
+/// Received headers as Python's `[(name, value), ...]`.
+pub(crate) fn header_list<'py>(
+    py: Python<'py>,
+    headers: &[(String, String)],
+) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
 /// An HTTP response (any status). Immutable; the body stays in Rust until asked for.
 #[pyclass(frozen, module = "edgequake_patch._native")]
 pub struct Response {
@@ -1166,12 +1173,7 @@ impl Response {
     /// `[(name, value), ...]`, names lower-cased, in received order.
     #[getter]
     fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(
-            py,
-            self.raw_headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        )
+        header_list(py, &self.raw_headers)
     }
 
     /// `{name: value}` with duplicates joined by ", ", like `dict(httpx.Headers)`.

@@ -129,7 +129,10 @@ impl NetConfig {
         let settings = NetSettings::new(verify, roots, proxy, proxy_authorization);
         // Fail here, at configuration time, rather than on the first request.
         NetSettings::apply(Some(&settings), reqwest::Client::builder())
-            .and_then(|b| b.build().map_err(|e| format!("invalid network settings: {e}")))
+            .and_then(|b| {
+                b.build()
+                    .map_err(|e| format!("invalid network settings: {e}"))
+            })
             .map_err(PyValueError::new_err)?;
         Ok(NetConfig {
             inner: Arc::new(settings),
@@ -171,7 +174,11 @@ impl NetConfig {
                 .roots
                 .as_ref()
                 .map_or("built-in".to_string(), |r| r.len().to_string()),
-            if self.inner.proxy.is_some() { "set" } else { "none" }
+            if self.inner.proxy.is_some() {
+                "set"
+            } else {
+                "none"
+            }
         )
     }
 }
