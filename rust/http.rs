@@ -336,6 +336,7 @@ impl RequestSpec {
         connect_timeout: Option<f64>,
         max_retries: i64,
         retry: &str,
+        default_content_type: bool,
         net: Option<&Bound<'_, NetConfig>>,
     ) -> PyResult<RequestSpec> {
         let policy = Policy::parse(retry).ok_or_else(|| {
@@ -405,7 +406,10 @@ impl RequestSpec {
             // httpx's default (it adds br/zstd only when those packages are installed).
             map.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip, deflate"));
         }
-        if body.is_some() && !map.contains_key(CONTENT_TYPE) {
+        // A caller forwarding a request another HTTP stack already framed (an httpx.Request)
+        // turns this off: that request's headers are complete, and a body without a
+        // Content-Type must stay without one.
+        if default_content_type && body.is_some() && !map.contains_key(CONTENT_TYPE) {
             map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
         Ok(RequestSpec {
@@ -1220,7 +1224,7 @@ impl Response {
 
 /// Send one HTTP request (plus policy retries) and wait for the full response.
 #[pyfunction]
-#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry, net = None))]
+#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry, default_content_type=true, net = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn send<'py>(
     py: Python<'py>,
@@ -1232,6 +1236,7 @@ pub fn send<'py>(
     connect_timeout: Option<f64>,
     max_retries: i64,
     retry: &str,
+    default_content_type: bool,
     net: Option<&Bound<'py, NetConfig>>,
 ) -> PyResult<Bound<'py, Response>> {
     let spec = RequestSpec::from_py(
@@ -1244,6 +1249,7 @@ pub fn send<'py>(
         connect_timeout,
         max_retries,
         retry,
+        default_content_type,
         net,
     )?;
     match run_blocking(py, &spec) {
@@ -1264,7 +1270,7 @@ where
 /// so a `TypeError` is raised at call time and nothing is sent. Cancelling the awaiting
 /// task drops the request, closing its connection.
 #[pyfunction]
-#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry, net = None))]
+#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry, default_content_type=true, net = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn send_async<'py>(
     py: Python<'py>,
@@ -1276,6 +1282,7 @@ pub fn send_async<'py>(
     connect_timeout: Option<f64>,
     max_retries: i64,
     retry: &str,
+    default_content_type: bool,
     net: Option<&Bound<'py, NetConfig>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let spec = RequestSpec::from_py(
@@ -1288,6 +1295,7 @@ pub fn send_async<'py>(
         connect_timeout,
         max_retries,
         retry,
+        default_content_type,
         net,
     )?;
     let client = core()

@@ -365,6 +365,8 @@ fn stream_request(
         connect_timeout,
         0,
         "none",
+        // Streams carry requests another HTTP stack framed: their headers are complete.
+        false,
         net,
     )?;
     let client = http::core()
