@@ -95,20 +95,17 @@ impl Core {
             .enable_all()
             .build()
             .expect("failed to start the tokio runtime");
-        let client = {
-            // reqwest registers pooled connections with the runtime current at connect
-            // time; building inside it keeps everything on this one runtime.
-            let _g = rt.enter();
-            build_client(None).expect("failed to build the HTTP client")
-        };
+        // Clients are built on first use, inside the runtime (see `client`).
         Core {
             pid,
             rt,
-            clients: Mutex::new(ClientSet::new(client)),
+            clients: Mutex::new(ClientSet::new()),
         }
     }
 
-    /// The shared runtime's client for these settings (built inside the runtime, see new()).
+    /// The shared runtime's client for these settings. reqwest registers pooled connections
+    /// with the runtime current at connect time; building inside it keeps everything on this
+    /// one runtime.
     pub(crate) fn client(&self, net: Option<&Arc<NetSettings>>) -> Result<reqwest::Client, String> {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         clients.get(net, |n| {
@@ -623,9 +620,8 @@ async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> Attemp
                     (None, None) => first = Some(piece),
                     (None, Some(head)) => {
                         let expected = resp.content_length().unwrap_or(0) as usize;
-                        let mut buf = Vec::with_capacity(
-                            expected.clamp(head.len() + piece.len(), 1 << 30),
-                        );
+                        let mut buf =
+                            Vec::with_capacity(expected.clamp(head.len() + piece.len(), 1 << 30));
                         buf.extend_from_slice(&head);
                         buf.extend_from_slice(&piece);
                         gathered = Some(buf);
@@ -945,14 +941,10 @@ fn take_sync_core() -> Option<SyncCore> {
         .enable_all()
         .build()
         .ok()?;
-    let client = {
-        let _g = rt.enter();
-        build_client(None).ok()?
-    };
     Some(SyncCore {
         pid,
         rt,
-        clients: ClientSet::new(client),
+        clients: ClientSet::new(),
         upstream_fast: true,
     })
 }
@@ -1141,6 +1133,14 @@ impl Failure {
     }
 }
 
+/// Received headers as Python's `[(name, value), ...]`.
+pub(crate) fn header_list<'py>(
+    py: Python<'py>,
+    headers: &[(String, String)],
+) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
 /// An HTTP response (any status). Immutable; the body stays in Rust until asked for.
 #[pyclass(frozen, module = "edgequake_patch._native")]
 pub struct Response {
@@ -1177,12 +1177,7 @@ impl Response {
     /// `[(name, value), ...]`, names lower-cased, in received order.
     #[getter]
     fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(
-            py,
-            self.raw_headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        )
+        header_list(py, &self.raw_headers)
     }
 
     /// `{name: value}` with duplicates joined by ", ", like `dict(httpx.Headers)`.
