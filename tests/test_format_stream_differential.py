@@ -106,3 +106,41 @@ def test_stream_read_timeout_matches_stock(provider, is_async, standin, patch):
     error = comparison.patched.result.error if comparison.patched.result is not None else comparison.patched.error
     assert error is not None
     assert "imeout" in str(error) or "timed out" in str(error), error
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_leaving_early_closes_the_connection(provider, is_async, standin, patch):
+    """Leaving after the first chunk (dropping a sync stream, `aclose()` on an async one) closes
+    the native connection while the provider is still sending."""
+    import asyncio
+    import gc
+    import time
+
+    from edgequake_patch import stats
+
+    call_kwargs = {"messages": MESSAGES, "stream": True, "timeout": 10.0, **kwargs(PROVIDERS[provider], standin, "-hang-mid-stream")}
+    patch.on()
+    standin.reset()
+    before = stats.native_calls[provider]
+    if is_async:
+
+        async def leave():
+            stream = await litellm.acompletion(**call_kwargs)
+            first = await stream.__anext__()
+            await stream.aclose()
+            return first
+
+        first = asyncio.run(leave())
+    else:
+        stream = litellm.completion(**call_kwargs)
+        first = next(iter(stream))
+        del stream
+    assert first.choices[0].delta is not None
+    assert stats.native_calls[provider] == before + 1
+    deadline = time.monotonic() + 5.0
+    while not any(e["event"] == "client_disconnected" for e in standin.events()):
+        assert time.monotonic() < deadline, "the stand-in did not see the connection close"
+        gc.collect()
+        time.sleep(0.05)
+    assert len([r for r in standin.requests() if r["path"] != "/api/show"]) == 1

@@ -539,7 +539,11 @@ async def handle_anthropic_messages(ctx: Ctx) -> web.StreamResponse:
         return bad
     plan = providers.AnthropicPlan(ctx.json_body, ctx.model)
     if ctx.json_body.get("stream") is True:
-        return await send_stream(ctx, [providers.anthropic_sse(n, d) for n, d in plan.events()])
+        events = plan.events()
+        # Mid-stream scenarios cut after the first content delta: the events before it
+        # (message_start, content_block_start, ping) carry no content a caller would see.
+        first_delta = next(i for i, (name, _) in enumerate(events) if name == "content_block_delta")
+        return await send_stream(ctx, [providers.anthropic_sse(n, d) for n, d in events], cut=first_delta + 1)
     return await send_json(ctx, plan.message())
 
 
