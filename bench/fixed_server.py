@@ -4,6 +4,7 @@ canned OpenAI chat completion (or embedding), so the server is never the bottlen
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -62,15 +63,49 @@ http {{
       client_body_buffer_size 1m;
       return 200 '{body}';
     }}
+    # A streamed answer: a static text/event-stream file (a POST to a static file is a 405
+    # in nginx, turned back into the file).
+    location = /stream/v1/chat/completions {{
+      root {dir};
+      default_type text/event-stream;
+      client_body_buffer_size 1m;
+      rewrite ^ /stream.sse break;
+      error_page 405 =200 /stream.sse;
+    }}
+    location = /stream.sse {{
+      root {dir};
+      types {{ }}
+      default_type text/event-stream;
+    }}
   }}
 }}
 """
+
+
+STREAM_CHUNKS = 500
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def sse_stream(chunks: int = 500) -> bytes:
+    """An OpenAI chat completion stream of `chunks` content chunks (plus the role chunk, the
+    finish chunk and [DONE]), as the API reference describes it."""
+    base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1700000000,
+            "model": "gpt-4o-mini-2024-07-18", "system_fingerprint": "fp_44709d6fcb", "service_tier": "default"}
+
+    def event(delta: dict, finish=None) -> str:
+        body = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+        return "data: " + json.dumps(body, separators=(",", ":")) + "\n\n"
+
+    parts = [event({"role": "assistant", "content": "", "refusal": None})]
+    parts += [event({"content": f" word{i}"}) for i in range(chunks)]
+    parts.append(event({}, "stop"))
+    parts.append("data: [DONE]\n\n")
+    return "".join(parts).encode()
 
 
 class FixedServer:
@@ -88,6 +123,10 @@ class FixedServer:
         if not Path(nginx).exists():
             raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
         self._dir = tempfile.mkdtemp(prefix="eqp-nginx-")
+        # nginx's worker drops root: it must be able to read the streamed answer's file.
+        os.chmod(self._dir, 0o755)
+        (Path(self._dir) / "stream.sse").write_bytes(sse_stream(STREAM_CHUNKS))
+        os.chmod(Path(self._dir) / "stream.sse", 0o644)
         conf = Path(self._dir) / "nginx.conf"
         conf.write_text(_CONF.format(dir=self._dir, port=self.port, body=self.body.replace("'", "\\'")))
         self._proc = subprocess.Popen([nginx, "-c", str(conf), "-p", self._dir], stderr=subprocess.DEVNULL)

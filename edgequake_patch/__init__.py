@@ -56,5 +56,19 @@ def status() -> Dict[str, Any]:
         "native_core": native_error is None,
         "native_core_error": native_error,
         "hooks": hooks.installed_hooks(),
+        # LiteLLM's own optional Rust route (LITELLM_RUST / litellm.rust(True)) serves some chat
+        # calls before they reach the provider dispatch, so this patch never sees them.
+        "litellm_rust_route": _litellm_rust_route(),
         **stats.snapshot(),
     }
+
+
+def _litellm_rust_route() -> bool:
+    try:
+        from litellm.rust_bridge.configuration import rust_enabled
+    except ImportError:  # LiteLLM releases without that route
+        return False
+    try:
+        return bool(rust_enabled())
+    except Exception:  # noqa: BLE001 - a status report must not fail on LiteLLM internals
+        return False

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from . import routing
 from .native_transport import NativeAsyncTransport, NativeTransport
+from .net_settings import Resolver
 
 # Stock handlers built exactly as LiteLLM's getters build them (same timeout, default headers,
 # redirect policy), whose httpx client then sends through the core. Kept per configuration
@@ -25,8 +26,11 @@ _lock = threading.Lock()
 
 
 def _nativize(client: Any, provider: str, is_async: bool) -> Any:
-    """Keep the stock httpx client's settings; change only where its bytes go."""
-    client._transport = (NativeAsyncTransport if is_async else NativeTransport)(provider, client._transport)
+    """Keep the stock httpx client's settings; change only where its bytes go. Its transport and
+    mounts (env proxies, NO_PROXY) stay known to the resolver, which reads the TLS and proxy
+    settings each request must be sent with off them."""
+    resolver = Resolver(client._transport, client._mounts)
+    client._transport = (NativeAsyncTransport if is_async else NativeTransport)(provider, resolver)
     client._mounts = {}
     return client
 
@@ -78,22 +82,12 @@ def _native_handler(provider: str, is_async: bool, params: Optional[dict], timeo
     return handler
 
 
-def _params_refusal(params: Optional[dict]) -> Optional[str]:
-    if params and params.get("ssl_verify") is not None:
-        return "ssl_verify_set"  # TLS settings are stock's until the core honours them
-    return None
-
-
 def sync_client(wrapped, _instance, args, kwargs):
     """On the `get_httpx_client(params)` LiteLLM's generic handler uses."""
     provider = routing.active_call.get()
     if provider is None:
         return wrapped(*args, **kwargs)
     params = args[0] if args else kwargs.get("params")
-    reason = _params_refusal(params)
-    if reason is not None:
-        routing.refuse(reason)
-        return wrapped(*args, **kwargs)
     return _native_handler(provider, False, params)
 
 
@@ -104,9 +98,8 @@ def async_client(wrapped, _instance, args, kwargs):
         return wrapped(*args, **kwargs)
     params = args[1] if len(args) > 1 else kwargs.get("params")
     shared_session = args[2] if len(args) > 2 else kwargs.get("shared_session")
-    reason = _params_refusal(params) or ("caller_session" if shared_session is not None else None)
-    if reason is not None:
-        routing.refuse(reason)
+    if shared_session is not None:
+        routing.refuse("caller_session")
         return wrapped(*args, **kwargs)
     return _native_handler(provider, True, params)
 

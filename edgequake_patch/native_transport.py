@@ -11,9 +11,11 @@ responses; only the exchange itself is native. Two kinds of answer:
   received: httpx undoes any Content-Encoding exactly as for stock.
 
 Each transport sends every request once: retrying is the caller's business, as with stock.
-A connection that could not even be opened sent nothing, so that request may still go the
-stock way, through the transport the client had, which raises the socket-level error text
-stock callers see.
+Every request goes with the TLS trust and proxy the stock client would have used for its URL
+(see net_settings). A connection that could not even be opened (refused, TLS handshake
+rejected, proxy tunnel refused) sent nothing, so that request may still go the stock way,
+through the transport the stock client would have picked, which raises the socket-level error
+text stock callers see. So does a request whose settings the core cannot reproduce (counted).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, AsyncIterator, Iterator
 import httpx
 
 from . import native, routing, stats
+from .net_settings import Resolver, Unsupported
 from .transport_errors import as_httpx_error, body_read_timeout_error, incomplete_body_error
 
 # Set by the core or meaningless for it: the core frames the request itself.
@@ -108,64 +111,73 @@ def _streamed(opened: Any, request: httpx.Request, body_class: type, stock: Any)
 
 
 class NativeTransport(httpx.BaseTransport):
-    def __init__(self, provider: str, stock: httpx.BaseTransport):
+    def __init__(self, provider: str, resolver: Resolver):
         self.provider = provider
-        self.stock = stock
+        self.resolver = resolver  # the stock client's transports, and the settings they send with
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        stock, net = self.resolver.resolve(request)
+        if isinstance(net, Unsupported):
+            routing.refuse(net.reason)
+            return stock.handle_request(request)
         read, connect = _timeouts(request)
         streamed = routing.active_stream.get()
         try:
             if streamed:
                 opened = native.open_stream(
                     request.method, str(request.url), _request_headers(request, _FRAMING_HEADERS),
-                    request.read(), timeout=read, connect_timeout=connect,
+                    request.read(), timeout=read, connect_timeout=connect, net=net,
                 )
             else:
                 reply = native.send(
                     request.method, str(request.url), _request_headers(request, _WHOLE_ANSWER_HEADERS),
-                    request.read(), timeout=read, connect_timeout=connect, max_retries=0, retry="none",
+                    request.read(), timeout=read, connect_timeout=connect, max_retries=0, retry="none", net=net,
                 )
         except native.TransportError as error:
             if not error.sent and error.kind == "connect":
                 routing.refuse("connect_failed_before_send")
-                return self.stock.handle_request(request)
+                return stock.handle_request(request)
             stats.count_native(self.provider)
             raise as_httpx_error(error, request) from None
         stats.count_native(self.provider)
-        return _streamed(opened, request, _SyncBody, self.stock) if streamed else _whole(reply, request)
+        return _streamed(opened, request, _SyncBody, stock) if streamed else _whole(reply, request)
 
     def close(self) -> None:
-        self.stock.close()
+        self.resolver.close()
 
 
 class NativeAsyncTransport(httpx.AsyncBaseTransport):
-    def __init__(self, provider: str, stock: httpx.AsyncBaseTransport):
+    def __init__(self, provider: str, resolver: Resolver):
         self.provider = provider
-        self.stock = stock
+        self.resolver = resolver
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        stock, net = self.resolver.resolve(request)
+        if isinstance(net, Unsupported):
+            routing.refuse(net.reason)
+            return await stock.handle_async_request(request)
         read, connect = _timeouts(request)
         streamed = routing.active_stream.get()
         try:
             if streamed:
                 opened = await native.open_stream_async(
                     request.method, str(request.url), _request_headers(request, _FRAMING_HEADERS),
-                    await request.aread(), timeout=read, connect_timeout=connect,
+                    await request.aread(), timeout=read, connect_timeout=connect, net=net,
                 )
             else:
                 reply = await native.send_async(
                     request.method, str(request.url), _request_headers(request, _WHOLE_ANSWER_HEADERS),
                     await request.aread(), timeout=read, connect_timeout=connect, max_retries=0, retry="none",
+                    net=net,
                 )
         except native.TransportError as error:
             if not error.sent and error.kind == "connect":
                 routing.refuse("connect_failed_before_send")
-                return await self.stock.handle_async_request(request)
+                return await stock.handle_async_request(request)
             stats.count_native(self.provider)
             raise as_httpx_error(error, request) from None
         stats.count_native(self.provider)
-        return _streamed(opened, request, _AsyncBody, self.stock) if streamed else _whole(reply, request)
+        return _streamed(opened, request, _AsyncBody, stock) if streamed else _whole(reply, request)
 
     async def aclose(self) -> None:
-        await self.stock.aclose()
+        await self.resolver.aclose()

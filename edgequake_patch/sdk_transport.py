@@ -24,7 +24,7 @@ import openai
 from openai._legacy_response import LegacyAPIResponse
 from openai.lib.azure import BaseAzureClient
 
-from . import native, routing, stats
+from . import native, net_settings, routing, stats
 from .native_transport import NativeAsyncTransport, NativeTransport
 from .transport_errors import as_httpx_error
 
@@ -119,6 +119,7 @@ class NativeSdkClient:
         project: Optional[str] = None,
         query: Optional[Dict[str, str]] = None,
         deployments: bool = False,
+        net: Any = None,
     ):
         self.provider = provider
         self.is_async = is_async
@@ -134,6 +135,7 @@ class NativeSdkClient:
         # Azure's SDK client routes deployment endpoints to /deployments/{model}/...
         self._deployments = deployments and "/deployments" not in self._base_url.path
         self._real = real
+        self._net = net  # TLS trust and proxy of the SDK client stock built
         self.chat = _Chat(self)
         self.embeddings = _Endpoint(self, "embeddings", _EMBEDDING_PARAMS)
 
@@ -180,11 +182,12 @@ class NativeSdkClient:
         copy of the client stock would have used whose transport is the core, which hands the
         body over as it arrives."""
         real = self._real
-        stock_transport = real._client._transport
+        # The TLS and proxy settings of the client stock would have used go along.
+        resolver = net_settings.resolver_for(real._client)
         if self.is_async:
-            http_client = httpx.AsyncClient(transport=NativeAsyncTransport(self.provider, stock_transport))
+            http_client = httpx.AsyncClient(transport=NativeAsyncTransport(self.provider, resolver))
         else:
-            http_client = httpx.Client(transport=NativeTransport(self.provider, stock_transport))
+            http_client = httpx.Client(transport=NativeTransport(self.provider, resolver))
         return real.copy(http_client=http_client)
 
     def replay(self, outcome: Any, call_stock: Callable[[Any], Any]):
@@ -277,8 +280,11 @@ class _Endpoint:
             pending = send(
                 "POST", url, headers, body,
                 timeout=timeout, connect_timeout=connect_timeout, max_retries=client.max_retries, retry="openai_sdk",
+                net=client._net,
             )
         except native.TransportError as error:  # sync only: the async form raises when awaited
+            if _never_connected(error):
+                return self._last_try_stock(call_stock)
             stats.count_native(client.provider)
             return client.replay(error, call_stock)
         except (TypeError, ValueError):
@@ -288,6 +294,14 @@ class _Endpoint:
             return self._finish_async(pending, call_stock, decode_base64)
         return self._finish(pending, call_stock, decode_base64)
 
+    def _last_try_stock(self, call_stock: Callable[[Any], Any]):
+        """Every attempt failed to connect, so nothing was sent: one more attempt, stock's own
+        (the core already waited out the SDK's retries). Where stock's TLS stack accepts a
+        server certificate rustls does not (a CN-only certificate, say), stock then succeeds as
+        it would have; otherwise it raises its own error."""
+        routing.refuse("connect_failed_before_send")
+        return call_stock(self.client._real.copy(max_retries=0))
+
     def _stock(self, reason: str, call_stock: Callable[[Any], Any]):
         routing.refuse(reason)
         return call_stock(self.client._real)
@@ -296,6 +310,8 @@ class _Endpoint:
         try:
             response = await pending
         except native.TransportError as error:
+            if _never_connected(error):
+                return await self._last_try_stock(call_stock)
             stats.count_native(self.client.provider)
             return await self.client.replay(error, call_stock)
         result = self._finish(response, call_stock, decode_base64)
@@ -321,6 +337,10 @@ class _Endpoint:
         if self.path == "embeddings":
             return native.openai_sdk_shape_embedding(parsed)
         raise ValueError("no fast path for this endpoint")
+
+
+def _never_connected(error: Any) -> bool:
+    return error.kind == "connect" and not error.sent
 
 
 class NativeRawResponse(LegacyAPIResponse):
@@ -412,6 +432,12 @@ def from_sdk_client(real: Any, provider: str) -> Any:
     if reason is not None:
         routing.refuse(reason)
         return real
+    try:
+        # What the SDK's own httpx client would send with: its SSL context, its proxy mounts.
+        net = net_settings.for_httpx_client(real._client, str(real.base_url))
+    except net_settings.Unsupported as refused:
+        routing.refuse(refused.reason)
+        return real
     azure = isinstance(real, BaseAzureClient)
     if azure:
         token = real._azure_ad_token
@@ -437,6 +463,7 @@ def from_sdk_client(real: Any, provider: str) -> Any:
         query=dict(real._custom_query) if real._custom_query else None,
         deployments=azure,
         real=real,
+        net=net,
     )
 
 

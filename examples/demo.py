@@ -3,7 +3,7 @@
     scripts/demo.sh
 
 Starts the bundled provider stand-in (a local server speaking the OpenAI wire format), turns
-the patch on with one call, and makes real chat, async chat, embedding and failing calls for
+the patch on with one call, and makes real chat, async chat, streamed, embedding and failing calls for
 every provider the core serves — no API keys, no network beyond loopback.
 """
 
@@ -45,6 +45,11 @@ def main() -> None:
             before, t = stats.native_calls[name], time.perf_counter()
             r = asyncio.run(litellm.acompletion(messages=MESSAGES, **kwargs))
             line(name, "acompletion", f"{r.choices[0].message.content!r}", before, t)
+
+            before, t = stats.native_calls[name], time.perf_counter()
+            chunks = list(litellm.completion(messages=MESSAGES, stream=True, **kwargs))
+            text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+            line(name, "stream", f"{len(chunks)} chunks: {text!r}", before, t)
 
             before, t = stats.native_calls[name], time.perf_counter()
             try:

@@ -19,6 +19,7 @@ use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE,
 };
 
+use crate::net::{ClientSet, NetConfig, NetSettings};
 use crate::pyjson;
 use crate::retry::{self, Jitter, Outcome, Policy};
 
@@ -40,7 +41,8 @@ pyo3::create_exception!(
 pub(crate) struct Core {
     pid: u32,
     pub(crate) rt: tokio::runtime::Runtime,
-    pub(crate) client: reqwest::Client,
+    /// One pooled client per network settings (see `net`).
+    clients: Mutex<ClientSet>,
 }
 
 static CORE: Mutex<Option<&'static Core>> = Mutex::new(None);
@@ -97,23 +99,37 @@ impl Core {
             // reqwest registers pooled connections with the runtime current at connect
             // time; building inside it keeps everything on this one runtime.
             let _g = rt.enter();
-            build_client()
+            build_client(None).expect("failed to build the HTTP client")
         };
-        Core { pid, rt, client }
+        Core {
+            pid,
+            rt,
+            clients: Mutex::new(ClientSet::new(client)),
+        }
+    }
+
+    /// The shared runtime's client for these settings (built inside the runtime, see new()).
+    pub(crate) fn client(&self, net: Option<&Arc<NetSettings>>) -> Result<reqwest::Client, String> {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients.get(net, |n| {
+            let _g = self.rt.enter();
+            build_client(n)
+        })
     }
 }
 
-fn build_client() -> reqwest::Client {
-    reqwest::Client::builder()
+fn build_client(net: Option<&NetSettings>) -> Result<reqwest::Client, String> {
+    let builder = reqwest::Client::builder()
         .connector_layer(ConnectTimeoutLayer)
         // Same as the SDK's httpx limits (keepalive_expiry 5 s, 100 keep-alive
         // connections): shorter than typical server/LB idle timeouts, so a pooled socket
         // is rarely one the server already closed.
         .pool_idle_timeout(Duration::from_secs(5))
         .pool_max_idle_per_host(100)
-        .tcp_nodelay(true)
+        .tcp_nodelay(true);
+    NetSettings::apply(net, builder)?
         .build()
-        .expect("failed to build the HTTP client")
+        .map_err(|e| format!("could not build the HTTP client: {e}"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -269,6 +285,8 @@ pub(crate) struct RequestSpec {
     policy: Policy,
     /// The SDK numbers its attempts in this header; keep doing so if the caller sent it.
     retry_count_header: bool,
+    /// TLS trust and proxy; None: the core's defaults.
+    pub(crate) net: Option<Arc<NetSettings>>,
 }
 
 pub(crate) struct RawResponse {
@@ -321,6 +339,7 @@ impl RequestSpec {
         connect_timeout: Option<f64>,
         max_retries: i64,
         retry: &str,
+        net: Option<&Bound<'_, NetConfig>>,
     ) -> PyResult<RequestSpec> {
         let policy = Policy::parse(retry).ok_or_else(|| {
             PyValueError::new_err(format!(
@@ -402,6 +421,7 @@ impl RequestSpec {
             max_retries: max_retries.min(u32::MAX as i64) as u32,
             policy,
             retry_count_header,
+            net: net.map(|n| n.get().inner.clone()),
         })
     }
 
@@ -664,7 +684,7 @@ pub(crate) async fn attempt_head(
 /// decoded in reverse; unknown codings (and "identity") passed through; a gzip stream cut
 /// short yields what it holds (zlib's flush does not complain), a corrupt one is an error;
 /// "deflate" is zlib-wrapped, or raw deflate from servers that get it wrong.
-fn decode_content(headers: &HeaderMap, body: Bytes) -> Result<Bytes, String> {
+pub(crate) fn decode_content(headers: &HeaderMap, body: Bytes) -> Result<Bytes, String> {
     use std::io::Read;
     if !headers.contains_key(CONTENT_ENCODING) || body.is_empty() {
         return Ok(body);
@@ -861,7 +881,8 @@ async fn perform_interruptible(client: &reqwest::Client, spec: &RequestSpec) -> 
 struct SyncCore {
     pid: u32,
     rt: tokio::runtime::Runtime,
-    client: reqwest::Client,
+    /// This runtime's own pool, one client per network settings.
+    clients: ClientSet,
     /// Whether the last call answered within the spin window; spinning for an upstream
     /// that takes 100 ms (a real LLM) would only burn CPU.
     upstream_fast: bool,
@@ -922,12 +943,12 @@ fn take_sync_core() -> Option<SyncCore> {
         .ok()?;
     let client = {
         let _g = rt.enter();
-        build_client()
+        build_client(None).ok()?
     };
     Some(SyncCore {
         pid,
         rt,
-        client,
+        clients: ClientSet::new(client),
         upstream_fast: true,
     })
 }
@@ -975,9 +996,23 @@ fn run_blocking(py: Python<'_>, spec: &RequestSpec) -> Waited {
     } else {
         Duration::ZERO
     };
+    let client = {
+        let rt = &core.rt;
+        core.clients.get(spec.net.as_ref(), |n| {
+            let _g = rt.enter();
+            build_client(n)
+        })
+    };
+    let client = match client {
+        Ok(c) => c,
+        Err(message) => {
+            return_sync_core(core);
+            return Waited::Done(Err(unbuildable(message)));
+        }
+    };
     let started = std::time::Instant::now();
     let waited = {
-        let client = &core.client;
+        let client = &client;
         let rt = &core.rt;
         let mut main = std::pin::pin!(perform_interruptible(client, spec));
         let early = rt.block_on(async {
@@ -1031,12 +1066,26 @@ fn run_blocking(py: Python<'_>, spec: &RequestSpec) -> Waited {
     waited
 }
 
+/// A client for the request's network settings could not be built: nothing was sent.
+pub(crate) fn unbuildable(message: String) -> Failure {
+    Failure {
+        kind: "builder",
+        sent: false,
+        attempts: 0,
+        message,
+        timeout: None,
+    }
+}
+
 /// Fallback for the rare cases a sync runtime cannot be had: run on the shared
 /// runtime and wait on a channel.
 fn run_on_shared(spec: &RequestSpec) -> Waited {
     let core = core();
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let client = core.client.clone();
+    let client = match core.client(spec.net.as_ref()) {
+        Ok(c) => c,
+        Err(message) => return Waited::Done(Err(unbuildable(message))),
+    };
     // The spec is borrowed; the task needs an owned copy.
     let spec = spec.clone();
     core.rt.spawn(async move {
@@ -1176,7 +1225,7 @@ impl Response {
 
 /// Send one HTTP request (plus policy retries) and wait for the full response.
 #[pyfunction]
-#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry))]
+#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry, net = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn send<'py>(
     py: Python<'py>,
@@ -1188,6 +1237,7 @@ pub fn send<'py>(
     connect_timeout: Option<f64>,
     max_retries: i64,
     retry: &str,
+    net: Option<&Bound<'py, NetConfig>>,
 ) -> PyResult<Bound<'py, Response>> {
     let spec = RequestSpec::from_py(
         py,
@@ -1199,6 +1249,7 @@ pub fn send<'py>(
         connect_timeout,
         max_retries,
         retry,
+        net,
     )?;
     match run_blocking(py, &spec) {
         Waited::Done(Ok(raw)) => Bound::new(py, Response::from(raw)),
@@ -1218,7 +1269,7 @@ where
 /// so a `TypeError` is raised at call time and nothing is sent. Cancelling the awaiting
 /// task drops the request, closing its connection.
 #[pyfunction]
-#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry))]
+#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry, net = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn send_async<'py>(
     py: Python<'py>,
@@ -1230,6 +1281,7 @@ pub fn send_async<'py>(
     connect_timeout: Option<f64>,
     max_retries: i64,
     retry: &str,
+    net: Option<&Bound<'py, NetConfig>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let spec = RequestSpec::from_py(
         py,
@@ -1241,8 +1293,11 @@ pub fn send_async<'py>(
         connect_timeout,
         max_retries,
         retry,
+        net,
     )?;
-    let client = core().client.clone();
+    let client = core()
+        .client(spec.net.as_ref())
+        .map_err(|m| unbuildable(m).into_pyerr(py))?;
     #[cfg(unix)]
     return crate::aio::spawn_for_loop(py, async move {
         let result = perform(&client, &spec).await;

@@ -6,10 +6,14 @@
 #[cfg(unix)]
 mod aio;
 mod http;
+mod net;
 mod openai;
 mod pyjson;
 mod retry;
 mod stream;
+
+#[cfg(test)]
+mod fuzz;
 
 use pyo3::prelude::*;
 
@@ -21,6 +25,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(http::send, m)?)?;
     m.add_function(wrap_pyfunction!(http::send_async, m)?)?;
     m.add_class::<http::Response>()?;
+    m.add_class::<net::NetConfig>()?;
     m.add_function(wrap_pyfunction!(stream::open_stream, m)?)?;
     m.add_function(wrap_pyfunction!(stream::open_stream_async, m)?)?;
     m.add_class::<stream::StreamResponse>()?;

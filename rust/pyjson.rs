@@ -300,7 +300,7 @@ impl Parser<'_> {
             match b {
                 b'"' => {
                     self.i = i + 1;
-                    return make_str(&s[start..i], high == 0, is_key, false);
+                    return make_str(&s[start..i], high == 0, is_key);
                 }
                 b'\\' => return self.string_escaped(start, i, is_key),
                 0..=0x1f => return syntax("Invalid control character at", i),
@@ -324,7 +324,6 @@ impl Parser<'_> {
         out.clear();
         out.extend_from_slice(&s[start..i]);
         let mut ascii = s[start..i].is_ascii();
-        let mut lone_surrogate = false;
         let result = loop {
             let Some(&b) = s.get(i) else {
                 break syntax("Unterminated string starting at", start - 1);
@@ -370,11 +369,8 @@ impl Parser<'_> {
                             }
                         }
                     }
-                    if (0xD800..0xE000).contains(&cp) {
-                        // Python keeps lone surrogates; encode them the way the
-                        // "surrogatepass" codec expects (3-byte generalized UTF-8).
-                        lone_surrogate = true;
-                    }
+                    // A lone surrogate is kept, as Python does: push_utf8 writes it as the
+                    // 3-byte generalized UTF-8 that "surrogatepass" decodes (see make_str).
                     if cp >= 0x80 {
                         ascii = false;
                     }
@@ -393,7 +389,7 @@ impl Parser<'_> {
         let r = match result {
             Ok(()) => {
                 self.i = i;
-                make_str(&out, ascii, is_key, lone_surrogate)
+                make_str(&out, ascii, is_key)
             }
             Err(e) => Err(e),
         };
@@ -525,7 +521,6 @@ unsafe fn make_str(
     bytes: &[u8],
     ascii: bool,
     is_key: bool,
-    lone_surrogate: bool,
 ) -> Result<*mut ffi::PyObject, Fail> {
     if ascii {
         if is_key && bytes.len() <= KEY_MAX {
@@ -533,11 +528,10 @@ unsafe fn make_str(
         }
         return new_ascii(bytes);
     }
-    let errors: *const c_char = if lone_surrogate {
-        c"surrogatepass".as_ptr()
-    } else {
-        ptr::null()
-    };
+    // json.loads(bytes) decodes the whole document with "surrogatepass" first, so encoded
+    // surrogates (ED A0 80 ...) are accepted as raw bytes too, not only as \u escapes.
+    // The handler only runs on such bytes: valid UTF-8 takes the same fast path.
+    let errors: *const c_char = c"surrogatepass".as_ptr();
     check(ffi::PyUnicode_DecodeUTF8(
         bytes.as_ptr() as *const c_char,
         bytes.len() as ffi::Py_ssize_t,

@@ -20,6 +20,7 @@ use pyo3::types::{PyBytes, PyList};
 use tokio::sync::{mpsc, Notify};
 
 use crate::http::{self, Failure, RequestSpec};
+use crate::net::NetConfig;
 
 /// Chunks read ahead of the consumer. Enough to keep the socket busy while Python works on
 /// the previous ones; small enough that an abandoned or huge body costs little memory.
@@ -343,7 +344,8 @@ impl Drop for StreamResponse {
 
 /// Send one request and return once its headers are in (no retries; see the module doc).
 #[pyfunction]
-#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout))]
+#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, net = None))]
+#[allow(clippy::too_many_arguments)]
 pub fn open_stream<'py>(
     py: Python<'py>,
     method: &str,
@@ -352,6 +354,7 @@ pub fn open_stream<'py>(
     body: Option<&Bound<'py, PyAny>>,
     timeout: Option<f64>,
     connect_timeout: Option<f64>,
+    net: Option<&Bound<'py, NetConfig>>,
 ) -> PyResult<Bound<'py, StreamResponse>> {
     let spec = RequestSpec::from_py(
         py,
@@ -363,11 +366,14 @@ pub fn open_stream<'py>(
         connect_timeout,
         0,
         "none",
+        net,
     )?;
     let core = http::core();
+    let client = core
+        .client(spec.net.as_ref())
+        .map_err(|m| http::unbuildable(m).into_pyerr(py))?;
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let task_spec = spec.clone();
-    let client = core.client.clone();
     let task = core.rt.spawn(async move {
         let head = http::attempt_head(&client, &task_spec).await;
         let _ = tx.send(head.map(|resp| start_body(resp, &task_spec)));
@@ -408,7 +414,8 @@ pub fn open_stream<'py>(
 /// `open_stream` as an asyncio future. Cancelling it before the headers are in drops the
 /// request and its connection.
 #[pyfunction]
-#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout))]
+#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, net = None))]
+#[allow(clippy::too_many_arguments)]
 pub fn open_stream_async<'py>(
     py: Python<'py>,
     method: &str,
@@ -417,6 +424,7 @@ pub fn open_stream_async<'py>(
     body: Option<&Bound<'py, PyAny>>,
     timeout: Option<f64>,
     connect_timeout: Option<f64>,
+    net: Option<&Bound<'py, NetConfig>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let spec = RequestSpec::from_py(
         py,
@@ -428,8 +436,11 @@ pub fn open_stream_async<'py>(
         connect_timeout,
         0,
         "none",
+        net,
     )?;
-    let client = http::core().client.clone();
+    let client = http::core()
+        .client(spec.net.as_ref())
+        .map_err(|m| http::unbuildable(m).into_pyerr(py))?;
     #[cfg(unix)]
     return crate::aio::spawn_for_loop(py, async move {
         let head = http::attempt_head(&client, &spec).await;
@@ -445,5 +456,78 @@ pub fn open_stream_async<'py>(
         Err(pyo3::exceptions::PyNotImplementedError::new_err(
             "open_stream_async needs a Unix event loop",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-shot HTTP/1.1 server that sends `head` + `body` and then closes.
+    async fn serve_once(reply: &'static [u8]) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            sock.write_all(reply).await.unwrap();
+            sock.shutdown().await.ok();
+        });
+        format!("http://{addr}/v1/chat/completions")
+    }
+
+    async fn pump_all(reply: &'static [u8], read_timeout: Option<Duration>) -> Vec<Chunk> {
+        let url = serve_once(reply).await;
+        let response = reqwest::Client::new().post(&url).send().await.unwrap();
+        let (tx, mut rx) = mpsc::channel(READ_AHEAD);
+        let body = Body {
+            response,
+            tx,
+            closed: Arc::new(Notify::new()),
+            read_timeout,
+            target: "POST test".into(),
+        };
+        tokio::spawn(body.pump());
+        let mut out = Vec::new();
+        while let Some(c) = rx.recv().await {
+            out.push(c);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_whole_chunked_body_arrives_and_ends() {
+        let got = pump_all(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n\
+              7\r\ndata: 1\r\n7\r\ndata: 2\r\n0\r\n\r\n",
+            Some(Duration::from_secs(5)),
+        )
+        .await;
+        let bytes: Vec<u8> = got.into_iter().flat_map(|c| c.unwrap().to_vec()).collect();
+        assert_eq!(bytes, b"data: 1data: 2");
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_is_incomplete_after_what_came() {
+        let got = pump_all(
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n7\r\ndata: 1\r\n",
+            None,
+        )
+        .await;
+        let (last, before) = got.split_last().unwrap();
+        let bytes: Vec<u8> = before.iter().flat_map(|c| c.as_ref().unwrap().to_vec()).collect();
+        assert_eq!(bytes, b"data: 1");
+        let failure = last.as_ref().unwrap_err();
+        assert_eq!(failure.kind, "incomplete");
+        assert!(failure.sent);
+        assert!(!failure.message.contains("chat/completions?"));
+    }
+
+    #[tokio::test]
+    async fn a_content_length_body_cut_short_is_incomplete() {
+        let got = pump_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this", None).await;
+        assert_eq!(got.last().unwrap().as_ref().unwrap_err().kind, "incomplete");
     }
 }

@@ -182,3 +182,18 @@ def test_environment_variable_activates_at_interpreter_start():
         env={**env, "EDGEQUAKE_PATCH": "1"}, capture_output=True, text=True, timeout=60,
     )
     assert lazy.stdout.strip() == "False", lazy.stderr
+
+
+def test_status_reports_litellm_own_rust_route(patch, monkeypatch):
+    """LiteLLM's own optional Rust route serves chat calls before the provider dispatch, so the
+    patch cannot see them: status() says whether it is switched on."""
+    patch.on()
+    monkeypatch.setenv("LITELLM_RUST", "0")
+    assert edgequake_patch.status()["litellm_rust_route"] is False
+    monkeypatch.setenv("LITELLM_RUST", "1")
+    try:
+        from litellm.rust_bridge.configuration import rust_enabled  # noqa: F401
+    except ImportError:
+        assert edgequake_patch.status()["litellm_rust_route"] is False
+    else:
+        assert edgequake_patch.status()["litellm_rust_route"] is True

@@ -158,8 +158,8 @@ def test_connection_refused(provider, is_async, standin, patch):
         closed_port = s.getsockname()[1]
     kwargs = {"api_base": f"http://127.0.0.1:{closed_port}" + CHAT_PROVIDERS[provider].path, "max_retries": 0}
     comparison = compare(_call(provider, standin, is_async=is_async, **kwargs), standin, patch)
-    # Nothing could be sent: the HTTP-handler providers let stock's own transport raise its
-    # socket-level error text (allowed: nothing left), the SDK providers replay "Connection error.".
+    # Nothing could be sent: both families give stock's own transport one last try, which
+    # raises its socket-level error text (allowed: nothing left).
     assert_same(comparison, native=False)
     assert comparison.stock.error is not None
 

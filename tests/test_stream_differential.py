@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import threading
 import time
 
 import litellm
@@ -181,3 +183,61 @@ def test_first_chunk_is_not_held_back(standin, patch, provider):
     assert first.choices[0].delta.role == "assistant"
     assert rest, "the rest of the stream arrived"
     assert first_at < 1.0 <= total, (first_at, total)
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_abandoned_streams_leak_nothing(standin, patch, is_async):
+    """1,000 streams left after their first chunk (dropped, or their reading task cancelled)
+    leave no thread, task, file descriptor or connection behind."""
+    p = CHAT_PROVIDERS["openai"]
+    kwargs = {**_kwargs(p, standin, "-hang-mid-stream"), "stream": True}
+    patch.on()
+    litellm.completion(**{**kwargs, "model": p.model})  # warm pools and caches
+    gc.collect()
+    standin.reset()
+    threads = sum(1 for t in threading.enumerate() if not t.name.startswith(("ThreadPoolExecutor", "litellm-logging")))
+    fds = _open_fds()
+    count = 1000
+    if is_async:
+
+        async def abandon_all():
+            reading = []
+
+            async def one():
+                stream = await litellm.acompletion(**kwargs)
+                async for _ in stream:
+                    reading.append(1)
+                    await asyncio.sleep(3600)  # stuck on the first chunk until cancelled
+
+            for start in range(0, count, 100):
+                tasks = [asyncio.create_task(one()) for _ in range(100)]
+                while len(reading) < start + 100:
+                    await asyncio.sleep(0.01)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            assert len(asyncio.all_tasks()) == 1, "tasks left behind"
+
+        asyncio.run(abandon_all())
+    else:
+        for _ in range(count):
+            stream = litellm.completion(**kwargs)
+            next(iter(stream))
+            del stream
+    deadline = time.monotonic() + 20
+    while True:
+        gc.collect()
+        disconnected = sum(1 for e in standin.events() if e["event"] == "client_disconnected")
+        if disconnected >= count or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert disconnected == count, f"{count - disconnected} connections still open at the stand-in"
+    assert len(standin.requests()) == count
+    assert _open_fds() <= fds + 5, (fds, _open_fds())
+    # LiteLLM's logging pool grows to its bounded size under any load, patched or not.
+    others = [t.name for t in threading.enumerate() if not t.name.startswith(("ThreadPoolExecutor", "litellm-logging"))]
+    assert len(others) <= threads + 1, others
