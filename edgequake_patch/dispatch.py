@@ -53,14 +53,30 @@ def _run_marked(wrapped, args, kwargs, provider: str, stream: bool = False):
         # The async variants return an un-started coroutine; the exchange happens when LiteLLM
         # awaits it, so the mark must be set inside it, in the awaiting task.
         return _marked(result, provider, stream)
-    return result
+    return _carry_mark_into_lazy_stream(result, provider, stream)
 
 
 async def _marked(coroutine, provider: str, stream: bool):
     token = routing.active_call.set(provider)
     stream_token = routing.active_stream.set(stream)
     try:
-        return await coroutine
+        result = await coroutine
     finally:
         routing.active_stream.reset(stream_token)
         routing.active_call.reset(token)
+    return _carry_mark_into_lazy_stream(result, provider, stream)
+
+
+def _carry_mark_into_lazy_stream(result, provider: str, stream: bool):
+    """Some handlers (Gemini's) return their stream wrapper before sending anything: the
+    wrapper's `make_call` sends the request when the caller first reads, after the dispatch
+    has returned. That call belongs to this dispatch, so it runs marked too."""
+    make_call = getattr(result, "make_call", None)
+    if not stream or make_call is None or getattr(result, "completion_stream", None) is not None:
+        return result
+
+    def marked_call(*args, **kwargs):
+        return _run_marked(make_call, args, kwargs, provider, stream)
+
+    result.make_call = marked_call
+    return result

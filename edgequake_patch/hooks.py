@@ -44,6 +44,11 @@ HOOKS: Tuple[Hook, ...] = (
     Hook("litellm.main", "_complete_xai", "edgequake_patch.dispatch:complete", ("xai",)),
     Hook("litellm.main", "_complete_mistral", "edgequake_patch.dispatch:complete", ("mistral",)),
     Hook("litellm.main", "_complete_openrouter", "edgequake_patch.dispatch:complete", ("openrouter",)),
+    Hook("litellm.main", "_complete_anthropic", "edgequake_patch.dispatch:complete", ("anthropic",)),
+    # Also serves vertex_ai_beta, which routing refuses (Vertex auth is not served natively).
+    Hook("litellm.main", "_complete_vertex_ai_beta", "edgequake_patch.dispatch:complete", ("gemini",)),
+    Hook("litellm.main", "_complete_ollama", "edgequake_patch.dispatch:complete", ("ollama",)),
+    Hook("litellm.main", "_complete_ollama_chat", "edgequake_patch.dispatch:complete", ("ollama_chat",)),
     # --- dispatch: embeddings (main.embedding calls these handlers inline)
     Hook(
         "litellm.llms.openai.openai",
@@ -58,6 +63,15 @@ HOOKS: Tuple[Hook, ...] = (
         "edgequake_patch.dispatch:embed",
         ("lm_studio",),
     ),
+    Hook(
+        "litellm.llms.vertex_ai.gemini_embeddings.batch_embed_content_handler",
+        "GoogleBatchEmbeddings.batch_embeddings",
+        "edgequake_patch.dispatch:embed",
+        ("gemini",),
+    ),
+    # main.embedding looks these up on the handler module at call time.
+    Hook("litellm.llms.ollama.completion.handler", "ollama_embeddings", "edgequake_patch.dispatch:embed", ("ollama",)),
+    Hook("litellm.llms.ollama.completion.handler", "ollama_aembeddings", "edgequake_patch.dispatch:embed", ("ollama",)),
     # --- transport: the OpenAI SDK client stock's OpenAI handler would build
     Hook(
         "litellm.llms.openai.openai",
@@ -90,6 +104,43 @@ HOOKS: Tuple[Hook, ...] = (
         "litellm.llms.custom_httpx.llm_http_handler",
         "get_async_httpx_client",
         "edgequake_patch.http_transport:async_client",
+        (),
+    ),
+    # --- transport: the same getters, as imported by the Anthropic and Gemini handlers
+    *(
+        row
+        for module in (
+            "litellm.llms.anthropic.chat.handler",
+            "litellm.llms.vertex_ai.gemini.vertex_and_google_ai_studio_gemini",
+        )
+        for row in (
+            Hook(module, "get_httpx_client", "edgequake_patch.http_transport:sync_client", (), oldest=SYNC_CLIENT_RENAMED),
+            Hook(module, "_get_httpx_client", "edgequake_patch.http_transport:sync_client", (), newest=SYNC_CLIENT_BEFORE_RENAME),
+            Hook(module, "get_async_httpx_client", "edgequake_patch.http_transport:async_client", ()),
+        )
+    ),
+    # --- transport: the Gemini batch-embedding handler builds its sync handler per call
+    Hook(
+        "litellm.llms.vertex_ai.gemini_embeddings.batch_embed_content_handler",
+        "HTTPHandler",
+        "edgequake_patch.http_transport:new_sync_handler",
+        (),
+    ),
+    Hook(
+        "litellm.llms.vertex_ai.gemini_embeddings.batch_embed_content_handler",
+        "get_async_httpx_client",
+        "edgequake_patch.http_transport:async_client",
+        (),
+    ),
+    # --- transport: LiteLLM's module-level clients (`litellm.module_level_client` / `_aclient`),
+    # which Ollama embeddings post through. Those are created lazily from `litellm.request_timeout`,
+    # so their class's `post` is hooked rather than the instances (which would have to be created
+    # at install time); the wrapper acts only on those two instances during a marked call.
+    Hook("litellm.llms.custom_httpx.http_handler", "HTTPHandler.post", "edgequake_patch.http_transport:module_client_post", ()),
+    Hook(
+        "litellm.llms.custom_httpx.http_handler",
+        "AsyncHTTPHandler.post",
+        "edgequake_patch.http_transport:module_client_post",
         (),
     ),
     # --- transport: the HTTP clients of the OpenAI-compatible embedding handler (lm_studio)

@@ -111,3 +111,47 @@ def new_sync_handler(wrapped, _instance, args, kwargs):
     if provider is None or args or set(kwargs) - {"timeout"}:
         return wrapped(*args, **kwargs)
     return _native_handler(provider, False, None, kwargs.get("timeout"))
+
+
+def _module_level_clients() -> tuple:
+    import litellm
+
+    # Read from the module's namespace: `getattr` would create them (they are lazy).
+    namespace = vars(litellm)
+    return namespace.get("module_level_client"), namespace.get("module_level_aclient")
+
+
+def module_client_post(wrapped, instance, args, kwargs):
+    """On `HTTPHandler.post` / `AsyncHTTPHandler.post`. During a marked call, a post through
+    LiteLLM's module-level client goes through a native handler with that client's timeout
+    instead; every other handler (stock's, or a native one) posts as it always does."""
+    provider = routing.active_call.get()
+    if provider is None or instance is None:
+        return wrapped(*args, **kwargs)
+    sync_client, async_client = _module_level_clients()
+    if instance is sync_client:
+        is_async = False
+    elif instance is async_client:
+        is_async = True
+    else:
+        return wrapped(*args, **kwargs)
+    native_handler = _native_handler(provider, is_async, None, instance.client.timeout)
+    if not _same_client_settings(instance.client, native_handler.client):
+        # An application may install its own module-level handler (custom headers, auth, hooks):
+        # the native one would not carry those, so that client keeps posting itself.
+        routing.refuse("caller_client")
+        return wrapped(*args, **kwargs)
+    return native_handler.post(*args, **kwargs)
+
+
+def _same_client_settings(stock: Any, native_client: Any) -> bool:
+    """Whether the native handler's httpx client sends as the module-level one would: the same
+    default headers, base URL, redirect policy, and no auth or event hooks of its own."""
+    return (
+        type(stock) is type(native_client)
+        and stock.headers == native_client.headers
+        and stock.base_url == native_client.base_url
+        and stock.follow_redirects == native_client.follow_redirects
+        and stock.auth is None
+        and not any(stock.event_hooks.values())
+    )

@@ -39,6 +39,24 @@ def _request_headers(request: httpx.Request, dropped: frozenset) -> list:
     return [(k, v) for k, v in request.headers.multi_items() if k.lower() not in dropped]
 
 
+def _aiohttp_framed(headers: list, request: httpx.Request, body: bytes, stock: Any) -> list:
+    """The headers as LiteLLM's aiohttp transport puts them on the wire: aiohttp labels a body
+    that has no Content-Type `application/octet-stream` (Ollama's requests carry none). The
+    core is told not to add a Content-Type of its own, so a request httpx sends without one
+    (the sync path) leaves without one too."""
+    if body and "content-type" not in request.headers and _is_aiohttp_transport(stock):
+        headers.append(("Content-Type", "application/octet-stream"))
+    return headers
+
+
+def _is_aiohttp_transport(transport: Any) -> bool:
+    try:
+        from litellm.llms.custom_httpx.aiohttp_transport import LiteLLMAiohttpTransport
+    except ImportError:  # pragma: no cover - both supported releases have it
+        return False
+    return isinstance(transport, LiteLLMAiohttpTransport)
+
+
 def _timeouts(request: httpx.Request):
     timeout = request.extensions.get("timeout") or {}
     return timeout.get("read"), timeout.get("connect")
@@ -132,6 +150,7 @@ class NativeTransport(httpx.BaseTransport):
                 reply = native.send(
                     request.method, str(request.url), _request_headers(request, _WHOLE_ANSWER_HEADERS),
                     request.read(), timeout=read, connect_timeout=connect, max_retries=0, retry="none", net=net,
+                    default_content_type=False,
                 )
         except native.TransportError as error:
             if not error.sent and error.kind == "connect":
@@ -158,17 +177,18 @@ class NativeAsyncTransport(httpx.AsyncBaseTransport):
             return await stock.handle_async_request(request)
         read, connect = _timeouts(request)
         streamed = routing.active_stream.get()
+        body = await request.aread()
+        dropped = _FRAMING_HEADERS if streamed else _WHOLE_ANSWER_HEADERS
+        headers = _aiohttp_framed(_request_headers(request, dropped), request, body, stock)
         try:
             if streamed:
                 opened = await native.open_stream_async(
-                    request.method, str(request.url), _request_headers(request, _FRAMING_HEADERS),
-                    await request.aread(), timeout=read, connect_timeout=connect, net=net,
+                    request.method, str(request.url), headers, body, timeout=read, connect_timeout=connect, net=net,
                 )
             else:
                 reply = await native.send_async(
-                    request.method, str(request.url), _request_headers(request, _WHOLE_ANSWER_HEADERS),
-                    await request.aread(), timeout=read, connect_timeout=connect, max_retries=0, retry="none",
-                    net=net,
+                    request.method, str(request.url), headers, body, timeout=read, connect_timeout=connect,
+                    max_retries=0, retry="none", net=net, default_content_type=False,
                 )
         except native.TransportError as error:
             if not error.sent and error.kind == "connect":

@@ -237,10 +237,13 @@ class Resolver:
         self.transport = transport
         self.mounts = dict(mounts)
         self._by_origin: Dict[Tuple, Tuple[Any, Any]] = {}
-        self.by_url: Dict[str, Any] = {}  # for_httpx_client's answers by base URL
+        self.by_url: Dict[Tuple, Any] = {}  # for_httpx_client's answers by base URL
         # Read when stock built the client, as stock reads them.
         refusal = global_refusal()
         self._refusal = Unsupported(refusal) if refusal else None
+        # LiteLLM's aiohttp transport re-reads its trust-env switch on every request (the proxy
+        # it then looks up is cached per host): answers are cached per state of that switch.
+        self._switched = any(_is_aiohttp_transport(t) for t in self._transports())
 
     def close(self) -> None:
         for transport in self._transports():
@@ -263,10 +266,17 @@ class Resolver:
                 return self.transport if transport is None else transport
         return self.transport
 
-    def resolve(self, request: httpx.Request) -> Tuple[Any, Any]:
+    def switches(self) -> Any:
+        if not self._switched:
+            return None
+        import litellm
+
+        return (getattr(litellm, "disable_aiohttp_trust_env", None), os.environ.get("DISABLE_AIOHTTP_TRUST_ENV"))
+
+    def resolve(self, request: httpx.Request, switches: Any = False) -> Tuple[Any, Any]:
         """(stock's transport for this request, NetConfig or an Unsupported to raise)."""
         url = request.url
-        key = (url.scheme, url.host, url.port)
+        key = (url.scheme, url.host, url.port, self.switches() if switches is False else switches)
         hit = self._by_origin.get(key)
         if hit is None:
             transport = self.stock_transport(url)
@@ -301,11 +311,12 @@ def for_httpx_client(client: Any, url: str) -> Any:
     """The NetConfig for a request to `url` through `client` (an httpx client stock built and
     will not use: the SDK family's)."""
     resolver = resolver_for(client)
-    answer = resolver.by_url.get(url)
+    switches = resolver.switches()
+    answer = resolver.by_url.get((url, switches))
     if answer is None:
-        _, answer = resolver.resolve(httpx.Request("POST", url))
+        _, answer = resolver.resolve(httpx.Request("POST", url), switches)
         if len(resolver.by_url) < 256:
-            resolver.by_url[url] = answer
+            resolver.by_url[(url, switches)] = answer
     if isinstance(answer, Unsupported):
         raise answer
     return answer

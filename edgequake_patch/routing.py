@@ -23,8 +23,10 @@ active_call: ContextVar[Optional[str]] = ContextVar("edgequake_patch_active_call
 #: Whether that call asked for a stream: its responses are then handed over as they arrive.
 active_stream: ContextVar[bool] = ContextVar("edgequake_patch_active_stream", default=False)
 
-CHAT_PROVIDERS = frozenset({"openai", "lm_studio", "azure", "xai", "mistral", "openrouter"})
-EMBEDDING_PROVIDERS = frozenset({"openai", "lm_studio", "azure", "mistral"})
+CHAT_PROVIDERS = frozenset(
+    {"openai", "lm_studio", "azure", "xai", "mistral", "openrouter", "anthropic", "gemini", "ollama", "ollama_chat"}
+)
+EMBEDDING_PROVIDERS = frozenset({"openai", "lm_studio", "azure", "mistral", "gemini", "ollama"})
 
 # `timeout` values the core expresses: seconds as a number (stock's default is 600.0), or an
 # httpx.Timeout (its connect and read phases).

@@ -33,11 +33,50 @@ fn config(cases: u32) -> Config {
 /// invalid UTF-8, NaN/Infinity literals, huge numbers), so random concatenations are
 /// sometimes valid and often almost valid.
 const TOKENS: &[&[u8]] = &[
-    b"{", b"}", b"[", b"]", b":", b",", b"\"", b"\\", b" ", b"\n", b"\t", b"0", b"1", b"-",
-    b"+", b".", b"e", b"E", b"9", b"true", b"false", b"null", b"NaN", b"Infinity",
-    b"-Infinity", b"\"a\"", b"\"choices\"", b"\"message\"", b"\\u00e9", b"\\ud83d",
-    b"\\ude00", b"\\uZZZZ", b"\\n", b"\\/", b"\xc3\xa9", b"\xf0\x9f\x98\x80", b"\xff",
-    b"\xed\xa0\x80", b"\x00", b"\x1f", b"12345678901234567890123", b"1e400", b"-0", b"0.5",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b":",
+    b",",
+    b"\"",
+    b"\\",
+    b" ",
+    b"\n",
+    b"\t",
+    b"0",
+    b"1",
+    b"-",
+    b"+",
+    b".",
+    b"e",
+    b"E",
+    b"9",
+    b"true",
+    b"false",
+    b"null",
+    b"NaN",
+    b"Infinity",
+    b"-Infinity",
+    b"\"a\"",
+    b"\"choices\"",
+    b"\"message\"",
+    b"\\u00e9",
+    b"\\ud83d",
+    b"\\ude00",
+    b"\\uZZZZ",
+    b"\\n",
+    b"\\/",
+    b"\xc3\xa9",
+    b"\xf0\x9f\x98\x80",
+    b"\xff",
+    b"\xed\xa0\x80",
+    b"\x00",
+    b"\x1f",
+    b"12345678901234567890123",
+    b"1e400",
+    b"-0",
+    b"0.5",
     b"\xef\xbb\xbf",
 ];
 
@@ -79,8 +118,13 @@ fn json_text() -> impl Strategy<Value = String> {
 
 /// Valid JSON, then damaged: cut short, a byte replaced, or a byte inserted.
 fn damaged_json() -> impl Strategy<Value = Vec<u8>> {
-    (json_text(), any::<prop::sample::Index>(), any::<u8>(), 0..3u8).prop_map(
-        |(text, at, byte, how)| {
+    (
+        json_text(),
+        any::<prop::sample::Index>(),
+        any::<u8>(),
+        0..3u8,
+    )
+        .prop_map(|(text, at, byte, how)| {
             let mut b = text.into_bytes();
             if b.is_empty() {
                 return b;
@@ -92,8 +136,7 @@ fn damaged_json() -> impl Strategy<Value = Vec<u8>> {
                 _ => b.insert(i, byte),
             }
             b
-        },
-    )
+        })
 }
 
 /// A JSON string whose inside is arbitrary bytes drawn mostly from the tricky ones.
@@ -101,8 +144,10 @@ fn raw_string() -> impl Strategy<Value = Vec<u8>> {
     let byte_runs = prop_oneof![
         prop::sample::select(TOKENS).prop_map(|t| t.to_vec()),
         any::<u8>().prop_map(|b| vec![b]),
-        prop::sample::select(vec![0xedu8, 0xa0, 0xb0, 0x80, 0xbf, 0xc0, 0xf4, 0x90, 0xf5, 0xe0])
-            .prop_map(|b| vec![b]),
+        prop::sample::select(vec![
+            0xedu8, 0xa0, 0xb0, 0x80, 0xbf, 0xc0, 0xf4, 0x90, 0xf5, 0xe0
+        ])
+        .prop_map(|b| vec![b]),
     ];
     prop::collection::vec(byte_runs, 0..12).prop_map(|runs| {
         let mut out = vec![b'"'];
@@ -152,8 +197,16 @@ fn check_loads(py: Python<'_>, input: &[u8]) -> Result<(), TestCaseError> {
     match (ours, theirs) {
         (Ok(a), Ok(b)) => {
             // repr tells int from float, key order and NaN apart, where == would not.
-            let ra: String = builtins.call_method1("repr", (a,)).unwrap().extract().unwrap();
-            let rb: String = builtins.call_method1("repr", (b,)).unwrap().extract().unwrap();
+            let ra: String = builtins
+                .call_method1("repr", (a,))
+                .unwrap()
+                .extract()
+                .unwrap();
+            let rb: String = builtins
+                .call_method1("repr", (b,))
+                .unwrap()
+                .extract()
+                .unwrap();
             prop_assert_eq!(ra, rb, "input {:?}", String::from_utf8_lossy(input));
         }
         (Err(_), Err(_)) => {}
@@ -233,12 +286,40 @@ fn dumps_round_trips_and_matches_stdlib() {
 fn openai_like() -> impl Strategy<Value = String> {
     let any_json = json_text();
     let field = prop::sample::select(vec![
-        "id", "object", "created", "model", "choices", "usage", "system_fingerprint",
-        "service_tier", "message", "content", "role", "tool_calls", "function", "arguments",
-        "name", "type", "logprobs", "finish_reason", "index", "refusal", "annotations",
-        "audio", "prompt_tokens", "completion_tokens", "total_tokens",
-        "completion_tokens_details", "prompt_tokens_details", "data", "embedding", "top_logprobs",
-        "token", "bytes", "logprob", "extra",
+        "id",
+        "object",
+        "created",
+        "model",
+        "choices",
+        "usage",
+        "system_fingerprint",
+        "service_tier",
+        "message",
+        "content",
+        "role",
+        "tool_calls",
+        "function",
+        "arguments",
+        "name",
+        "type",
+        "logprobs",
+        "finish_reason",
+        "index",
+        "refusal",
+        "annotations",
+        "audio",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "completion_tokens_details",
+        "prompt_tokens_details",
+        "data",
+        "embedding",
+        "top_logprobs",
+        "token",
+        "bytes",
+        "logprob",
+        "extra",
     ]);
     let member = (field, any_json).prop_map(|(k, v)| format!("\"{k}\":{v}"));
     let object = prop::collection::vec(member, 0..8)
@@ -256,7 +337,10 @@ fn openai_like() -> impl Strategy<Value = String> {
             0 => outer,
             1 => inner(
                 &outer,
-                &format!("\"choices\":[{}]", inner(&choice, &format!("\"message\":{message}"))),
+                &format!(
+                    "\"choices\":[{}]",
+                    inner(&choice, &format!("\"message\":{message}"))
+                ),
             ),
             2 => inner(&outer, &format!("\"data\":[{choice}],\"object\":\"list\"")),
             _ => format!("[{outer}]"),
@@ -302,7 +386,9 @@ fn header_text() -> impl Strategy<Value = String> {
             0..30u32,
             0..70u32,
             0..70u32,
-            prop::sample::select(vec!["GMT", "UTC", "+0100", "-2359", "+9999", "EST", "Z", ""]),
+            prop::sample::select(vec![
+                "GMT", "UTC", "+0100", "-2359", "+9999", "EST", "Z", ""
+            ]),
         )
             .prop_map(|(dow, d, mon, y, h, mi, s, tz)| format!(
                 "{dow}, {d:02} {mon} {y} {h:02}:{mi:02}:{s:02} {tz}"
@@ -367,11 +453,19 @@ fn http_dates_agree_with_email_utils() {
         TestRunner::new(config(500))
             .run(&dates, |date| {
                 let ours = crate::retry::parse_http_date(&date);
-                let parsed = utils.call_method1("parsedate_tz", (date.as_str(),)).unwrap();
+                let parsed = utils
+                    .call_method1("parsedate_tz", (date.as_str(),))
+                    .unwrap();
                 let theirs: Option<i64> = if parsed.is_none() {
                     None
                 } else {
-                    Some(utils.call_method1("mktime_tz", (parsed,)).unwrap().extract().unwrap())
+                    Some(
+                        utils
+                            .call_method1("mktime_tz", (parsed,))
+                            .unwrap()
+                            .extract()
+                            .unwrap(),
+                    )
                 };
                 prop_assert_eq!(ours, theirs, "{}", date);
                 Ok(())
@@ -386,21 +480,34 @@ fn http_dates_agree_with_email_utils() {
 #[test]
 fn content_decoding_takes_any_bytes() {
     let encodings = prop::sample::select(vec![
-        "gzip", "deflate", "x-gzip", "identity", "br", "gzip, deflate", "deflate, gzip", "GZIP",
+        "gzip",
+        "deflate",
+        "x-gzip",
+        "identity",
+        "br",
+        "gzip, deflate",
+        "deflate, gzip",
+        "GZIP",
         "",
     ]);
     let bodies = prop_oneof![
         prop::collection::vec(any::<u8>(), 0..256),
         // Real gzip/zlib streams, then damaged: the decoder must stop, not spin or panic.
-        (prop::collection::vec(any::<u8>(), 0..256), any::<prop::sample::Index>(), 0..3u8).prop_map(
-            |(plain, at, how)| {
+        (
+            prop::collection::vec(any::<u8>(), 0..256),
+            any::<prop::sample::Index>(),
+            0..3u8
+        )
+            .prop_map(|(plain, at, how)| {
                 use std::io::Write;
                 let mut out = if how == 0 {
-                    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    let mut e =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                     e.write_all(&plain).unwrap();
                     e.finish().unwrap()
                 } else {
-                    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+                    let mut e =
+                        flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
                     e.write_all(&plain).unwrap();
                     e.finish().unwrap()
                 };
@@ -411,8 +518,7 @@ fn content_decoding_takes_any_bytes() {
                     out.truncate(i);
                 }
                 out
-            }
-        ),
+            }),
     ];
     TestRunner::new(config(1000))
         .run(&(encodings, bodies), |(encoding, body)| {

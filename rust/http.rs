@@ -95,20 +95,17 @@ impl Core {
             .enable_all()
             .build()
             .expect("failed to start the tokio runtime");
-        let client = {
-            // reqwest registers pooled connections with the runtime current at connect
-            // time; building inside it keeps everything on this one runtime.
-            let _g = rt.enter();
-            build_client(None).expect("failed to build the HTTP client")
-        };
+        // Clients are built on first use, inside the runtime (see `client`).
         Core {
             pid,
             rt,
-            clients: Mutex::new(ClientSet::new(client)),
+            clients: Mutex::new(ClientSet::new()),
         }
     }
 
-    /// The shared runtime's client for these settings (built inside the runtime, see new()).
+    /// The shared runtime's client for these settings. reqwest registers pooled connections
+    /// with the runtime current at connect time; building inside it keeps everything on this
+    /// one runtime.
     pub(crate) fn client(&self, net: Option<&Arc<NetSettings>>) -> Result<reqwest::Client, String> {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         clients.get(net, |n| {
@@ -339,6 +336,7 @@ impl RequestSpec {
         connect_timeout: Option<f64>,
         max_retries: i64,
         retry: &str,
+        default_content_type: bool,
         net: Option<&Bound<'_, NetConfig>>,
     ) -> PyResult<RequestSpec> {
         let policy = Policy::parse(retry).ok_or_else(|| {
@@ -408,7 +406,10 @@ impl RequestSpec {
             // httpx's default (it adds br/zstd only when those packages are installed).
             map.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip, deflate"));
         }
-        if body.is_some() && !map.contains_key(CONTENT_TYPE) {
+        // A caller forwarding a request another HTTP stack already framed (an httpx.Request)
+        // turns this off: that request's headers are complete, and a body without a
+        // Content-Type must stay without one.
+        if default_content_type && body.is_some() && !map.contains_key(CONTENT_TYPE) {
             map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
         Ok(RequestSpec {
@@ -619,9 +620,8 @@ async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> Attemp
                     (None, None) => first = Some(piece),
                     (None, Some(head)) => {
                         let expected = resp.content_length().unwrap_or(0) as usize;
-                        let mut buf = Vec::with_capacity(
-                            expected.clamp(head.len() + piece.len(), 1 << 30),
-                        );
+                        let mut buf =
+                            Vec::with_capacity(expected.clamp(head.len() + piece.len(), 1 << 30));
                         buf.extend_from_slice(&head);
                         buf.extend_from_slice(&piece);
                         gathered = Some(buf);
@@ -941,14 +941,10 @@ fn take_sync_core() -> Option<SyncCore> {
         .enable_all()
         .build()
         .ok()?;
-    let client = {
-        let _g = rt.enter();
-        build_client(None).ok()?
-    };
     Some(SyncCore {
         pid,
         rt,
-        clients: ClientSet::new(client),
+        clients: ClientSet::new(),
         upstream_fast: true,
     })
 }
@@ -1137,6 +1133,14 @@ impl Failure {
     }
 }
 
+/// Received headers as Python's `[(name, value), ...]`.
+pub(crate) fn header_list<'py>(
+    py: Python<'py>,
+    headers: &[(String, String)],
+) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
 /// An HTTP response (any status). Immutable; the body stays in Rust until asked for.
 #[pyclass(frozen, module = "edgequake_patch._native")]
 pub struct Response {
@@ -1173,12 +1177,7 @@ impl Response {
     /// `[(name, value), ...]`, names lower-cased, in received order.
     #[getter]
     fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(
-            py,
-            self.raw_headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        )
+        header_list(py, &self.raw_headers)
     }
 
     /// `{name: value}` with duplicates joined by ", ", like `dict(httpx.Headers)`.
@@ -1225,7 +1224,7 @@ impl Response {
 
 /// Send one HTTP request (plus policy retries) and wait for the full response.
 #[pyfunction]
-#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry, net = None))]
+#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry, default_content_type=true, net = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn send<'py>(
     py: Python<'py>,
@@ -1237,6 +1236,7 @@ pub fn send<'py>(
     connect_timeout: Option<f64>,
     max_retries: i64,
     retry: &str,
+    default_content_type: bool,
     net: Option<&Bound<'py, NetConfig>>,
 ) -> PyResult<Bound<'py, Response>> {
     let spec = RequestSpec::from_py(
@@ -1249,6 +1249,7 @@ pub fn send<'py>(
         connect_timeout,
         max_retries,
         retry,
+        default_content_type,
         net,
     )?;
     match run_blocking(py, &spec) {
@@ -1269,7 +1270,7 @@ where
 /// so a `TypeError` is raised at call time and nothing is sent. Cancelling the awaiting
 /// task drops the request, closing its connection.
 #[pyfunction]
-#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry, net = None))]
+#[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, max_retries, retry, default_content_type=true, net = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn send_async<'py>(
     py: Python<'py>,
@@ -1281,6 +1282,7 @@ pub fn send_async<'py>(
     connect_timeout: Option<f64>,
     max_retries: i64,
     retry: &str,
+    default_content_type: bool,
     net: Option<&Bound<'py, NetConfig>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let spec = RequestSpec::from_py(
@@ -1293,6 +1295,7 @@ pub fn send_async<'py>(
         connect_timeout,
         max_retries,
         retry,
+        default_content_type,
         net,
     )?;
     let client = core()

@@ -129,7 +129,10 @@ impl NetConfig {
         let settings = NetSettings::new(verify, roots, proxy, proxy_authorization);
         // Fail here, at configuration time, rather than on the first request.
         NetSettings::apply(Some(&settings), reqwest::Client::builder())
-            .and_then(|b| b.build().map_err(|e| format!("invalid network settings: {e}")))
+            .and_then(|b| {
+                b.build()
+                    .map_err(|e| format!("invalid network settings: {e}"))
+            })
             .map_err(PyValueError::new_err)?;
         Ok(NetConfig {
             inner: Arc::new(settings),
@@ -171,7 +174,11 @@ impl NetConfig {
                 .roots
                 .as_ref()
                 .map_or("built-in".to_string(), |r| r.len().to_string()),
-            if self.inner.proxy.is_some() { "set" } else { "none" }
+            if self.inner.proxy.is_some() {
+                "set"
+            } else {
+                "none"
+            }
         )
     }
 }
@@ -179,7 +186,9 @@ impl NetConfig {
 /// Clients for a handful of settings, looked up by identity first (Python reuses its
 /// NetConfig objects), then by content. Small and linear: a process uses few settings.
 pub(crate) struct ClientSet {
-    default: reqwest::Client,
+    /// For calls without settings; built on first use (the transports always pass settings,
+    /// so in a patched app it is never built).
+    default: Option<reqwest::Client>,
     keyed: Vec<(Arc<NetSettings>, reqwest::Client)>,
 }
 
@@ -187,9 +196,9 @@ pub(crate) struct ClientSet {
 const MAX_KEYED_CLIENTS: usize = 16;
 
 impl ClientSet {
-    pub(crate) fn new(default: reqwest::Client) -> ClientSet {
+    pub(crate) fn new() -> ClientSet {
         ClientSet {
-            default,
+            default: None,
             keyed: Vec::new(),
         }
     }
@@ -201,7 +210,12 @@ impl ClientSet {
         build: impl FnOnce(Option<&NetSettings>) -> Result<reqwest::Client, String>,
     ) -> Result<reqwest::Client, String> {
         let Some(net) = net else {
-            return Ok(self.default.clone());
+            if let Some(c) = &self.default {
+                return Ok(c.clone());
+            }
+            let client = build(None)?;
+            self.default = Some(client.clone());
+            return Ok(client);
         };
         if let Some((_, c)) = self
             .keyed
@@ -234,7 +248,7 @@ mod tests {
 
     #[test]
     fn settings_key_the_pool() {
-        let mut set = ClientSet::new(reqwest::Client::new());
+        let mut set = ClientSet::new();
         let a = Arc::new(NetSettings::new(true, Some(vec![vec![1, 2]]), None, None));
         let a_again = Arc::new(NetSettings::new(true, Some(vec![vec![1, 2]]), None, None));
         let other_ca = Arc::new(NetSettings::new(true, Some(vec![vec![3]]), None, None));
@@ -257,13 +271,14 @@ mod tests {
         })
         .unwrap();
         assert!(!built);
+        set.get(None, client).unwrap();
         set.get(None, |_| panic!("the default client is never rebuilt"))
             .unwrap();
     }
 
     #[test]
     fn pool_is_bounded() {
-        let mut set = ClientSet::new(reqwest::Client::new());
+        let mut set = ClientSet::new();
         for i in 0..(MAX_KEYED_CLIENTS + 5) {
             let s = Arc::new(NetSettings::new(
                 true,

@@ -517,11 +517,7 @@ fn push_utf8(out: &mut Vec<u8>, cp: u32) {
     }
 }
 
-unsafe fn make_str(
-    bytes: &[u8],
-    ascii: bool,
-    is_key: bool,
-) -> Result<*mut ffi::PyObject, Fail> {
+unsafe fn make_str(bytes: &[u8], ascii: bool, is_key: bool) -> Result<*mut ffi::PyObject, Fail> {
     if ascii {
         if is_key && bytes.len() <= KEY_MAX {
             return KEYS.get(bytes);

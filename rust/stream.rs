@@ -136,7 +136,12 @@ fn start_body(response: reqwest::Response, spec: &RequestSpec) -> StreamResponse
     let headers = response
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), http::decode_header_value(v.as_bytes())))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                http::decode_header_value(v.as_bytes()),
+            )
+        })
         .collect();
     let body = Body {
         response,
@@ -233,12 +238,7 @@ impl StreamResponse {
     /// `[(name, value), ...]`, names lower-cased, in received order.
     #[getter]
     fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(
-            py,
-            self.raw_headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        )
+        http::header_list(py, &self.raw_headers)
     }
 
     /// The next chunk of the body as `bytes`, `None` at its end; raises TransportError if the
@@ -342,6 +342,39 @@ impl Drop for StreamResponse {
     }
 }
 
+/// The checked request (nothing sent yet) and the client for its network settings.
+#[allow(clippy::too_many_arguments)]
+fn stream_request(
+    py: Python<'_>,
+    method: &str,
+    url: &str,
+    headers: &Bound<'_, PyAny>,
+    body: Option<&Bound<'_, PyAny>>,
+    timeout: Option<f64>,
+    connect_timeout: Option<f64>,
+    net: Option<&Bound<'_, NetConfig>>,
+) -> PyResult<(RequestSpec, reqwest::Client)> {
+    // No retries here: the caller's own retry loop decides, as for stock.
+    let spec = RequestSpec::from_py(
+        py,
+        method,
+        url,
+        headers,
+        body,
+        timeout,
+        connect_timeout,
+        0,
+        "none",
+        // Streams carry requests another HTTP stack framed: their headers are complete.
+        false,
+        net,
+    )?;
+    let client = http::core()
+        .client(spec.net.as_ref())
+        .map_err(|m| http::unbuildable(m).into_pyerr(py))?;
+    Ok((spec, client))
+}
+
 /// Send one request and return once its headers are in (no retries; see the module doc).
 #[pyfunction]
 #[pyo3(signature = (method, url, headers, body, *, timeout, connect_timeout, net = None))]
@@ -356,7 +389,7 @@ pub fn open_stream<'py>(
     connect_timeout: Option<f64>,
     net: Option<&Bound<'py, NetConfig>>,
 ) -> PyResult<Bound<'py, StreamResponse>> {
-    let spec = RequestSpec::from_py(
+    let (spec, client) = stream_request(
         py,
         method,
         url,
@@ -364,14 +397,9 @@ pub fn open_stream<'py>(
         body,
         timeout,
         connect_timeout,
-        0,
-        "none",
         net,
     )?;
     let core = http::core();
-    let client = core
-        .client(spec.net.as_ref())
-        .map_err(|m| http::unbuildable(m).into_pyerr(py))?;
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let task_spec = spec.clone();
     let task = core.rt.spawn(async move {
@@ -426,7 +454,7 @@ pub fn open_stream_async<'py>(
     connect_timeout: Option<f64>,
     net: Option<&Bound<'py, NetConfig>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let spec = RequestSpec::from_py(
+    let (spec, client) = stream_request(
         py,
         method,
         url,
@@ -434,13 +462,8 @@ pub fn open_stream_async<'py>(
         body,
         timeout,
         connect_timeout,
-        0,
-        "none",
         net,
     )?;
-    let client = http::core()
-        .client(spec.net.as_ref())
-        .map_err(|m| http::unbuildable(m).into_pyerr(py))?;
     #[cfg(unix)]
     return crate::aio::spawn_for_loop(py, async move {
         let head = http::attempt_head(&client, &spec).await;
@@ -517,7 +540,10 @@ mod tests {
         )
         .await;
         let (last, before) = got.split_last().unwrap();
-        let bytes: Vec<u8> = before.iter().flat_map(|c| c.as_ref().unwrap().to_vec()).collect();
+        let bytes: Vec<u8> = before
+            .iter()
+            .flat_map(|c| c.as_ref().unwrap().to_vec())
+            .collect();
         assert_eq!(bytes, b"data: 1");
         let failure = last.as_ref().unwrap_err();
         assert_eq!(failure.kind, "incomplete");
@@ -527,7 +553,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_content_length_body_cut_short_is_incomplete() {
-        let got = pump_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this", None).await;
+        let got = pump_all(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this",
+            None,
+        )
+        .await;
         assert_eq!(got.last().unwrap().as_ref().unwrap_err().kind, "incomplete");
     }
 }

@@ -10,6 +10,7 @@ runs are the only ones the patched run may differ on.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import re
 import threading
@@ -184,22 +185,28 @@ class Capture(CustomLogger):
         super().__init__()
         self.events: List[Tuple[str, Dict[str, Any]]] = []
         self._lock = threading.Lock()
+        #: Calls that started before this are not the scenario's: LiteLLM's logging worker can
+        #: deliver another test's callbacks late, onto whichever event loop runs next.
+        self.since: Optional[datetime.datetime] = None
 
-    def _record(self, event: str, kwargs: Dict[str, Any], response_obj: Any) -> None:
+    def _record(self, event: str, kwargs: Dict[str, Any], response_obj: Any, start_time: Any) -> None:
+        since = self.since
+        if since is not None and isinstance(start_time, datetime.datetime) and start_time < since:
+            return
         with self._lock:
             self.events.append((event, _callback_view(kwargs, response_obj)))
 
     def log_success_event(self, kwargs, response_obj, start_time, end_time):
-        self._record("success", kwargs, response_obj)
+        self._record("success", kwargs, response_obj, start_time)
 
     def log_failure_event(self, kwargs, response_obj, start_time, end_time):
-        self._record("failure", kwargs, response_obj)
+        self._record("failure", kwargs, response_obj, start_time)
 
     async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
-        self._record("async_success", kwargs, response_obj)
+        self._record("async_success", kwargs, response_obj, start_time)
 
     async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
-        self._record("async_failure", kwargs, response_obj)
+        self._record("async_failure", kwargs, response_obj, start_time)
 
 
 _CALLBACK_KEYS = (
@@ -346,6 +353,7 @@ def run(call: Callable[[], Any], standin, *, expect_callbacks: int = 1, settle: 
     """Run `call` (a function, or a coroutine function for async scenarios) once."""
     standin.reset()
     capture = _capture()
+    capture.since = datetime.datetime.now()
     before_native = sum(stats.native_calls.values())
     before_fallbacks = dict(stats.fallbacks)
     outcome: Dict[str, Any] = {"result": None, "error": None}

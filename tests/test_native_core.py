@@ -243,6 +243,29 @@ def test_caller_headers_are_not_overridden_and_bytes_body_is_verbatim(srv):
     assert "content-type" not in h and h["accept"] == "application/json"
 
 
+def test_forwarded_request_gets_no_invented_content_type(srv):
+    """A caller forwarding a request another HTTP stack framed (the httpx transports) turns the
+    default off: a body without a Content-Type leaves without one, as httpx would send it."""
+    base, _ = srv
+    raw = b'{"model": "llama3.2"}'
+    for is_stream in (False, True):
+        if is_stream:
+            opened = native.open_stream("POST", base + "/echo", [], raw, timeout=10.0, connect_timeout=None)
+            chunks = []
+            while (chunk := opened.next_chunk()) is not None:
+                chunks.append(chunk)
+            echoed = json.loads(b"".join(chunks))
+        else:
+            echoed = native.send(
+                "POST", base + "/echo", [], raw, timeout=10.0, connect_timeout=None, max_retries=0, retry="none",
+                default_content_type=False,
+            ).json()
+        assert "content-type" not in dict(echoed["headers"])
+        assert echoed["body"] == raw.decode()
+    # The default stays for the core's own callers.
+    assert dict(send(base + "/echo", raw, headers=[]).json()["headers"])["content-type"] == "application/json"
+
+
 def test_gzip_response_is_decoded(srv):
     base, _ = srv
     r = send(base + "/gzip")

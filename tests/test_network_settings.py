@@ -557,3 +557,17 @@ def test_user_client_session(net, proxy, https, pki, standin, patch, is_async):
     assert c.stock.error is None
     assert seen == [("CONNECT", f"127.0.0.1:{https.port}", None)]
     assert_same(c)
+
+
+@both_families
+def test_aiohttp_trust_env_switch_is_live(net, proxy, standin, patch, provider):
+    """Stock's aiohttp transport reads `litellm.disable_aiohttp_trust_env` on every request, so
+    flipping it takes effect at once, with the same clients; likewise patched."""
+    net.setenv("HTTP_PROXY", proxy.url)
+    runs = []
+    for disabled in (False, True, False):
+        net.setattr(litellm, "disable_aiohttp_trust_env", disabled)
+        c, seen = _compare_through(proxy, _call(provider, standin.base_url, True), standin, patch)
+        assert_same(c)
+        runs.append(len(seen))
+    assert runs == [1, 0, 1]

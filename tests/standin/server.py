@@ -26,10 +26,11 @@ from urllib.parse import parse_qs, unquote
 from aiohttp import web
 
 if __package__:
-    from . import fixtures
+    from . import fixtures, providers
 else:  # run as a plain script: python tests/standin/server.py
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import fixtures  # type: ignore[no-redef]
+    import providers  # type: ignore[no-redef]
 
 
 HANG_SECONDS = 3600.0
@@ -80,6 +81,7 @@ _DRIP_RE = re.compile(r"(?<![a-z0-9])drip-(\d+)(?![0-9])")  # body tail one byte
 DRIP_TAIL_BYTES = 5
 MAX_HUGE_MIB = 512
 _DEPLOYMENT_RE = re.compile(r"/deployments/([^/]+)(?:/|$)")
+_GEMINI_MODEL_RE = re.compile(r"/models/([^/:]+):")
 
 
 @dataclass
@@ -171,6 +173,7 @@ class Ctx:
     scenario: Scenario
     scenario_key: str
     aborted_by_server: bool = False
+    dialect: str = "openai"   # wire format of the matched route: error bodies and headers follow it
 
     @property
     def json_body(self) -> Optional[dict]:
@@ -194,6 +197,20 @@ class Ctx:
         except ValueError:
             canonical = self.raw
         rid = hashlib.sha256(self.method.encode() + b" " + self.path.encode() + b"\n" + canonical)
+        if self.dialect == "anthropic":
+            return {
+                "request-id": "req_" + rid.hexdigest()[:24],
+                "anthropic-organization-id": "org-standin",
+                "anthropic-ratelimit-requests-limit": "50",
+                "anthropic-ratelimit-requests-remaining": "49",
+                "anthropic-ratelimit-requests-reset": "2025-03-10T01:26:00Z",
+                "anthropic-ratelimit-tokens-limit": "40000",
+                "anthropic-ratelimit-tokens-remaining": "39000",
+            }
+        if self.dialect == "gemini":
+            return {"server-timing": "gfet4t7; dur=412", "x-request-id": rid.hexdigest()[:32]}
+        if self.dialect == "ollama":
+            return {}
         return {
             "openai-version": "2020-10-01",
             "openai-processing-ms": "7",
@@ -309,18 +326,26 @@ async def _send_drip(ctx: Ctx, data: bytes, status: int) -> web.StreamResponse:
 
 async def send_sse(ctx: Ctx, events: list) -> web.StreamResponse:
     """Send a `text/event-stream` answer ending with `data: [DONE]`."""
+    frames = [fixtures.sse_event(e) for e in events] + [fixtures.SSE_DONE]
+    if ctx.scenario.kind == "sse-quirks":
+        frames = [_quirky(f) for f in frames]
+        frames.insert(0, b": keep-alive comment\r\n\r\n")
+    return await send_stream(ctx, frames, cut=min(2, len(events)))
+
+
+async def send_stream(ctx: Ctx, frames: list, content_type: str = "text/event-stream",
+                      cut: Optional[int] = None) -> web.StreamResponse:
+    """Send pre-encoded stream frames (SSE events or NDJSON lines), honouring the delivery
+    scenarios: cut or stall after the first `cut` frames (2 by default), byte-wise frames,
+    a stall after the first."""
     kind = ctx.scenario.kind
     headers = ctx.base_headers()
     headers["Cache-Control"] = "no-cache"
     resp = web.StreamResponse(status=200, headers=headers)
-    resp.content_type = "text/event-stream"
+    resp.content_type = content_type
     resp.charset = "utf-8"
     await resp.prepare(ctx.request)
-    cut = min(2, len(events))
-    frames = [fixtures.sse_event(e) for e in events] + [fixtures.SSE_DONE]
-    if kind == "sse-quirks":
-        frames = [_quirky(f) for f in frames]
-        frames.insert(0, b": keep-alive comment\r\n\r\n")
+    cut = min(2, len(frames)) if cut is None else cut
     for i, frame in enumerate(frames):
         if i == cut and kind in ("close-mid-stream", "close-mid-body"):
             await _flush(ctx)
@@ -375,6 +400,24 @@ def _quirky(frame: bytes) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
+def status_error(ctx: Ctx, status: int, message: Optional[str] = None) -> dict:
+    """The error body the route's provider sends for this status."""
+    if ctx.dialect == "anthropic":
+        return providers.anthropic_error(status, ctx.base_headers()["request-id"], message)
+    if ctx.dialect == "gemini":
+        return providers.gemini_error(status, message)
+    if ctx.dialect == "ollama":
+        return providers.ollama_error(status, message)
+    return fixtures.status_error(status, ctx.model)
+
+
+_CONTEXT_LENGTH = {
+    "anthropic": providers.ANTHROPIC_CONTEXT_LENGTH,
+    "gemini": providers.GEMINI_CONTEXT_LENGTH,
+    "ollama": providers.OLLAMA_CONTEXT_LENGTH,
+}
+
+
 async def apply_scenario(ctx: Ctx) -> Optional[web.StreamResponse]:
     """Scenarios that replace the normal answer. None means: answer normally."""
     sc = ctx.scenario
@@ -384,13 +427,13 @@ async def apply_scenario(ctx: Ctx) -> Optional[web.StreamResponse]:
     if kind is None:
         return None
     if kind == "error":
-        return error_response(ctx, sc.status, fixtures.status_error(sc.status, ctx.model), _retry_headers(sc, sc.status))
+        return error_response(ctx, sc.status, status_error(ctx, sc.status), _retry_headers(sc, sc.status))
     if kind == "burst":
         counter_key = f"burst|{ctx.scenario_key}"
         ctx.state.counters[counter_key] = ctx.state.counters.get(counter_key, 0) + 1
         if ctx.state.counters[counter_key] > sc.burst:
             return None
-        return error_response(ctx, sc.status, fixtures.status_error(sc.status, ctx.model), _retry_headers(sc, sc.status))
+        return error_response(ctx, sc.status, status_error(ctx, sc.status), _retry_headers(sc, sc.status))
     if kind == "hang":
         await _hang(ctx)
         return None
@@ -400,8 +443,11 @@ async def apply_scenario(ctx: Ctx) -> Optional[web.StreamResponse]:
         if ctx.state.counters[counter_key] > 1:
             return None
         if kind == "flaky-429-once":
-            return error_response(ctx, 429, fixtures.status_error(429, ctx.model), _retry_headers(sc, 429))
-        return error_response(ctx, 500, fixtures.status_error(500, ctx.model))
+            return error_response(ctx, 429, status_error(ctx, 429), _retry_headers(sc, 429))
+        return error_response(ctx, 500, status_error(ctx, 500))
+    if kind in ("ctx-length", "content-policy") and ctx.dialect != "openai":
+        message = _CONTEXT_LENGTH[ctx.dialect] if kind == "ctx-length" else "Output blocked by content filtering policy"
+        return error_response(ctx, 400, status_error(ctx, 400, message))
     if kind == "ctx-length":
         return error_response(ctx, 400, fixtures.context_length_error())
     if kind == "content-policy":
@@ -470,9 +516,120 @@ async def handle_embeddings(ctx: Ctx) -> web.StreamResponse:
     return await send_json(ctx, payload)
 
 
+def _dialect(name: str) -> Callable[[Handler], Handler]:
+    def mark(handler: Handler) -> Handler:
+        handler.dialect = name  # type: ignore[attr-defined]
+        return handler
+    return mark
+
+
+def _provider_body(ctx: Ctx, required: str) -> Optional[web.Response]:
+    """The checks a provider makes before generating: a JSON object with `required` in it."""
+    if ctx.json_body is None:
+        return error_response(ctx, 400, status_error(ctx, 400, "Invalid JSON payload received."))
+    if required not in ctx.json_body:
+        return error_response(ctx, 400, status_error(ctx, 400, f"{required}: Field required"))
+    return None
+
+
+@_dialect("anthropic")
+async def handle_anthropic_messages(ctx: Ctx) -> web.StreamResponse:
+    bad = _provider_body(ctx, "messages") or _provider_body(ctx, "max_tokens")
+    if bad is not None:
+        return bad
+    plan = providers.AnthropicPlan(ctx.json_body, ctx.model)
+    if ctx.json_body.get("stream") is True:
+        return await send_stream(ctx, [providers.anthropic_sse(n, d) for n, d in plan.events()])
+    return await send_json(ctx, plan.message())
+
+
+@_dialect("gemini")
+async def handle_gemini_generate(ctx: Ctx) -> web.StreamResponse:
+    bad = _provider_body(ctx, "contents")
+    if bad is not None:
+        return bad
+    return await send_json(ctx, providers.GeminiPlan(ctx.json_body, ctx.model).response())
+
+
+@_dialect("gemini")
+async def handle_gemini_stream(ctx: Ctx) -> web.StreamResponse:
+    bad = _provider_body(ctx, "contents")
+    if bad is not None:
+        return bad
+    chunks = providers.GeminiPlan(ctx.json_body, ctx.model).chunks()
+    if ctx.request.query.get("alt") == "sse":
+        return await send_stream(ctx, [providers.gemini_sse(c) for c in chunks])
+    # Without alt=sse the API streams one JSON array.
+    return await send_json(ctx, chunks)
+
+
+@_dialect("gemini")
+async def handle_gemini_batch_embed(ctx: Ctx) -> web.StreamResponse:
+    bad = _provider_body(ctx, "requests")
+    if bad is not None:
+        return bad
+    return await send_json(ctx, providers.gemini_batch_embeddings(ctx.json_body))
+
+
+@_dialect("gemini")
+async def handle_gemini_embed(ctx: Ctx) -> web.StreamResponse:
+    bad = _provider_body(ctx, "content")
+    if bad is not None:
+        return bad
+    return await send_json(ctx, providers.gemini_embedding(ctx.json_body))
+
+
+async def _ollama_generation(ctx: Ctx, chat: bool) -> web.StreamResponse:
+    bad = _provider_body(ctx, "model")
+    if bad is not None:
+        return bad
+    plan = providers.OllamaPlan(ctx.json_body, ctx.model, chat=chat)
+    # Ollama streams unless told not to.
+    if ctx.json_body.get("stream", True) is not False:
+        lines = [providers.ndjson_line(x) for x in plan.lines()]
+        return await send_stream(ctx, lines, content_type="application/x-ndjson")
+    return await send_json(ctx, plan.response())
+
+
+@_dialect("ollama")
+async def handle_ollama_generate(ctx: Ctx) -> web.StreamResponse:
+    return await _ollama_generation(ctx, chat=False)
+
+
+@_dialect("ollama")
+async def handle_ollama_chat(ctx: Ctx) -> web.StreamResponse:
+    return await _ollama_generation(ctx, chat=True)
+
+
+@_dialect("ollama")
+async def handle_ollama_embed(ctx: Ctx) -> web.StreamResponse:
+    bad = _provider_body(ctx, "model") or _provider_body(ctx, "input")
+    if bad is not None:
+        return bad
+    return await send_json(ctx, providers.ollama_embed(ctx.json_body, ctx.model))
+
+
+@_dialect("ollama")
+async def handle_ollama_show(ctx: Ctx) -> web.StreamResponse:
+    body = ctx.json_body or {}
+    name = body.get("model") or body.get("name")
+    if not isinstance(name, str):
+        return error_response(ctx, 400, status_error(ctx, 400, "missing model"))
+    return await send_json(ctx, providers.ollama_show(name))
+
+
 ROUTES: dict[str, Handler] = {
     "/chat/completions": handle_chat_completions,
     "/embeddings": handle_embeddings,
+    "/v1/messages": handle_anthropic_messages,
+    ":generateContent": handle_gemini_generate,
+    ":streamGenerateContent": handle_gemini_stream,
+    ":batchEmbedContents": handle_gemini_batch_embed,
+    ":embedContent": handle_gemini_embed,
+    "/api/generate": handle_ollama_generate,
+    "/api/chat": handle_ollama_chat,
+    "/api/embed": handle_ollama_embed,
+    "/api/show": handle_ollama_show,
 }
 
 
@@ -563,15 +720,19 @@ def make_dispatch(state: State) -> Callable[[web.Request], Awaitable[web.StreamR
         header_sc = request.headers.get(SCENARIO_HEADER, "")
         scenario = parse_scenario(" ".join(x for x in (header_sc, path, model) if x))
         key = "|".join(x for x in (header_sc, deployment or "", model) if x) or path
+        if not model:  # Gemini names the model in the path
+            g = _GEMINI_MODEL_RE.search(path)
+            model = unquote(g.group(1)) if g else ""
+        handler = find_route(path)
         ctx = Ctx(request=request, state=state, method=method, path=path, body=body, raw=raw,
                   record_index=index, model=model or deployment or "", deployment=deployment,
-                  scenario=scenario, scenario_key=key)
+                  scenario=scenario, scenario_key=key,
+                  dialect=getattr(handler, "dialect", "openai"))
 
         try:
             if read_error is not None:
                 ctx.event("request_body_error", error=read_error)
                 return error_response(ctx, 400, fixtures.invalid_json_error())
-            handler = find_route(path)
             if handler is None or method != "POST":
                 return error_response(ctx, 404, fixtures.invalid_url_error(method, path))
             replaced = await apply_scenario(ctx)

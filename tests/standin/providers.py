@@ -1,0 +1,489 @@
+"""Deterministic payloads for the stand-in's non-OpenAI wire formats: Anthropic Messages,
+Gemini (Google AI Studio generateContent / embeddings) and Ollama (/api/generate, /api/chat,
+/api/embed).
+
+Pure functions of the request (no clock, no randomness), like fixtures.py. Shapes follow each
+provider's public API reference: Anthropic's Message object, streaming events and error
+object; Gemini's GenerateContentResponse (candidates, usageMetadata incl. thoughtsTokenCount),
+embedding responses and google.rpc.Status errors; Ollama's API docs (generate/chat/embed
+responses with their duration and count fields, NDJSON streaming, `{"error": "..."}`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+try:
+    from .fixtures import DEFAULT_TEXT, FALLBACK_TOOL_NAME, JSON_TEXT, _as_int, embedding_vector, tokenize
+except ImportError:  # server.py run as a plain script
+    from fixtures import DEFAULT_TEXT, FALLBACK_TOOL_NAME, JSON_TEXT, _as_int, embedding_vector, tokenize  # type: ignore
+
+THINKING_TEXT = "The user greets me; a short greeting answers it."
+TOOL_ARGUMENTS = {"location": "Boston, MA"}
+JSON_ARGUMENTS = {"answer": 42}
+
+
+def _tokens_of(value: Any) -> int:
+    """A deterministic token estimate of any JSON value: the words in its text."""
+    if value is None:
+        return 0
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return len(tokenize(text))
+
+
+def _pieces(text: str) -> list[str]:
+    """How a streamed text is cut: one piece per token, as a provider would send deltas."""
+    return tokenize(text) or [text]
+
+
+# ======================================================================================
+# Anthropic Messages API
+# ======================================================================================
+
+ANTHROPIC_MESSAGE_ID = "msg_01XFDUDYJgAACzvnptvVoYEL"
+ANTHROPIC_TOOL_USE_ID = "toolu_01A09q90qw90lq917835lq9"
+ANTHROPIC_SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
+# LiteLLM asks for JSON through a forced tool of this name on models without native
+# structured output; the stand-in answers it with the JSON object as the tool input.
+ANTHROPIC_JSON_TOOL = "json_tool_call"
+
+
+def _has_cache_control(value: Any) -> bool:
+    if isinstance(value, dict):
+        return "cache_control" in value or any(_has_cache_control(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_cache_control(v) for v in value)
+    return False
+
+
+class AnthropicPlan:
+    def __init__(self, body: dict, model: str):
+        self.model = model
+        messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+        self.input_tokens = 3 + _tokens_of(body.get("system")) + sum(
+            3 + _tokens_of(m.get("content")) for m in messages if isinstance(m, dict)
+        ) + _tokens_of(body.get("tools"))
+        # Prompt caching: what a cached prefix reports (creation and read are both non-zero so
+        # that a mapping mistake between the two shows).
+        cached = _has_cache_control(body.get("system")) or _has_cache_control(messages) or _has_cache_control(body.get("tools"))
+        self.cache_creation = 12 if cached else 0
+        self.cache_read = 30 if cached else 0
+
+        thinking = body.get("thinking")
+        self.thinking = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+
+        self.tool_name: Optional[str] = None
+        tools = body.get("tools")
+        choice = body.get("tool_choice") if isinstance(body.get("tool_choice"), dict) else {}
+        last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+        answered = isinstance(last.get("content"), list) and any(
+            isinstance(p, dict) and p.get("type") == "tool_result" for p in last["content"]
+        )
+        if isinstance(tools, list) and tools and choice.get("type") != "none" and last.get("role") == "user" and not answered:
+            named = choice.get("name") if choice.get("type") == "tool" else None
+            first = tools[0] if isinstance(tools[0], dict) else {}
+            self.tool_name = named or first.get("name") or FALLBACK_TOOL_NAME
+
+        output_format = body.get("output_format")
+        self.text: Optional[str]
+        if self.tool_name is not None:
+            self.text = None
+        elif isinstance(output_format, dict) and output_format.get("type") == "json_schema":
+            self.text = JSON_TEXT
+        else:
+            self.text = DEFAULT_TEXT
+
+        stops = body.get("stop_sequences")
+        self.stop_sequence = stops[0] if isinstance(stops, list) and stops and self.tool_name is None else None
+        if self.tool_name is not None:
+            self.stop_reason = "tool_use"
+        elif self.stop_sequence is not None:
+            self.stop_reason = "stop_sequence"
+        else:
+            self.stop_reason = "end_turn"
+
+    def tool_input(self) -> dict:
+        return JSON_ARGUMENTS if self.tool_name == ANTHROPIC_JSON_TOOL else TOOL_ARGUMENTS
+
+    def blocks(self) -> list[dict]:
+        out: list[dict] = []
+        if self.thinking:
+            out.append({"type": "thinking", "thinking": THINKING_TEXT, "signature": ANTHROPIC_SIGNATURE})
+        if self.text is not None:
+            out.append({"type": "text", "text": self.text})
+        if self.tool_name is not None:
+            out.append({"type": "tool_use", "id": ANTHROPIC_TOOL_USE_ID, "name": self.tool_name, "input": self.tool_input()})
+        return out
+
+    def output_tokens(self) -> int:
+        total = _tokens_of(self.text)
+        if self.thinking:
+            total += _tokens_of(THINKING_TEXT)
+        if self.tool_name is not None:
+            total += _tokens_of(self.tool_input()) + 5
+        return total
+
+    def usage(self, output_tokens: Optional[int] = None) -> dict:
+        return {
+            "input_tokens": self.input_tokens,
+            "cache_creation_input_tokens": self.cache_creation,
+            "cache_read_input_tokens": self.cache_read,
+            "output_tokens": self.output_tokens() if output_tokens is None else output_tokens,
+            "service_tier": "standard",
+        }
+
+    def message(self) -> dict:
+        return {
+            "id": ANTHROPIC_MESSAGE_ID,
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": self.blocks(),
+            "stop_reason": self.stop_reason,
+            "stop_sequence": self.stop_sequence,
+            "usage": self.usage(),
+        }
+
+    def events(self) -> list[tuple[str, dict]]:
+        """(event name, data) pairs of the SSE stream, in the documented order."""
+        start = {**self.message(), "content": [], "stop_reason": None, "stop_sequence": None, "usage": self.usage(1)}
+        out: list[tuple[str, dict]] = [("message_start", {"type": "message_start", "message": start})]
+        for index, block in enumerate(self.blocks()):
+            if block["type"] == "thinking":
+                opening = {"type": "thinking", "thinking": "", "signature": ""}
+                deltas = [{"type": "thinking_delta", "thinking": p} for p in _pieces(THINKING_TEXT)]
+                deltas.append({"type": "signature_delta", "signature": ANTHROPIC_SIGNATURE})
+            elif block["type"] == "text":
+                opening = {"type": "text", "text": ""}
+                deltas = [{"type": "text_delta", "text": p} for p in _pieces(block["text"])]
+            else:
+                opening = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+                deltas = [{"type": "input_json_delta", "partial_json": p} for p in _pieces(json.dumps(block["input"]))]
+            out.append(("content_block_start", {"type": "content_block_start", "index": index, "content_block": opening}))
+            if index == 0:
+                out.append(("ping", {"type": "ping"}))
+            out.extend(("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d}) for d in deltas)
+            out.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+        out.append((
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence},
+                "usage": {"output_tokens": self.output_tokens()},
+            },
+        ))
+        out.append(("message_stop", {"type": "message_stop"}))
+        return out
+
+
+def anthropic_sse(name: str, data: dict) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+ANTHROPIC_ERROR_TYPES = {
+    400: ("invalid_request_error", "max_tokens: Field required"),
+    401: ("authentication_error", "invalid x-api-key"),
+    403: ("permission_error", "Your API key does not have permission to use the specified resource."),
+    404: ("not_found_error", "The requested resource could not be found."),
+    413: ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
+    429: ("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit."),
+    500: ("api_error", "An unexpected error has occurred internal to Anthropic's systems."),
+    529: ("overloaded_error", "Overloaded"),
+}
+
+
+def anthropic_error(status: int, request_id: str, message: Optional[str] = None) -> dict:
+    kind, default = ANTHROPIC_ERROR_TYPES.get(status, ("api_error" if status >= 500 else "invalid_request_error", f"The request failed with status {status}."))
+    return {"type": "error", "error": {"type": kind, "message": message or default}, "request_id": request_id}
+
+
+ANTHROPIC_CONTEXT_LENGTH = "prompt is too long: 208310 tokens > 200000 maximum"
+
+
+# ======================================================================================
+# Gemini (Google AI Studio)
+# ======================================================================================
+
+GEMINI_RESPONSE_ID = "mcHnaNu0Iqnd1e8Pz5ySsQ4"
+GEMINI_SAFETY = [
+    {"category": c, "probability": "NEGLIGIBLE"}
+    for c in (
+        "HARM_CATEGORY_HATE_SPEECH",
+        "HARM_CATEGORY_DANGEROUS_CONTENT",
+        "HARM_CATEGORY_HARASSMENT",
+        "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+    )
+]
+
+
+class GeminiPlan:
+    def __init__(self, body: dict, model: str):
+        self.model = model
+        contents = body.get("contents") if isinstance(body.get("contents"), list) else []
+        parts = [p for c in contents if isinstance(c, dict) for p in (c.get("parts") or []) if isinstance(p, dict)]
+        self.prompt_tokens = 3 + _tokens_of(body.get("system_instruction") or body.get("systemInstruction")) + sum(
+            _tokens_of(p.get("text")) for p in parts
+        )
+        self.image_tokens = 258 * sum(1 for p in parts if "inline_data" in p or "inlineData" in p or "file_data" in p or "fileData" in p)
+        config = body.get("generationConfig") if isinstance(body.get("generationConfig"), dict) else {}
+        thinking = config.get("thinkingConfig") if isinstance(config.get("thinkingConfig"), dict) else {}
+        self.include_thoughts = thinking.get("includeThoughts") is True
+        self.thoughts_tokens = _tokens_of(THINKING_TEXT) if (self.include_thoughts or (thinking.get("thinkingBudget") or 0) > 0) else 0
+
+        self.tool_name: Optional[str] = None
+        declarations = [
+            d for t in (body.get("tools") or []) if isinstance(t, dict)
+            for d in (t.get("functionDeclarations") or t.get("function_declarations") or []) if isinstance(d, dict)
+        ]
+        tool_config = body.get("toolConfig") or body.get("tool_config") or {}
+        calling = tool_config.get("functionCallingConfig") or tool_config.get("function_calling_config") or {}
+        last = contents[-1] if contents and isinstance(contents[-1], dict) else {}
+        answered = any(isinstance(p, dict) and ("functionResponse" in p or "function_response" in p) for p in last.get("parts") or [])
+        if declarations and calling.get("mode") != "NONE" and last.get("role", "user") == "user" and not answered:
+            allowed = calling.get("allowedFunctionNames") or calling.get("allowed_function_names") or []
+            self.tool_name = allowed[0] if allowed else declarations[0].get("name") or FALLBACK_TOOL_NAME
+
+        json_mode = config.get("responseMimeType") == "application/json" or config.get("response_mime_type") == "application/json"
+        self.text: Optional[str] = None if self.tool_name else (JSON_TEXT if json_mode else DEFAULT_TEXT)
+
+    def parts(self, text: Optional[str] = None, with_thought: bool = True) -> list[dict]:
+        out: list[dict] = []
+        if self.include_thoughts and with_thought:
+            out.append({"text": THINKING_TEXT, "thought": True})
+        if self.tool_name is not None:
+            out.append({"functionCall": {"name": self.tool_name, "args": TOOL_ARGUMENTS}})
+        elif text is not None or self.text is not None:
+            out.append({"text": self.text if text is None else text})
+        return out
+
+    def candidates_tokens(self) -> int:
+        return _tokens_of(TOOL_ARGUMENTS) + 3 if self.tool_name else _tokens_of(self.text)
+
+    def usage(self) -> dict:
+        prompt = self.prompt_tokens + self.image_tokens
+        usage = {
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": self.candidates_tokens(),
+            "totalTokenCount": prompt + self.candidates_tokens() + self.thoughts_tokens,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": self.prompt_tokens}]
+            + ([{"modality": "IMAGE", "tokenCount": self.image_tokens}] if self.image_tokens else []),
+        }
+        if self.thoughts_tokens:
+            usage["thoughtsTokenCount"] = self.thoughts_tokens
+        return usage
+
+    def _response(self, parts: list, finish: Optional[str], usage: dict) -> dict:
+        candidate: dict = {"content": {"parts": parts, "role": "model"}, "index": 0}
+        if finish is not None:
+            candidate["finishReason"] = finish
+            candidate["safetyRatings"] = GEMINI_SAFETY
+        return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": self.model, "responseId": GEMINI_RESPONSE_ID}
+
+    def response(self) -> dict:
+        return self._response(self.parts(), "STOP", self.usage())
+
+    def chunks(self) -> list[dict]:
+        """The streamGenerateContent responses: thought, then text pieces or the call, then
+        the last chunk with the finish reason and the final usage."""
+        running = {k: v for k, v in self.usage().items() if k != "candidatesTokenCount"}
+        out: list[dict] = []
+        if self.include_thoughts:
+            out.append(self._response([{"text": THINKING_TEXT, "thought": True}], None, running))
+        if self.tool_name is not None:
+            out.append(self._response([{"functionCall": {"name": self.tool_name, "args": TOOL_ARGUMENTS}}], None, running))
+        else:
+            out.extend(self._response([{"text": p}], None, running) for p in _pieces(self.text or ""))
+        out.append(self._response([{"text": ""}], "STOP", self.usage()))
+        return out
+
+
+def gemini_sse(data: dict) -> bytes:
+    return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\r\n\r\n"
+
+
+def _gemini_item(request: dict) -> Any:
+    content = request.get("content") if isinstance(request.get("content"), dict) else {}
+    return " ".join(str(p.get("text", "")) for p in content.get("parts") or [] if isinstance(p, dict))
+
+
+def _gemini_dimensions(request: dict) -> int:
+    return _as_int(request.get("outputDimensionality") or request.get("output_dimensionality"), 8, 1, 4096)
+
+
+def gemini_batch_embeddings(body: dict) -> dict:
+    requests = body.get("requests") if isinstance(body.get("requests"), list) else []
+    return {"embeddings": [{"values": embedding_vector(_gemini_item(r), _gemini_dimensions(r))} for r in requests if isinstance(r, dict)]}
+
+
+def gemini_embedding(body: dict) -> dict:
+    return {"embedding": {"values": embedding_vector(_gemini_item(body), _gemini_dimensions(body))}}
+
+
+GEMINI_STATUS = {
+    400: ("INVALID_ARGUMENT", "Invalid JSON payload received. Unknown name \"standin_unknown\": Cannot find field."),
+    401: ("UNAUTHENTICATED", "Request had invalid authentication credentials."),
+    403: ("PERMISSION_DENIED", "Method doesn't allow unregistered callers (callers without established identity)."),
+    404: ("NOT_FOUND", "models/standin-missing is not found for API version v1beta, or is not supported for generateContent."),
+    429: ("RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."),
+    500: ("INTERNAL", "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting"),
+    503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
+    504: ("DEADLINE_EXCEEDED", "Deadline expired before operation could complete."),
+}
+
+
+def gemini_error(status: int, message: Optional[str] = None) -> dict:
+    code, default = GEMINI_STATUS.get(status, ("INTERNAL" if status >= 500 else "FAILED_PRECONDITION", f"The request failed with status {status}."))
+    return {"error": {"code": status, "message": message or default, "status": code}}
+
+
+GEMINI_CONTEXT_LENGTH = "The input token count (1048577) exceeds the maximum number of tokens allowed (1048576)."
+
+
+# ======================================================================================
+# Ollama
+# ======================================================================================
+
+OLLAMA_CREATED_AT = "2025-03-10T01:25:52.123456789Z"
+# Nanosecond durations, fixed.
+OLLAMA_DURATIONS = {"total_duration": 5043500667, "load_duration": 5025959, "prompt_eval_duration": 325953000, "eval_duration": 4709213000}
+
+
+def _ollama_prompt_tokens(body: dict) -> int:
+    if isinstance(body.get("messages"), list):
+        return 3 + sum(3 + _tokens_of(m.get("content")) for m in body["messages"] if isinstance(m, dict))
+    return 3 + _tokens_of(body.get("prompt")) + _tokens_of(body.get("system"))
+
+
+class OllamaPlan:
+    """Both /api/generate (`chat=False`) and /api/chat."""
+
+    def __init__(self, body: dict, model: str, chat: bool):
+        self.model = model
+        self.chat = chat
+        self.prompt_tokens = _ollama_prompt_tokens(body)
+        self.thinking = body.get("think") not in (None, False)
+        fmt = body.get("format")
+        json_mode = fmt == "json" or isinstance(fmt, dict)
+
+        self.tool_name: Optional[str] = None
+        if chat:
+            tools = body.get("tools")
+            messages = body.get("messages") or []
+            last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+            if isinstance(tools, list) and tools and last.get("role") == "user":
+                fn = tools[0].get("function") if isinstance(tools[0], dict) else None
+                self.tool_name = (fn or {}).get("name") or FALLBACK_TOOL_NAME
+        if self.tool_name is not None:
+            self.text = ""
+        elif json_mode and not chat and "get_current_weather" in str(body.get("prompt", "")):
+            # /api/generate has no tools: LiteLLM describes them in the prompt and asks for a
+            # JSON object naming the function, which is what a model answers.
+            self.text = json.dumps({"name": "get_current_weather", "arguments": TOOL_ARGUMENTS})
+        else:
+            self.text = JSON_TEXT if json_mode else DEFAULT_TEXT
+
+    def eval_count(self) -> int:
+        return _tokens_of(self.text) + (_tokens_of(TOOL_ARGUMENTS) + 3 if self.tool_name else 0) + (
+            _tokens_of(THINKING_TEXT) if self.thinking else 0
+        )
+
+    def _final_fields(self) -> dict:
+        return {
+            "done_reason": "stop",
+            "done": True,
+            "total_duration": OLLAMA_DURATIONS["total_duration"],
+            "load_duration": OLLAMA_DURATIONS["load_duration"],
+            "prompt_eval_count": self.prompt_tokens,
+            "prompt_eval_duration": OLLAMA_DURATIONS["prompt_eval_duration"],
+            "eval_count": self.eval_count(),
+            "eval_duration": OLLAMA_DURATIONS["eval_duration"],
+        }
+
+    def _message(self, content: str, thinking: Optional[str], tool: bool) -> dict:
+        message: dict = {"role": "assistant", "content": content}
+        if thinking is not None:
+            message["thinking"] = thinking
+        if tool:
+            message["tool_calls"] = [{"function": {"name": self.tool_name, "arguments": TOOL_ARGUMENTS}}]
+        return message
+
+    def _partial(self, text: str, thinking: Optional[str], tool: bool) -> dict:
+        head = {"model": self.model, "created_at": OLLAMA_CREATED_AT}
+        if self.chat:
+            return {**head, "message": self._message(text, thinking, tool), "done": False}
+        out = {**head, "response": text}
+        if thinking is not None:
+            out["thinking"] = thinking
+        return {**out, "done": False}
+
+    def response(self) -> dict:
+        thinking = THINKING_TEXT if self.thinking else None
+        out = self._partial(self.text, thinking, self.tool_name is not None)
+        del out["done"]
+        if not self.chat:
+            out["context"] = [1, 2, 3]
+        return {**out, **self._final_fields()}
+
+    def lines(self) -> list[dict]:
+        out: list[dict] = []
+        if self.thinking:
+            out.extend(self._partial("", p, False) for p in _pieces(THINKING_TEXT))
+        if self.tool_name is not None:
+            out.append(self._partial("", None, True))
+        else:
+            out.extend(self._partial(p, None, False) for p in _pieces(self.text))
+        last = self._partial("", None, False)
+        del last["done"]
+        if not self.chat:
+            last["context"] = [1, 2, 3]
+        out.append({**last, **self._final_fields()})
+        return out
+
+
+def ndjson_line(data: dict) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode() + b"\n"
+
+
+def ollama_embed(body: dict, model: str) -> dict:
+    raw = body.get("input")
+    items = [raw] if isinstance(raw, str) else [i for i in raw or [] if isinstance(i, str)]
+    dims = _as_int(body.get("dimensions"), 8, 1, 4096)
+    return {
+        "model": model,
+        "embeddings": [embedding_vector(i, dims) for i in items],
+        "total_duration": 14143917,
+        "load_duration": 1019500,
+        "prompt_eval_count": sum(max(1, _tokens_of(i)) for i in items),
+    }
+
+
+OLLAMA_ERRORS = {
+    400: "invalid options: standin_unknown",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "model \"standin-missing\" not found, try pulling it first",
+    429: "too many requests",
+    500: "llama runner process has terminated: exit status 2",
+    503: "server busy, please try again.  maximum pending requests exceeded",
+}
+
+
+def ollama_error(status: int, message: Optional[str] = None) -> dict:
+    return {"error": message or OLLAMA_ERRORS.get(status, f"the request failed with status {status}")}
+
+
+OLLAMA_CONTEXT_LENGTH = "input length exceeds the context length"
+
+
+def ollama_show(model: str) -> dict:
+    """/api/show: what LiteLLM reads from it is the context length and whether the template
+    handles tools."""
+    return {
+        "modelfile": f"FROM {model}",
+        "parameters": 'stop "<|eot_id|>"',
+        "template": "{{- if .Tools }}{{ .Tools }}{{ end }}{{ .Prompt }}",
+        "details": {"format": "gguf", "family": "llama", "parameter_size": "3.2B", "quantization_level": "Q4_K_M"},
+        "model_info": {"general.architecture": "llama", "llama.context_length": 131072},
+        "capabilities": ["completion", "tools"],
+    }
