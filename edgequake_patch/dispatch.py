@@ -71,8 +71,10 @@ def _carry_mark_into_lazy_stream(result, provider: str, stream: bool):
     """Some handlers (Gemini's) return their stream wrapper before sending anything: the
     wrapper's `make_call` sends the request when the caller first reads, after the dispatch
     has returned. That call belongs to this dispatch, so it runs marked too."""
+    if not stream:  # the common case first: no attribute lookups on a ModelResponse
+        return result
     make_call = getattr(result, "make_call", None)
-    if not stream or make_call is None or getattr(result, "completion_stream", None) is not None:
+    if make_call is None or getattr(result, "completion_stream", None) is not None:
         return result
 
     def marked_call(*args, **kwargs):
