@@ -62,6 +62,26 @@ class Provider:
         }
 
 
+# Request fixtures several test modules share.
+TINY_PNG = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_current_weather",
+        "description": "Get the current weather in a given location",
+        "parameters": {
+            "type": "object",
+            "properties": {"location": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
+            "required": ["location"],
+        },
+    },
+}
+
+
 CHAT_PROVIDERS = {
     p.name: p
     for p in (

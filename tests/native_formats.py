@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 
-from tests.differential import Provider
+from tests.differential import TINY_PNG, WEATHER_TOOL, Provider  # noqa: F401 (re-exported)
 
 ANTHROPIC = Provider("anthropic", "anthropic/claude-3-5-sonnet-20241022", "", "sk-ant-test-key-0123456789")
 # A model LiteLLM knows to support extended thinking.
@@ -29,21 +29,8 @@ def kwargs(provider: Provider, standin, suffix: str = "") -> dict:
     return out
 
 
-TINY_PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
-TINY_PNG = "data:image/png;base64," + TINY_PNG_B64
+TINY_PNG_B64 = TINY_PNG.split(",", 1)[1]
 
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_current_weather",
-        "description": "Get the current weather in a given location",
-        "parameters": {
-            "type": "object",
-            "properties": {"location": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
-            "required": ["location"],
-        },
-    },
-}
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 WITH_SYSTEM = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello."}]
 IMAGE_MESSAGES = [

@@ -11,24 +11,8 @@ import socket
 import litellm
 import pytest
 
-from tests.differential import CHAT_PROVIDERS, assert_same, compare, litellm_call
+from tests.differential import CHAT_PROVIDERS, TINY_PNG, WEATHER_TOOL, assert_same, compare, litellm_call
 
-TINY_PNG = (
-    "data:image/png;base64,"
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
-)
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_current_weather",
-        "description": "Get the current weather in a given location",
-        "parameters": {
-            "type": "object",
-            "properties": {"location": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
-            "required": ["location"],
-        },
-    },
-}
 MESSAGES = [
     {"role": "system", "content": "You are terse."},
     {"role": "user", "content": "Say hello."},

@@ -17,20 +17,8 @@ import litellm
 import pytest
 
 from edgequake_patch import stats
-from tests.differential import CHAT_PROVIDERS, assert_same, compare, litellm_stream, run
+from tests.differential import CHAT_PROVIDERS, WEATHER_TOOL, assert_same, compare, litellm_stream, run
 
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_current_weather",
-        "description": "Get the current weather in a given location",
-        "parameters": {
-            "type": "object",
-            "properties": {"location": {"type": "string"}},
-            "required": ["location"],
-        },
-    },
-}
 MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello."}]
 
 SCENARIOS = {
