@@ -62,6 +62,34 @@ class Provider:
         }
 
 
+def block_python_connects(monkeypatch, port: int, what: str) -> List[Any]:
+    """Make Python-level connects to 127.0.0.1:`port` fail (the core's own sockets are not
+    Python's); returns the list of blocked addresses, so a test can tell stock tried."""
+    import socket
+
+    blocked: List[Any] = []
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def _blocked(address) -> bool:
+        return isinstance(address, tuple) and len(address) >= 2 and address[1] == port
+
+    def connect(self, address):
+        if _blocked(address):
+            blocked.append(address)
+            raise ConnectionRefusedError(111, f"Python sockets may not reach the {what}")
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        if _blocked(address):
+            blocked.append(address)
+            return 111
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    return blocked
+
+
 # Request fixtures several test modules share.
 TINY_PNG = (
     "data:image/png;base64,"
@@ -80,6 +108,22 @@ WEATHER_TOOL = {
         },
     },
 }
+
+TOOL_RESULT_TURN = [
+    {"role": "user", "content": "Weather in Boston?"},
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "call_abc123",
+                "type": "function",
+                "function": {"name": "get_current_weather", "arguments": '{"location": "Boston, MA"}'},
+            }
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_abc123", "content": '{"temp": 22}'},
+]
 
 
 CHAT_PROVIDERS = {

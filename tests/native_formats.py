@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 
-from tests.differential import TINY_PNG, WEATHER_TOOL, Provider  # noqa: F401 (re-exported)
+from tests.differential import TINY_PNG, TOOL_RESULT_TURN, WEATHER_TOOL, Provider  # noqa: F401 (re-exported)
 
 ANTHROPIC = Provider("anthropic", "anthropic/claude-3-5-sonnet-20241022", "", "sk-ant-test-key-0123456789")
 # A model LiteLLM knows to support extended thinking.
@@ -41,21 +41,6 @@ IMAGE_MESSAGES = [
             {"type": "image_url", "image_url": {"url": TINY_PNG}},
         ],
     }
-]
-TOOL_RESULT_TURN = [
-    {"role": "user", "content": "Weather in Boston?"},
-    {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [
-            {
-                "id": "call_abc123",
-                "type": "function",
-                "function": {"name": "get_current_weather", "arguments": '{"location": "Boston, MA"}'},
-            }
-        ],
-    },
-    {"role": "tool", "tool_call_id": "call_abc123", "content": '{"temp": 22}'},
 ]
 JSON_SCHEMA = {
     "type": "json_schema",

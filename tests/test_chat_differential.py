@@ -11,7 +11,7 @@ import socket
 import litellm
 import pytest
 
-from tests.differential import CHAT_PROVIDERS, TINY_PNG, WEATHER_TOOL, assert_same, compare, litellm_call
+from tests.differential import CHAT_PROVIDERS, TINY_PNG, TOOL_RESULT_TURN, WEATHER_TOOL, assert_same, compare, litellm_call
 
 MESSAGES = [
     {"role": "system", "content": "You are terse."},
@@ -66,21 +66,7 @@ SCENARIOS = {
         "extra_body": {"custom_field": {"nested": [1, 2, 3]}},
     },
     "tool_result_turn": {
-        "messages": [
-            {"role": "user", "content": "Weather in Boston?"},
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": "call_abc123",
-                        "type": "function",
-                        "function": {"name": "get_current_weather", "arguments": '{"location": "Boston, MA"}'},
-                    }
-                ],
-            },
-            {"role": "tool", "tool_call_id": "call_abc123", "content": '{"temp": 22}'},
-        ],
+        "messages": TOOL_RESULT_TURN,
         "tools": [WEATHER_TOOL],
     },
 }

@@ -4,41 +4,18 @@ reach the stand-in, stock fails to connect while the patched call gets its answe
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import litellm
 import pytest
 
 from edgequake_patch import stats
-from tests.differential import CHAT_PROVIDERS, EMBEDDING_PROVIDERS
+from tests.differential import CHAT_PROVIDERS, EMBEDDING_PROVIDERS, block_python_connects
 
 
 @pytest.fixture
 def python_sockets_blocked(standin, monkeypatch):
     """Python-level connects to the stand-in fail; the core's own sockets are untouched."""
-    port = standin.port
-    blocked = []
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
-
-    def _is_standin(address):
-        return isinstance(address, tuple) and len(address) >= 2 and address[1] == port
-
-    def connect(self, address):
-        if _is_standin(address):
-            blocked.append(address)
-            raise ConnectionRefusedError(111, "Python sockets may not reach the stand-in")
-        return real_connect(self, address)
-
-    def connect_ex(self, address):
-        if _is_standin(address):
-            blocked.append(address)
-            return 111
-        return real_connect_ex(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    return blocked
+    return block_python_connects(monkeypatch, standin.port, "stand-in")
 
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]

@@ -19,7 +19,7 @@ import litellm
 import pytest
 
 from edgequake_patch import http_transport, stats
-from tests.differential import assert_same, compare, litellm_call
+from tests.differential import assert_same, block_python_connects, compare, litellm_call
 from tests.netfixtures import RecordingProxy, TlsFront, make_pki
 
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy", "no_proxy")
@@ -406,29 +406,7 @@ def test_streams_over_tls_through_proxy(net, proxy, https, pki, standin, patch, 
 
 @pytest.fixture
 def proxy_blocked_for_python(proxy, monkeypatch):
-    import socket
-
-    blocked = []
-    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
-
-    def _is_proxy(address):
-        return isinstance(address, tuple) and len(address) >= 2 and address[1] == proxy.port
-
-    def connect(self, address):
-        if _is_proxy(address):
-            blocked.append(address)
-            raise ConnectionRefusedError(111, "Python sockets may not reach the proxy")
-        return real_connect(self, address)
-
-    def connect_ex(self, address):
-        if _is_proxy(address):
-            blocked.append(address)
-            return 111
-        return real_connect_ex(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    return blocked
+    return block_python_connects(monkeypatch, proxy.port, "proxy")
 
 
 @both_families
