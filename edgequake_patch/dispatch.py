@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 
-from . import routing
+from . import fast_stream, routing
 
 
 def complete(wrapped, _instance, args, kwargs):
@@ -75,7 +75,7 @@ def _carry_mark_into_lazy_stream(result, provider: str, stream: bool):
         return result
     make_call = getattr(result, "make_call", None)
     if make_call is None or getattr(result, "completion_stream", None) is not None:
-        return result
+        return fast_stream.adopt(result, provider)
 
     def marked_call(*args, **kwargs):
         return _run_marked(make_call, args, kwargs, provider, stream)

@@ -2,6 +2,7 @@
 turns into a warning instead of a broken host app."""
 
 from ._native import (  # noqa: F401  (re-exported)
+    FrameSplitter,
     NetConfig,
     Response,
     StreamResponse,
@@ -16,4 +17,4 @@ from ._native import (  # noqa: F401  (re-exported)
     send_async,
 )
 
-__all__ = ["NetConfig", "Response", "StreamResponse", "open_stream", "open_stream_async", "TransportError", "dumps", "loads", "openai_sdk_shape", "openai_sdk_shape_embedding", "send", "send_async"]
+__all__ = ["FrameSplitter", "NetConfig", "Response", "StreamResponse", "open_stream", "open_stream_async", "TransportError", "dumps", "loads", "openai_sdk_shape", "openai_sdk_shape_embedding", "send", "send_async"]

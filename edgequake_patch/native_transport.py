@@ -74,6 +74,9 @@ class _Body:
         self._request = request
         self._stock = stock  # whose wording a broken body is reported in
         self._received = 0
+        #: Set by fast_stream.adopt() before anyone reads: the body is then read as SSE frames.
+        self.feed = None
+        self.started = False
 
     def close(self) -> None:
         self._stream.close()
@@ -89,8 +92,12 @@ class _Body:
 
 class _SyncBody(_Body, httpx.SyncByteStream):
     def __iter__(self) -> Iterator[bytes]:
-        next_chunk = self._stream.next_chunk
+        self.started = True
         try:
+            if self.feed is not None:
+                yield from self.feed.frames()
+                return
+            next_chunk = self._stream.next_chunk
             while (chunk := next_chunk()) is not None:
                 self._received += len(chunk)
                 yield chunk
@@ -103,8 +110,13 @@ class _SyncBody(_Body, httpx.SyncByteStream):
 
 class _AsyncBody(_Body, httpx.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        self.started = True
         stream = self._stream
         try:
+            if self.feed is not None:
+                async for frame in self.feed.frames_async():
+                    yield frame
+                return
             while True:
                 chunk = stream.try_next()  # a chunk already read ahead costs no await
                 if chunk is False:

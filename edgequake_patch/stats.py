@@ -1,4 +1,5 @@
-"""Counters behind `status()`: native calls per provider and fallbacks per reason.
+"""Counters behind `status()`: native calls per provider, fallbacks per reason, and streamed
+chunks the fast stream path built.
 
 Plain dict increments under the GIL: a lost update under free-threading would only skew a
 diagnostic counter, and a lock would cost every call.
@@ -11,6 +12,8 @@ from typing import Dict
 
 native_calls: Counter = Counter()
 fallbacks: Counter = Counter()
+#: Streamed chunks built by the fast stream path (fast_stream.py) rather than stock's chunk logic.
+fast_stream_chunks: Counter = Counter()
 
 
 def count_native(provider: str) -> None:
@@ -21,5 +24,10 @@ def count_fallback(reason: str) -> None:
     fallbacks[reason] += 1
 
 
+def count_fast_chunk(provider: str) -> None:
+    fast_stream_chunks[provider] += 1
+
+
 def snapshot() -> Dict[str, Dict[str, int]]:
-    return {"native_calls": dict(native_calls), "fallbacks": dict(fallbacks)}
+    return {"native_calls": dict(native_calls), "fallbacks": dict(fallbacks),
+            "fast_stream_chunks": dict(fast_stream_chunks)}

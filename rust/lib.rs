@@ -8,6 +8,7 @@ mod aio;
 mod http;
 mod net;
 mod openai;
+mod openai_stream;
 mod pyjson;
 mod retry;
 mod stream;
@@ -29,6 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stream::open_stream, m)?)?;
     m.add_function(wrap_pyfunction!(stream::open_stream_async, m)?)?;
     m.add_class::<stream::StreamResponse>()?;
+    m.add_class::<openai_stream::PyFrameSplitter>()?;
     m.add("TransportError", py.get_type::<http::TransportError>())?;
 
     // Exposed as loads/dumps; the Rust names avoid clashing with the internal functions.

@@ -144,6 +144,12 @@ def token_logprob_entries(tokens: list[str], top_n: int) -> list[dict]:
 # --------------------------------------------------------------------------------------
 
 
+_REPEAT_RE = re.compile(r"(?<![a-z0-9])repeat-(\d+)(?![0-9])")
+_WORDS_RE = re.compile(r"(?<![a-z0-9])words-(\d+)(?![0-9])")
+REPEATED_TOKEN = " again"
+MAX_REPEAT = 5000
+
+
 class ChatPlan:
     """What the stand-in will answer for one chat request (shared by JSON and SSE forms)."""
 
@@ -174,6 +180,16 @@ class ChatPlan:
         else:
             self.content = DEFAULT_TEXT
         self.tokens = tokenize(self.content) if self.content is not None else []
+        repeat = _REPEAT_RE.search(model.lower())
+        if repeat and self.content is not None:
+            # A model stuck in a loop: the same token over and over (stock's repetition guard).
+            self.tokens = [REPEATED_TOKEN] * min(int(repeat.group(1)), MAX_REPEAT)
+            self.content = "".join(self.tokens)
+        words = _WORDS_RE.search(model.lower())
+        if words and self.content is not None:
+            # A long answer of distinct tokens.
+            self.tokens = [f" word{i}" for i in range(min(int(words.group(1)), MAX_REPEAT))]
+            self.content = "".join(self.tokens)
         self.finish_reason = "tool_calls" if self.tool_name is not None else "stop"
 
     # -- pieces ---------------------------------------------------------------------

@@ -1,0 +1,342 @@
+"""The fast path for streamed chat completions from the OpenAI SDK family.
+
+Stock LiteLLM spends a few hundred µs on every streamed chunk: the SDK decodes the event and
+builds its pydantic chunk, then `CustomStreamWrapper` turns that into LiteLLM's chunk
+(`chunk_creator`, reprs formatted for debug lines) and hands a logging job to a thread pool.
+For almost every chunk of an answer all that work has one outcome, known in advance: the
+chunk stock built for the previous frame, with this frame's text.
+
+So stock keeps building the chunks that matter (the first, tool calls, the finish, usage,
+errors, anything unusual), on its own byte stream, and the core cuts the body into SSE frames
+(`native.FrameSplitter`, rust/openai_stream.rs). After stock has turned a *steady* frame (one
+`data:` line whose only varying part is `choices[0].delta.content`) into a chunk, the splitter
+is armed with that frame: every later frame that is byte for byte the same except for its
+content string comes back as that string, and its chunk is a copy of stock's last one with
+that content. Every other frame goes, verbatim and in order, to stock's byte stream.
+
+What stock does per chunk besides building it is done here too, in stock's order: its
+repetition guard (a frame that would trip it goes to stock, which raises), `response_uptil_now`,
+`chunks`, and the per-chunk logging job, which is submitted as stock submits it whenever
+anything could observe it (any success callback, sync requests only, as stock). With no
+callback registered that job has no observable effect, so it is skipped.
+
+`adopt()` decides per stream; anything it does not recognise stays a plain stock wrapper.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from copy import copy
+from typing import Any, Optional
+
+import litellm
+from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
+
+from . import native, stats
+
+try:
+    from litellm.litellm_core_utils.thread_pool_executor import executor as _logging_pool
+except ImportError:  # pragma: no cover - both supported releases have it
+    _logging_pool = None
+
+_SCALARS = (type(None), str, int, float, bool)
+
+
+class FrameFeed:
+    """The core's streamed body as SSE frames, read by two consumers: the fast wrapper takes
+    steady frames' content; stock's byte stream (the SDK's decoder) gets every other frame,
+    verbatim, in order. A body that breaks is reported to stock's byte stream, where stock
+    reads it, so the error is stock's."""
+
+    __slots__ = ("_body", "_stream", "_split", "_pending", "_error", "_eof", "handed")
+
+    def __init__(self, body: Any):
+        self._body = body
+        self._stream = body._stream
+        self._split = native.FrameSplitter()
+        self._pending: deque = deque()
+        self._error: Optional[BaseException] = None
+        self._eof = False
+        #: Frames stock's byte stream was given since the wrapper last cleared this.
+        self.handed: list = []
+
+    def _got(self, chunk: Optional[bytes]) -> None:
+        if chunk is None:
+            self._eof = True
+        else:
+            self._body._received += len(chunk)
+            self._split.feed(chunk)
+
+    def content(self) -> Any:
+        """A steady frame's content (str); None if the next frame is stock's (queued for its
+        byte stream), the body ended or it broke; False if nothing complete is in yet and
+        waiting is allowed (`wait=False` callers: async)."""
+        if self._pending or self._error is not None:
+            return None
+        item = self._split.take()
+        if item.__class__ is str:
+            return item
+        if item is not None:
+            self._pending.append(item)
+            return None
+        return None if self._eof else False
+
+    def fill(self) -> None:
+        """Wait for more of the body (GIL released)."""
+        try:
+            self._got(self._stream.next_chunk())
+        except native.TransportError as error:
+            self._error = error
+
+    async def fill_async(self) -> None:
+        stream = self._stream
+        try:
+            chunk = stream.try_next()  # read ahead already: no await
+            if chunk is False:
+                chunk = await stream.next_async()
+            self._got(chunk)
+        except native.TransportError as error:
+            self._error = error
+
+    def unread(self) -> None:
+        """Give the last steady frame to stock after all."""
+        self._pending.appendleft(self._split.last())
+
+    def _stock_frame(self) -> Any:
+        """The next bytes for stock: bytes, None (wait for more) or raises at the end."""
+        if self._pending:
+            frame = self._pending.popleft()
+        else:
+            frame = self._split.take(True)
+            if frame is None:
+                if self._error is not None or self._eof:
+                    rest = self._split.rest()  # a frame cut short: stock sees its bytes too
+                    if rest:
+                        return rest
+                    if self._error is not None:
+                        raise self._error
+                    raise StopIteration
+                return None
+        self.handed.append(frame)
+        return frame
+
+    def frames(self):
+        """Stock's byte stream (sync)."""
+        while True:
+            try:
+                frame = self._stock_frame()
+            except StopIteration:
+                return
+            if frame is None:
+                self.fill()
+            else:
+                yield frame
+
+    async def frames_async(self):
+        while True:
+            try:
+                frame = self._stock_frame()
+            except StopIteration:
+                return
+            if frame is None:
+                await self.fill_async()
+            else:
+                yield frame
+
+
+class FastStreamWrapper(CustomStreamWrapper):
+    """Stock's stream wrapper, with steady frames' chunks built by copying stock's last one.
+    Set on an existing stock wrapper by `adopt()` (so it is the very object stock built)."""
+
+    def __next__(self):
+        if self._eqp_template is not None:
+            feed = self._eqp_feed
+            content = feed.content()
+            while content is False:
+                feed.fill()
+                content = feed.content()
+            if content is not None:
+                chunk = self._eqp_steady(content, self._eqp_log)
+                if chunk is not None:
+                    return chunk
+                feed.unread()
+        feed = self._eqp_feed
+        feed.handed.clear()
+        chunk = CustomStreamWrapper.__next__(self)
+        self._eqp_learn(chunk)
+        return chunk
+
+    async def __anext__(self):
+        if self._eqp_template is not None:
+            feed = self._eqp_feed
+            content = feed.content()
+            while content is False:
+                await feed.fill_async()
+                content = feed.content()
+            if content is not None:
+                # Stock's async iteration submits no per-chunk logging job.
+                chunk = self._eqp_steady(content, False)
+                if chunk is not None:
+                    return chunk
+                feed.unread()
+        feed = self._eqp_feed
+        feed.handed.clear()
+        chunk = await CustomStreamWrapper.__anext__(self)
+        self._eqp_learn(chunk)
+        return chunk
+
+    # -- steady chunks -------------------------------------------------------------------------
+
+    def _eqp_steady(self, content: str, log: bool) -> Optional[Any]:
+        """Stock's chunk for a steady frame with `content`, and stock's bookkeeping for it;
+        None if stock must handle this frame (its repetition guard would trip, or post-call
+        rules are set)."""
+        if litellm.post_call_rules:
+            return None
+        chunks = self.chunks
+        # Stock's repetition guard (raise_on_model_repetition), run before the chunk is built.
+        if len(chunks) >= 2 and chunks[-1].choices and chunks[-2].choices:
+            last = chunks[-1].choices[0].delta.content
+            if last is None or not isinstance(last, str) or len(last) <= 2:
+                repeated = 1
+            elif last == chunks[-2].choices[0].delta.content:
+                repeated = self._repeated_messages_count + 1
+            else:
+                repeated = 1
+            if repeated >= litellm.REPEATED_STREAMING_CHUNK_LIMIT:
+                return None
+            self._repeated_messages_count = repeated
+
+        template, choice_template, delta_template, hidden = self._eqp_template
+        delta = copy(delta_template)
+        delta_in_extra, content_in_extra = self._eqp_places
+        (delta.__pydantic_extra__ if content_in_extra else delta.__dict__)["content"] = content
+        choice = copy(choice_template)
+        (choice.__pydantic_extra__ if delta_in_extra else choice.__dict__)["delta"] = delta
+        chunk = copy(template)
+        chunk.__dict__["choices"] = [choice]
+        chunk.__pydantic_private__["_hidden_params"] = {**hidden, "created_at": time.time()}
+
+        if log:
+            _logging_pool.submit(self.run_success_logging_and_cache_storage, chunk, False)
+        self.response_uptil_now += content
+        self.rules.post_call_rules(input=self.response_uptil_now, model=self.model)
+        chunks.append(chunk)
+        stats.count_fast_chunk(self._eqp_provider)
+        return chunk
+
+    def _eqp_learn(self, chunk: Any) -> None:
+        """After stock built `chunk` from exactly one frame: arm that frame if the chunk is a
+        plain content chunk and the wrapper is in the state every later steady frame meets."""
+        self._eqp_template = None
+        handed = self._eqp_feed.handed
+        if len(handed) != 1 or not self._eqp_steady_state():
+            return
+        template = _template(chunk)
+        if template is None:
+            return
+        content = self._eqp_feed._split.arm(handed[0])
+        if content is None or content != template[2].content:
+            self._eqp_feed._split.arm(b"")  # disarm
+            return
+        self._eqp_template = template
+        self._eqp_places = ("delta" in (template[1].__pydantic_extra__ or {}),
+                            "content" in (template[2].__pydantic_extra__ or {}))
+
+    def _eqp_steady_state(self) -> bool:
+        """The wrapper state in which stock turns a content frame into a plain content chunk and
+        leaves itself unchanged (but for what `_eqp_steady` does)."""
+        return (
+            self.sent_first_chunk is True
+            and self.sent_last_chunk is False
+            and self.received_finish_reason is None
+            and self.intermittent_finish_reason is None
+            and self.holding_chunk == ""
+            and self.logging_obj.completion_start_time is not None
+            and not (self.merge_reasoning_content_in_choices
+                     and self.sent_first_thinking_block and not self.sent_last_thinking_block)
+            and self.custom_llm_provider in _SDK_PROVIDERS
+        )
+
+
+_SDK_PROVIDERS = frozenset({"openai", "lm_studio", "azure"})
+
+
+def _template(chunk: Any) -> Optional[tuple]:
+    """(chunk, its choice, its delta, its hidden params) if `chunk` is a one-choice content
+    chunk whose other values are all immutable (so copies of it share nothing a caller could
+    change), else None."""
+    choices = chunk.__dict__.get("choices")
+    if not isinstance(choices, list) or len(choices) != 1:
+        return None
+    choice = choices[0]
+    delta = getattr(choice, "delta", None)
+    content = getattr(delta, "content", None)
+    if not isinstance(content, str) or not content:
+        return None
+    if getattr(chunk, "usage", None) is not None:
+        return None
+    for obj, skip in ((chunk, "choices"), (choice, "delta"), (delta, "content")):
+        for values in (obj.__dict__, obj.__pydantic_extra__ or {}):
+            for key, value in values.items():
+                if key != skip and value.__class__ not in _SCALARS:
+                    return None
+    private = chunk.__pydantic_private__
+    if not isinstance(private, dict) or set(private) - {"_hidden_params", "_response_headers"}:
+        return None
+    if private.get("_response_headers") is not None:
+        return None
+    hidden = private.get("_hidden_params")
+    if not isinstance(hidden, dict):
+        return None
+    return chunk, choice, delta, hidden
+
+
+def _chunk_observers(logging_obj: Any) -> bool:
+    """Whether anything could see stock's per-chunk logging job: any success callback, global
+    or per call. (With none, the job only sets fields the final success logging sets again.)"""
+    return bool(
+        litellm.success_callback
+        or litellm._async_success_callback
+        or litellm.callbacks
+        or getattr(logging_obj, "dynamic_success_callbacks", None)
+        or getattr(logging_obj, "dynamic_async_success_callbacks", None)
+    )
+
+
+def _per_chunk_logging(wrapper: CustomStreamWrapper) -> bool:
+    if litellm.disable_streaming_logging or _logging_pool is None:
+        return False
+    return _chunk_observers(wrapper.logging_obj)
+
+
+def adopt(wrapper: Any, provider: str) -> Any:
+    """Turn a stock stream wrapper reading the core's body into a FastStreamWrapper, if its
+    stream is one this module understands: an OpenAI SDK stream (openai, lm_studio, azure) over
+    an un-encoded SSE body nobody has read yet. Anything else is returned untouched."""
+    if type(wrapper) is not CustomStreamWrapper or wrapper.custom_llm_provider not in _SDK_PROVIDERS:
+        return wrapper
+    response = getattr(wrapper.completion_stream, "response", None)
+    # httpx's client wraps the transport's stream (BoundSyncStream / BoundAsyncStream).
+    body = getattr(getattr(response, "stream", None), "_stream", None)
+    if getattr(body, "feed", "absent") is not None or body.started:
+        return wrapper
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity") or _max_duration_set():
+        return wrapper
+    body.feed = FrameFeed(body)
+    wrapper.__class__ = FastStreamWrapper
+    wrapper._eqp_feed = body.feed
+    wrapper._eqp_template = None
+    wrapper._eqp_places = (False, False)
+    wrapper._eqp_log = _per_chunk_logging(wrapper)
+    wrapper._eqp_provider = provider  # the call's (stock's wrapper says "openai" for lm_studio)
+    return wrapper
+
+
+def _max_duration_set() -> bool:
+    """A maximum stream duration is checked by stock on every chunk; such streams stay stock's."""
+    from litellm import constants
+
+    return getattr(constants, "LITELLM_MAX_STREAMING_DURATION_SECONDS", None) is not None

@@ -1,0 +1,220 @@
+"""The fast stream path (edgequake_patch/fast_stream.py), patch off vs on.
+
+The chunks it builds by copying stock's last chunk must be stock's chunks, field for field
+(model fields, extra fields, which fields were set, hidden params), whatever is registered to
+observe them: with a callback logger (stock's per-chunk logging job is then submitted as
+stock submits it) and with no callback at all (the job is skipped). Stock's repetition guard
+still trips where stock's does; frames stock must see (tool calls, logprobs, framing quirks,
+the finish) still reach it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import litellm
+import pytest
+from litellm.integrations.custom_logger import CustomLogger
+from litellm.types.utils import ModelResponseStream
+
+from edgequake_patch import fast_stream, stats
+from tests.differential import CHAT_PROVIDERS, assert_same, compare, diff_paths, litellm_stream, plain
+from tests.standin.fixtures import REPEATED_TOKEN
+
+SDK_PROVIDERS = ["azure", "lm_studio", "openai"]
+MESSAGES = [{"role": "user", "content": "Say hello."}]
+
+
+def _kwargs(provider: str, standin, suffix: str = "", **extra):
+    return {**CHAT_PROVIDERS[provider].kwargs(standin, suffix), "messages": MESSAGES, "max_retries": 0, **extra}
+
+
+def _fast_chunks(provider: str) -> int:
+    return stats.fast_stream_chunks.get(provider, 0)
+
+
+def _content_chunks(chunks) -> int:
+    return sum(1 for c in chunks if c.choices and c.choices[0].delta.content)
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("scenario", ["text", "usage", "long"])
+@pytest.mark.parametrize("provider", SDK_PROVIDERS)
+def test_fast_chunks_equal_stocks_with_callbacks(standin, patch, provider, scenario, is_async):
+    """With a callback logger registered (stock's per-chunk logging job is kept): chunks,
+    `stream_chunk_builder` and callback payloads equal stock's, and all content chunks after the
+    first were built by the fast path."""
+    extra = {"stream_options": {"include_usage": True}} if scenario == "usage" else {}
+    suffix = "-words-300" if scenario == "long" else ""
+    call = litellm_stream(_kwargs(provider, standin, suffix, **extra), is_async=is_async)
+    before = _fast_chunks(provider)
+    comparison = compare(call, standin, patch)
+    assert_same(comparison)
+    chunks = comparison.patched.result.chunks
+    content = _content_chunks(chunks)
+    assert content >= (300 if scenario == "long" else 4)
+    # The first content chunk is stock's (it arms the fast path); every later one is fast.
+    assert _fast_chunks(provider) - before == content - 1
+    assert all(type(c) is ModelResponseStream for c in chunks)
+
+
+def _strict(chunk) -> dict:
+    """Everything pydantic compares and more: fields, extra fields, the set of fields set,
+    private attributes, for the chunk, its choices and their deltas."""
+
+    def parts(obj):
+        return {
+            "type": type(obj).__qualname__,
+            "dict": plain({k: v for k, v in obj.__dict__.items() if k not in ("choices", "delta")}),
+            "extra": plain({k: v for k, v in (obj.__pydantic_extra__ or {}).items() if k != "delta"}),
+            "fields_set": sorted(obj.__pydantic_fields_set__),
+        }
+
+    return {
+        **parts(chunk),
+        "private": plain(chunk.__pydantic_private__),
+        "choices": [{**parts(c), "delta": parts(c.delta)} for c in chunk.choices],
+    }
+
+
+def _consume(kwargs, is_async):
+    if is_async:
+
+        async def go():
+            wrapper = await litellm.acompletion(**kwargs, stream=True)
+            return wrapper, [c async for c in wrapper]
+
+        return asyncio.run(go())
+    wrapper = litellm.completion(**kwargs, stream=True)
+    return wrapper, list(wrapper)
+
+
+# Stamped from clocks (two stock runs may agree on them by luck): the wrapper's `created`, the
+# chunk's `created_at`, the server's Date header.
+_CLOCKS = (".created", ".created_at", "-date")
+
+
+@pytest.fixture
+def no_callbacks(monkeypatch):
+    for name in ("callbacks", "success_callback", "_async_success_callback", "failure_callback",
+                 "_async_failure_callback", "input_callback"):
+        monkeypatch.setattr(litellm, name, [])
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("provider", SDK_PROVIDERS)
+def test_fast_chunks_equal_stocks_without_callbacks(standin, patch, no_callbacks, provider, is_async):
+    """Nothing registered to observe the per-chunk logging job, so it is skipped; every chunk,
+    compared strictly, and `stream_chunk_builder` still equal stock's."""
+    kwargs = _kwargs(provider, standin, "-words-50")
+
+    def view():
+        wrapper, chunks = _consume(kwargs, is_async)
+        return wrapper, {
+            "chunks": [_strict(c) for c in chunks],
+            "built": plain(litellm.stream_chunk_builder(chunks, messages=MESSAGES)),
+        }
+
+    patch.off()
+    _, stock = view()
+    _, stock_again = view()
+    patch.on()
+    before = _fast_chunks(provider)
+    try:
+        wrapper, patched = view()
+    finally:
+        patch.off()
+    assert isinstance(wrapper, fast_stream.FastStreamWrapper) and wrapper._eqp_log is False
+    assert _fast_chunks(provider) - before == 49
+    volatile = set(diff_paths(stock, stock_again))
+    mismatches = {p: v for p, v in diff_paths(stock, patched).items()
+                  if p not in volatile and not p.endswith(_CLOCKS)}
+    assert not mismatches, mismatches
+    assert len(patched["chunks"]) == 52  # the role chunk, 50 words, the finish chunk
+
+
+class StreamEvents(CustomLogger):
+    """A logger that watches every chunk (CustomLogger.log_stream_event)."""
+
+    def __init__(self):
+        super().__init__()
+        self.chunks = []
+
+    def log_stream_event(self, kwargs, response_obj, start_time, end_time):
+        self.chunks.append(plain(response_obj))
+
+
+def test_per_chunk_loggers_see_every_chunk_as_with_stock(standin, patch, no_callbacks):
+    """A logger that watches each chunk sees the same chunks, fast-built or not."""
+    logger = StreamEvents()  # one instance: LiteLLM ignores a second logger of a class it has seen
+
+    def events():
+        logger.chunks = []
+        litellm.callbacks = [logger]
+        try:
+            _consume(_kwargs("openai", standin, "-words-20"), False)
+            # The jobs run on LiteLLM's logging pool: wait until they stop arriving.
+            seen, deadline = -1, time.monotonic() + 10
+            while seen != len(logger.chunks) and time.monotonic() < deadline:
+                seen = len(logger.chunks)
+                time.sleep(0.3)
+            return logger.chunks
+        finally:
+            litellm.callbacks = []
+
+    patch.off()
+    stock = events()
+    patch.on()
+    before = _fast_chunks("openai")
+    try:
+        patched = events()
+    finally:
+        patch.off()
+    assert _fast_chunks("openai") - before == 19
+
+    def by_content(events):
+        # Logging jobs run concurrently on LiteLLM's pool and race each other (and the
+        # stream's final job, after which they skip their event), in stock too: which chunks
+        # are seen varies from run to run (the faster the stream is read, the more jobs lose
+        # that race), so compare the ones both runs saw.
+        return {e["choices"][0]["delta"].get("content"): {k: v for k, v in e.items() if k != "created"}
+                for e in events if e.get("choices")}
+
+    stock_seen, patched_seen = by_content(stock), by_content(patched)
+    fast_built = {f" word{i}" for i in range(1, 20)}
+    assert len(fast_built & set(stock_seen)) >= 10 and len(fast_built & set(patched_seen)) >= 5
+    for content in set(stock_seen) & set(patched_seen):
+        assert patched_seen[content] == stock_seen[content], content
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_repetition_guard_trips_where_stocks_does(standin, patch, is_async):
+    """A model repeating one token: stock raises InternalServerError at its limit (100 equal
+    chunks); the fast path hands the tripping frame to stock, which raises the same."""
+    call = litellm_stream(_kwargs("openai", standin, "-repeat-150"), is_async=is_async)
+    comparison = compare(call, standin, patch, racy=(".log_event_type",))
+    assert_same(comparison)
+    streamed = comparison.patched.result
+    assert "The model is repeating the same chunk = " + REPEATED_TOKEN in str(streamed.error)
+    assert len(streamed.chunks) == litellm.REPEATED_STREAMING_CHUNK_LIMIT + 1  # the role chunk, then repeats
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_frames_stock_must_see_are_stocks(standin, patch, is_async):
+    """Logprobs make every frame different: nothing is steady, stock builds every chunk."""
+    call = litellm_stream(_kwargs("openai", standin, logprobs=True, top_logprobs=2), is_async=is_async)
+    before = _fast_chunks("openai")
+    comparison = compare(call, standin, patch)
+    assert_same(comparison)
+    assert _fast_chunks("openai") == before
+    assert comparison.patched.result.chunks[1].choices[0].logprobs is not None
+
+
+def test_streams_it_does_not_recognise_stay_stock_wrappers(standin, patch):
+    """A provider outside the OpenAI SDK family streams through the core but keeps stock's
+    wrapper class."""
+    patch.on()
+    wrapper, chunks = _consume(_kwargs("xai", standin), False)
+    assert type(wrapper) is litellm.CustomStreamWrapper
+    assert _content_chunks(chunks) >= 4
