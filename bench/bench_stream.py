@@ -10,8 +10,13 @@ finish chunks) from a static file, so the server is never the bottleneck:
 * stock:   `litellm.completion(..., stream=True)` iterated to the end;
 * patched: the same with edgequake_patch installed (checked to be native).
 
-Each figure is the best-of-rounds median of (whole call, first byte to last chunk) / chunks,
-sync and async; rounds interleave the modes so machine drift hits all alike.
+Two figures per mode, sync and async, medians over rounds that interleave the modes so machine
+drift hits all alike:
+* streaming: from the first chunk to the end of iteration, over the chunks after the first:
+  what each further chunk costs, LiteLLM's end-of-stream work (usage, the complete response
+  for its callbacks) included;
+* whole call: from calling completion() to the end, over all chunks: adds the request, the
+  wait for the first byte and LiteLLM's call set-up, spread over 502 chunks.
 """
 
 from __future__ import annotations
@@ -46,45 +51,70 @@ def _kwargs(base_url: str) -> dict:
             "api_key": "sk-bench", "stream": True}
 
 
-def raw_sync(base_url: str) -> int:
-    n = 0
+class Clock:
+    """Counts chunks and notes when the call started, the first chunk arrived and iteration
+    ended (inside the event loop for async modes: asyncio.run's teardown is not the stream's)."""
+
+    def __init__(self):
+        self.n = 0
+        self.start = self.first = self.end = 0.0
+
+    def begin(self) -> None:
+        self.start = time.perf_counter()
+
+    def done(self) -> None:
+        self.end = time.perf_counter()
+
+    def tick(self) -> None:
+        if self.n == 0:
+            self.first = time.perf_counter()
+        self.n += 1
+
+
+def raw_sync(base_url: str, clock: Clock) -> None:
+    clock.begin()
     with httpx.Client() as client:
         with client.stream("POST", base_url + "/stream/v1/chat/completions", json={"stream": True}) as r:
             for line in r.iter_lines():
                 if line.startswith("data: ") and line != "data: [DONE]":
                     json.loads(line[6:])
-                    n += 1
-    return n
+                    clock.tick()
+    clock.done()
 
 
-async def raw_async(base_url: str) -> int:
-    n = 0
+async def raw_async(base_url: str, clock: Clock) -> None:
+    clock.begin()
     async with httpx.AsyncClient() as client:
         async with client.stream("POST", base_url + "/stream/v1/chat/completions", json={"stream": True}) as r:
             async for line in r.aiter_lines():
                 if line.startswith("data: ") and line != "data: [DONE]":
                     json.loads(line[6:])
-                    n += 1
-    return n
+                    clock.tick()
+    clock.done()
 
 
-def litellm_sync(base_url: str) -> int:
-    return sum(1 for _ in litellm.completion(**_kwargs(base_url)))
+def litellm_sync(base_url: str, clock: Clock) -> None:
+    clock.begin()
+    for _ in litellm.completion(**_kwargs(base_url)):
+        clock.tick()
+    clock.done()
 
 
-async def litellm_async(base_url: str) -> int:
-    n = 0
+async def litellm_async(base_url: str, clock: Clock) -> None:
+    clock.begin()
     async for _ in await litellm.acompletion(**_kwargs(base_url)):
-        n += 1
-    return n
+        clock.tick()
+    clock.done()
 
 
-def per_chunk_us(fn, base_url: str, is_async: bool) -> float:
-    started = time.perf_counter()
-    n = asyncio.run(fn(base_url)) if is_async else fn(base_url)
-    elapsed = time.perf_counter() - started
-    assert n >= CHUNKS - 1, f"{fn.__name__}: {n} chunks"
-    return elapsed / n * 1e6
+def per_chunk_us(fn, base_url: str, is_async: bool) -> tuple:
+    """(µs per chunk once the stream has started: first chunk to the end of iteration, which
+    includes LiteLLM's end-of-stream work, over the chunks after the first; µs per chunk for
+    the whole call, from calling to the end, over all chunks)."""
+    clock = Clock()
+    asyncio.run(fn(base_url, clock)) if is_async else fn(base_url, clock)
+    assert clock.n >= CHUNKS - 1, f"{fn.__name__}: {clock.n} chunks"
+    return (clock.end - clock.first) / (clock.n - 1) * 1e6, (clock.end - clock.start) / clock.n * 1e6
 
 
 def main() -> None:
@@ -118,11 +148,16 @@ def main() -> None:
                     assert stats.native_calls["openai"] == before + 2, "a patched stream did not go through the core"
         edgequake_patch.uninstall()
     for (mode, is_async), values in samples.items():
-        results.setdefault(mode, {})["async" if is_async else "sync"] = round(statistics.median(values), 1)
+        side = "async" if is_async else "sync"
+        results.setdefault(mode, {})[side] = round(statistics.median(v[0] for v in values), 1)
+        results[mode][side + "_whole_call"] = round(statistics.median(v[1] for v in values), 1)
     print(f"{CHUNKS}-chunk stream, litellm {version('litellm')}, median of {args.rounds} rounds, µs per chunk")
-    print(f"{'mode':<8} {'sync':>10} {'async':>10}")
+    print("  streaming: first chunk to the end of iteration (LiteLLM's end-of-stream work included)")
+    print("  whole call: from calling completion() to the end, over all chunks")
+    print(f"{'mode':<8} {'sync':>10} {'async':>10} {'sync whole':>12} {'async whole':>12}")
     for mode in modes:
-        print(f"{mode:<8} {results[mode]['sync']:>10.1f} {results[mode]['async']:>10.1f}")
+        r = results[mode]
+        print(f"{mode:<8} {r['sync']:>10.1f} {r['async']:>10.1f} {r['sync_whole_call']:>12.1f} {r['async_whole_call']:>12.1f}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"litellm": version('litellm'), "chunks": CHUNKS, "us_per_chunk": results}, indent=2))

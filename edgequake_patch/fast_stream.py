@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from copy import copy
 from typing import Any, Optional
 
 import litellm
 from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
+from pydantic_core import PydanticUndefined
 
 from . import native, stats
 
@@ -161,9 +161,17 @@ class FastStreamWrapper(CustomStreamWrapper):
                 if chunk is not None:
                     return chunk
                 feed.unread()
-        feed = self._eqp_feed
-        feed.handed.clear()
-        chunk = CustomStreamWrapper.__next__(self)
+        self._eqp_feed.handed.clear()
+        full, view = self.chunks, self._eqp_compacted()
+        if view is not None:
+            shown = len(view)
+            self.chunks = view
+        try:
+            chunk = CustomStreamWrapper.__next__(self)
+        finally:
+            if view is not None:  # the full list again, with what stock appended meanwhile
+                full.extend(view[shown:])
+                self.chunks = full
         self._eqp_learn(chunk)
         return chunk
 
@@ -180,11 +188,55 @@ class FastStreamWrapper(CustomStreamWrapper):
                 if chunk is not None:
                     return chunk
                 feed.unread()
-        feed = self._eqp_feed
-        feed.handed.clear()
-        chunk = await CustomStreamWrapper.__anext__(self)
+        self._eqp_feed.handed.clear()
+        full, view = self.chunks, self._eqp_compacted()
+        if view is not None:
+            shown = len(view)
+            self.chunks = view
+        try:
+            chunk = await CustomStreamWrapper.__anext__(self)
+        finally:
+            if view is not None:  # the full list again, with what stock appended meanwhile
+                full.extend(view[shown:])
+                self.chunks = full
         self._eqp_learn(chunk)
         return chunk
+
+    # -- what stock reads of the chunks so far ----------------------------------------------------
+
+    def _eqp_compacted(self) -> Optional[list]:
+        """The chunk list stock's code reads while it handles a frame, with each long run of
+        fast chunks shown as one chunk of that run's text; None if there is no such run.
+
+        Stock reads `self.chunks` only to aggregate it: usage (`calculate_total_usage`), the
+        complete response (`stream_chunk_builder`: texts joined, first chunk's metadata, sorted
+        by `created_at`), and its repetition guard (the last two chunks, which are never merged).
+        A run of fast chunks is one template with texts; shown merged (the first member's
+        `created_at`, the texts joined) it aggregates to the same values, at the cost of one
+        chunk instead of hundreds of pydantic objects walked attribute by attribute. The full
+        list is put back as soon as stock's call returns."""
+        runs = self._eqp_runs
+        if not runs:
+            return None
+        chunks = self.chunks
+        keep_from = len(chunks) - 2
+        view: list = []
+        done = 0
+        for run in runs:
+            start, end = run[0], min(run[1], keep_from)
+            if end - start < _MIN_MERGED:
+                continue
+            merged = run[4]
+            if merged is None or merged[0] != end:
+                texts = run[3][: end - start]
+                merged = run[4] = (end, self._eqp_build(run[2], "".join(texts), run[5]))
+            view.extend(chunks[done:start])
+            view.append(merged[1])
+            done = end
+        if not done:
+            return None
+        view.extend(chunks[done:])
+        return view
 
     # -- steady chunks -------------------------------------------------------------------------
 
@@ -195,35 +247,68 @@ class FastStreamWrapper(CustomStreamWrapper):
         if litellm.post_call_rules:
             return None
         chunks = self.chunks
-        # Stock's repetition guard (raise_on_model_repetition), run before the chunk is built.
-        if len(chunks) >= 2 and chunks[-1].choices and chunks[-2].choices:
-            last = chunks[-1].choices[0].delta.content
-            if last is None or not isinstance(last, str) or len(last) <= 2:
-                repeated = 1
-            elif last == chunks[-2].choices[0].delta.content:
-                repeated = self._repeated_messages_count + 1
-            else:
-                repeated = 1
-            if repeated >= litellm.REPEATED_STREAMING_CHUNK_LIMIT:
-                return None
-            self._repeated_messages_count = repeated
+        # Stock's repetition guard (raise_on_model_repetition), run before the chunk is built:
+        # it compares the contents of the last two chunks handed out.
+        if len(chunks) >= 2:
+            last, before = chunks[-1], chunks[-2]
+            if last.choices and before.choices:
+                known = self._eqp_known
+                last_content = known[1] if last is known[0] else last.choices[0].delta.content
+                if last_content is None or not isinstance(last_content, str) or len(last_content) <= 2:
+                    repeated = 1
+                else:
+                    before_content = known[3] if before is known[2] else before.choices[0].delta.content
+                    repeated = self._repeated_messages_count + 1 if last_content == before_content else 1
+                if repeated >= litellm.REPEATED_STREAMING_CHUNK_LIMIT:
+                    return None
+                self._repeated_messages_count = repeated
 
-        template, choice_template, delta_template, hidden = self._eqp_template
-        delta = copy(delta_template)
-        delta_in_extra, content_in_extra = self._eqp_places
-        (delta.__pydantic_extra__ if content_in_extra else delta.__dict__)["content"] = content
-        choice = copy(choice_template)
-        (choice.__pydantic_extra__ if delta_in_extra else choice.__dict__)["delta"] = delta
-        chunk = copy(template)
-        chunk.__dict__["choices"] = [choice]
-        chunk.__pydantic_private__["_hidden_params"] = {**hidden, "created_at": time.time()}
-
+        now = time.time()
+        chunk = self._eqp_build(self._eqp_template, content, now)
         if log:
             _logging_pool.submit(self.run_success_logging_and_cache_storage, chunk, False)
         self.response_uptil_now += content
-        self.rules.post_call_rules(input=self.response_uptil_now, model=self.model)
+        # Stock calls self.rules.post_call_rules(...) here; with no rules set it does nothing.
         chunks.append(chunk)
+        known = self._eqp_known
+        self._eqp_known = (chunk, content, known[0], known[1])
+        runs = self._eqp_runs
+        run = runs[-1] if runs else None
+        if run is not None and run[1] == len(chunks) - 1 and run[2] is self._eqp_template:
+            run[1] += 1
+            run[3].append(content)
+        else:  # [start, end, template, texts, merged (end, chunk) or None, first created_at]
+            runs.append([len(chunks) - 1, len(chunks), self._eqp_template, [content], None, now])
         stats.count_fast_chunk(self._eqp_provider)
+        return chunk
+
+    @staticmethod
+    def _eqp_build(template: tuple, content: str, created_at: float) -> Any:
+        """A chunk from the armed template: pydantic's shallow copy (BaseModel.__copy__) minus
+        its dispatch, with new dicts and a new fields-set for each object, so a caller changing
+        one chunk changes no other; `content` and `created_at` are this chunk's."""
+        (chunk_t, chunk_state), (choice_t, choice_state), (delta_t, delta_state), hidden = template
+        delta = _new(delta_t)
+        _set(delta, "__dict__", delta_state[0].copy())
+        _set(delta, "__pydantic_extra__", delta_state[1].copy() if delta_state[1] is not None else None)
+        _set(delta, "__pydantic_fields_set__", delta_state[2].copy())
+        _set(delta, "__pydantic_private__", None if delta_state[3] is None else delta_state[3].copy())
+        (delta.__pydantic_extra__ if delta_state[4] else delta.__dict__)["content"] = content
+        choice = _new(choice_t)
+        _set(choice, "__dict__", choice_state[0].copy())
+        _set(choice, "__pydantic_extra__", choice_state[1].copy() if choice_state[1] is not None else None)
+        _set(choice, "__pydantic_fields_set__", choice_state[2].copy())
+        _set(choice, "__pydantic_private__", None if choice_state[3] is None else choice_state[3].copy())
+        (choice.__pydantic_extra__ if choice_state[4] else choice.__dict__)["delta"] = delta
+        chunk = _new(chunk_t)
+        values = chunk_state[0].copy()
+        values["choices"] = [choice]
+        _set(chunk, "__dict__", values)
+        _set(chunk, "__pydantic_extra__", chunk_state[1].copy() if chunk_state[1] is not None else None)
+        _set(chunk, "__pydantic_fields_set__", chunk_state[2].copy())
+        private = chunk_state[3].copy()
+        private["_hidden_params"] = {**hidden, "created_at": created_at}
+        _set(chunk, "__pydantic_private__", private)
         return chunk
 
     def _eqp_learn(self, chunk: Any) -> None:
@@ -240,9 +325,9 @@ class FastStreamWrapper(CustomStreamWrapper):
         if content is None or content != template[2].content:
             self._eqp_feed._split.arm(b"")  # disarm
             return
-        self._eqp_template = template
-        self._eqp_places = ("delta" in (template[1].__pydantic_extra__ or {}),
-                            "content" in (template[2].__pydantic_extra__ or {}))
+        chunk, choice, delta, hidden = template
+        self._eqp_template = (_state(chunk, "choices"), _state(choice, "delta"), _state(delta, "content"), dict(hidden))
+        self._eqp_known = (None, None, None, None)
 
     def _eqp_steady_state(self) -> bool:
         """The wrapper state in which stock turns a content frame into a plain content chunk and
@@ -261,6 +346,22 @@ class FastStreamWrapper(CustomStreamWrapper):
 
 
 _SDK_PROVIDERS = frozenset({"openai", "lm_studio", "azure"})
+# Runs shorter than this are left as they are: merging them saves little.
+_MIN_MERGED = 8
+_new = object.__new__  # pydantic models are created by object.__new__ (BaseModel defines no __new__)
+_set = object.__setattr__
+
+
+def _state(obj: Any, varying: str) -> tuple:
+    """What a copy of a pydantic model `obj` is made from (BaseModel.__copy__'s parts, copied
+    now, so a caller changing the chunk it was given changes no later chunk), and whether its
+    `varying` value lives in its extra fields rather than its __dict__."""
+    extra = obj.__pydantic_extra__
+    private = obj.__pydantic_private__
+    if private is not None:
+        private = {k: v for k, v in private.items() if v is not PydanticUndefined}
+    return type(obj), (obj.__dict__.copy(), None if extra is None else extra.copy(),
+                       set(obj.__pydantic_fields_set__), private, extra is not None and varying in extra)
 
 
 def _template(chunk: Any) -> Optional[tuple]:
@@ -329,7 +430,8 @@ def adopt(wrapper: Any, provider: str) -> Any:
     wrapper.__class__ = FastStreamWrapper
     wrapper._eqp_feed = body.feed
     wrapper._eqp_template = None
-    wrapper._eqp_places = (False, False)
+    wrapper._eqp_known = (None, None, None, None)  # the last two fast chunks and their contents
+    wrapper._eqp_runs = []  # runs of consecutive fast chunks in wrapper.chunks (see _eqp_compacted)
     wrapper._eqp_log = _per_chunk_logging(wrapper)
     wrapper._eqp_provider = provider  # the call's (stock's wrapper says "openai" for lm_studio)
     return wrapper
