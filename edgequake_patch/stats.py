@@ -1,4 +1,5 @@
-"""Counters behind `status()`: native calls per provider and fallbacks per reason.
+"""Counters behind `status()`: native calls per provider, fallbacks per reason, and whole
+answers the core's format modules parsed (per wire format: anthropic, gemini, ollama).
 
 Plain dict increments under the GIL: a lost update under free-threading would only skew a
 diagnostic counter, and a lock would cost every call.
@@ -11,6 +12,7 @@ from typing import Dict
 
 native_calls: Counter = Counter()
 fallbacks: Counter = Counter()
+parsed_answers: Counter = Counter()
 
 
 def count_native(provider: str) -> None:
@@ -21,5 +23,9 @@ def count_fallback(reason: str) -> None:
     fallbacks[reason] += 1
 
 
+def count_parsed(wire_format: str) -> None:
+    parsed_answers[wire_format] += 1
+
+
 def snapshot() -> Dict[str, Dict[str, int]]:
-    return {"native_calls": dict(native_calls), "fallbacks": dict(fallbacks)}
+    return {"native_calls": dict(native_calls), "fallbacks": dict(fallbacks), "parsed_answers": dict(parsed_answers)}
