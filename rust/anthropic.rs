@@ -60,13 +60,30 @@ pub enum TextOrBlocks {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum InputBlock {
-    Text { text: String },
-    Image { source: AnyObject },
-    Document { source: AnyObject },
-    ToolUse { id: String, name: String, input: AnyObject },
-    ToolResult { tool_use_id: String },
-    Thinking { thinking: String, signature: String },
-    RedactedThinking { data: String },
+    Text {
+        text: String,
+    },
+    Image {
+        source: AnyObject,
+    },
+    Document {
+        source: AnyObject,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        input: AnyObject,
+    },
+    ToolResult {
+        tool_use_id: String,
+    },
+    Thinking {
+        thinking: String,
+        signature: String,
+    },
+    RedactedThinking {
+        data: String,
+    },
     /// Block kinds added to the API later (search results, server tools...).
     #[serde(other)]
     Other,
@@ -86,7 +103,11 @@ pub fn classify(path: &str, request: &[u8]) -> Option<Answer> {
         return None;
     }
     let r: MessagesRequest = formats::typed(request).ok()?;
-    Some(if r.stream == Some(true) { Answer::Events } else { Answer::Message })
+    Some(if r.stream == Some(true) {
+        Answer::Events
+    } else {
+        Answer::Message
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -174,14 +195,29 @@ pub fn accepts_answer(path: &str, request: &[u8], body: &[u8]) -> bool {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StreamEvent {
-    MessageStart { message: Message },
-    ContentBlockStart { index: u64, content_block: ContentBlock },
-    ContentBlockDelta { index: u64, delta: Delta },
-    ContentBlockStop { index: u64 },
-    MessageDelta { delta: MessageDeltaBody, usage: DeltaUsage },
+    MessageStart {
+        message: Message,
+    },
+    ContentBlockStart {
+        index: u64,
+        content_block: ContentBlock,
+    },
+    ContentBlockDelta {
+        index: u64,
+        delta: Delta,
+    },
+    ContentBlockStop {
+        index: u64,
+    },
+    MessageDelta {
+        delta: MessageDeltaBody,
+        usage: DeltaUsage,
+    },
     MessageStop,
     Ping,
-    Error { error: ErrorBody },
+    Error {
+        error: ErrorBody,
+    },
 }
 
 impl StreamEvent {
@@ -239,9 +275,10 @@ pub struct ErrorBody {
 pub fn decode_stream(event: &SseEvent) -> Result<StreamEvent, String> {
     let parsed: StreamEvent = formats::typed(event.data.as_bytes())?;
     match &event.event {
-        Some(name) if name != parsed.name() => {
-            Err(format!("event {name:?} carries a {:?} payload", parsed.name()))
-        }
+        Some(name) if name != parsed.name() => Err(format!(
+            "event {name:?} carries a {:?} payload",
+            parsed.name()
+        )),
         _ => Ok(parsed),
     }
 }
@@ -277,7 +314,10 @@ mod tests {
         assert_eq!(r.max_tokens, 1024);
         assert_eq!(r.messages[0].role, Role::User);
         assert!(matches!(&r.messages[0].content, TextOrBlocks::Text(t) if t == "Hello, world"));
-        assert_eq!(classify("/v1/messages", REQUEST.as_bytes()), Some(Answer::Message));
+        assert_eq!(
+            classify("/v1/messages", REQUEST.as_bytes()),
+            Some(Answer::Message)
+        );
     }
 
     #[test]
@@ -288,14 +328,24 @@ mod tests {
               {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"location": "Paris"}}]},
               {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "15 C"},
                                            {"type": "search_result", "source": "x"}]}]}"#;
-        assert_eq!(classify("/v1/messages", body.as_bytes()), Some(Answer::Events));
-        assert!(!accepts_answer("/v1/messages", body.as_bytes(), RESPONSE.as_bytes()));
+        assert_eq!(
+            classify("/v1/messages", body.as_bytes()),
+            Some(Answer::Events)
+        );
+        assert!(!accepts_answer(
+            "/v1/messages",
+            body.as_bytes(),
+            RESPONSE.as_bytes()
+        ));
     }
 
     #[test]
     fn requests_that_are_not_messages_requests_are_not_classified() {
         assert_eq!(classify("/v1/complete", REQUEST.as_bytes()), None);
-        assert_eq!(classify("/v1/messages", br#"{"model": "m", "messages": []}"#), None); // no max_tokens
+        assert_eq!(
+            classify("/v1/messages", br#"{"model": "m", "messages": []}"#),
+            None
+        ); // no max_tokens
         assert_eq!(classify("/v1/messages", br#"{"model": "m", "max_tokens": 1, "messages": [{"role": "system", "content": "x"}]}"#), None);
         assert_eq!(classify("/v1/messages", b"not json"), None);
     }
@@ -306,10 +356,20 @@ mod tests {
         assert_eq!(m.id, "msg_013Zva2CMHLNnXjNJJKqJ2EF");
         assert_eq!(m.role, AssistantRole::Assistant);
         assert_eq!(m.stop_reason.as_deref(), Some("end_turn"));
-        assert_eq!(m.content, vec![ContentBlock::Text { text: "Hi! My name is Claude.".into(), citations: None }]);
+        assert_eq!(
+            m.content,
+            vec![ContentBlock::Text {
+                text: "Hi! My name is Claude.".into(),
+                citations: None
+            }]
+        );
         assert_eq!(m.usage.input_tokens, 2095);
         assert_eq!(m.usage.cache_read_input_tokens, Some(0));
-        assert!(accepts_answer("/v1/messages", REQUEST.as_bytes(), RESPONSE.as_bytes()));
+        assert!(accepts_answer(
+            "/v1/messages",
+            REQUEST.as_bytes(),
+            RESPONSE.as_bytes()
+        ));
     }
 
     #[test]
@@ -324,9 +384,16 @@ mod tests {
             "usage": {"input_tokens": 472, "output_tokens": 89, "cache_creation_input_tokens": 12, "cache_read_input_tokens": 3}}"#;
         let m: Message = formats::typed(body.as_bytes()).unwrap();
         assert_eq!(m.content.len(), 4);
-        assert!(matches!(&m.content[0], ContentBlock::Thinking { signature, .. } if signature == "EqQBCgIYAhIM"));
-        assert!(matches!(&m.content[1], ContentBlock::RedactedThinking { .. }));
-        assert!(matches!(&m.content[3], ContentBlock::ToolUse { name, .. } if name == "get_weather"));
+        assert!(
+            matches!(&m.content[0], ContentBlock::Thinking { signature, .. } if signature == "EqQBCgIYAhIM")
+        );
+        assert!(matches!(
+            &m.content[1],
+            ContentBlock::RedactedThinking { .. }
+        ));
+        assert!(
+            matches!(&m.content[3], ContentBlock::ToolUse { name, .. } if name == "get_weather")
+        );
         assert_eq!(m.usage.cache_creation_input_tokens, Some(12));
     }
 
@@ -343,7 +410,10 @@ mod tests {
             "",
             "<html>502</html>",
         ] {
-            assert!(!accepts_answer("/v1/messages", REQUEST.as_bytes(), body.as_bytes()), "{body}");
+            assert!(
+                !accepts_answer("/v1/messages", REQUEST.as_bytes(), body.as_bytes()),
+                "{body}"
+            );
         }
     }
 
@@ -390,19 +460,32 @@ data: {\"type\": \"message_stop\"}\n\
         let names: Vec<_> = events.iter().map(StreamEvent::name).collect();
         assert_eq!(
             names,
-            ["message_start", "content_block_start", "ping", "content_block_delta", "content_block_delta",
-             "content_block_stop", "message_delta", "message_stop"]
+            [
+                "message_start",
+                "content_block_start",
+                "ping",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ]
         );
         let text: String = events
             .iter()
             .filter_map(|e| match e {
-                StreamEvent::ContentBlockDelta { delta: Delta::TextDelta { text }, .. } => Some(text.as_str()),
+                StreamEvent::ContentBlockDelta {
+                    delta: Delta::TextDelta { text },
+                    ..
+                } => Some(text.as_str()),
                 _ => None,
             })
             .collect();
         assert_eq!(text, "Hello!");
-        assert!(matches!(&events[6], StreamEvent::MessageDelta { delta, usage }
-            if delta.stop_reason.as_deref() == Some("end_turn") && usage.output_tokens == 15));
+        assert!(
+            matches!(&events[6], StreamEvent::MessageDelta { delta, usage }
+            if delta.stop_reason.as_deref() == Some("end_turn") && usage.output_tokens == 15)
+        );
     }
 
     #[test]
@@ -412,7 +495,11 @@ data: {\"type\": \"message_stop\"}\n\
         for text in [STREAM, crlf.as_str()] {
             let b = text.as_bytes();
             for i in 0..=b.len() {
-                assert_eq!(format!("{:?}", decode_all(&[&b[..i], &b[i..]])), whole, "split at {i}");
+                assert_eq!(
+                    format!("{:?}", decode_all(&[&b[..i], &b[i..]])),
+                    whole,
+                    "split at {i}"
+                );
             }
         }
     }
@@ -425,11 +512,27 @@ event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,
 event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds\"}}\n\n\
 event: error\ndata: {\"type\": \"error\", \"error\": {\"type\": \"overloaded_error\", \"message\": \"Overloaded\"}}\n\n";
         let events = decode_all(&[text.as_bytes()]);
-        assert!(matches!(&events[1], StreamEvent::ContentBlockDelta { index: 1, delta: Delta::InputJsonDelta { partial_json } }
-            if partial_json == "{\"location\": \"San Fra"));
-        assert!(matches!(&events[2], StreamEvent::ContentBlockDelta { delta: Delta::ThinkingDelta { .. }, .. }));
-        assert!(matches!(&events[3], StreamEvent::ContentBlockDelta { delta: Delta::SignatureDelta { .. }, .. }));
-        assert!(matches!(&events[4], StreamEvent::Error { error } if error.kind == "overloaded_error"));
+        assert!(
+            matches!(&events[1], StreamEvent::ContentBlockDelta { index: 1, delta: Delta::InputJsonDelta { partial_json } }
+            if partial_json == "{\"location\": \"San Fra")
+        );
+        assert!(matches!(
+            &events[2],
+            StreamEvent::ContentBlockDelta {
+                delta: Delta::ThinkingDelta { .. },
+                ..
+            }
+        ));
+        assert!(matches!(
+            &events[3],
+            StreamEvent::ContentBlockDelta {
+                delta: Delta::SignatureDelta { .. },
+                ..
+            }
+        ));
+        assert!(
+            matches!(&events[4], StreamEvent::Error { error } if error.kind == "overloaded_error")
+        );
     }
 
     #[test]

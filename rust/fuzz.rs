@@ -580,8 +580,13 @@ const FORMAT_CASES: &[(&str, &str, &str, &str)] = &[
 
 /// A documented answer, damaged the way `damaged_json` damages arbitrary JSON.
 fn damaged_answer() -> impl Strategy<Value = (usize, Vec<u8>)> {
-    (0..FORMAT_CASES.len(), any::<prop::sample::Index>(), any::<u8>(), 0..4u8).prop_map(
-        |(case, at, byte, how)| {
+    (
+        0..FORMAT_CASES.len(),
+        any::<prop::sample::Index>(),
+        any::<u8>(),
+        0..4u8,
+    )
+        .prop_map(|(case, at, byte, how)| {
             let mut b = FORMAT_CASES[case].3.as_bytes().to_vec();
             let i = at.index(b.len());
             match how {
@@ -591,8 +596,7 @@ fn damaged_answer() -> impl Strategy<Value = (usize, Vec<u8>)> {
                 _ => {} // intact
             }
             (case, b)
-        },
-    )
+        })
 }
 
 /// Whatever the core hands stock instead of the bytes must be what `json.loads` makes of them.
@@ -601,7 +605,11 @@ fn check_answer(py: Python<'_>, case: usize, body: &[u8]) -> Result<(), TestCase
     if let Some(ours) = crate::formats::parse_answer(py, format, path, request.as_bytes(), body) {
         let json = py.import("json").unwrap();
         let theirs = json.call_method1("loads", (PyBytes::new(py, body),));
-        prop_assert!(theirs.is_ok(), "accepted what json.loads rejects: {:?}", String::from_utf8_lossy(body));
+        prop_assert!(
+            theirs.is_ok(),
+            "accepted what json.loads rejects: {:?}",
+            String::from_utf8_lossy(body)
+        );
         prop_assert!(ours.eq(theirs.unwrap()).unwrap());
     }
     Ok(())
@@ -612,13 +620,20 @@ fn format_answers_parse_only_what_json_loads_parses_the_same() {
     with_py(|py| {
         for case in 0..FORMAT_CASES.len() {
             let (format, path, request, answer) = FORMAT_CASES[case];
-            assert!(crate::formats::accepts(format, path, request.as_bytes(), answer.as_bytes()), "{path}");
+            assert!(
+                crate::formats::accepts(format, path, request.as_bytes(), answer.as_bytes()),
+                "{path}"
+            );
         }
         TestRunner::new(config(2000))
-            .run(&damaged_answer(), |(case, body)| check_answer(py, case, &body))
+            .run(&damaged_answer(), |(case, body)| {
+                check_answer(py, case, &body)
+            })
             .unwrap();
         TestRunner::new(config(600))
-            .run(&(0..FORMAT_CASES.len(), any_body()), |(case, body)| check_answer(py, case, &body))
+            .run(&(0..FORMAT_CASES.len(), any_body()), |(case, body)| {
+                check_answer(py, case, &body)
+            })
             .unwrap();
     });
 }

@@ -90,7 +90,9 @@ pub struct FunctionCall {
 }
 
 fn parts_are_unions(contents: &[&Content]) -> bool {
-    contents.iter().all(|c| c.parts.iter().all(|p| p.data_kinds() <= 1))
+    contents
+        .iter()
+        .all(|c| c.parts.iter().all(|p| p.data_kinds() <= 1))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -157,7 +159,14 @@ pub fn classify(path: &str, request: &[u8]) -> Option<Endpoint> {
             .map(|r| parts_are_unions(&r.requests.iter().map(|q| &q.content).collect::<Vec<_>>()))
             .unwrap_or(false),
         _ => formats::typed::<GenerateContentRequest>(request)
-            .map(|r| parts_are_unions(&r.contents.iter().chain(&r.system_instruction).collect::<Vec<_>>()))
+            .map(|r| {
+                parts_are_unions(
+                    &r.contents
+                        .iter()
+                        .chain(&r.system_instruction)
+                        .collect::<Vec<_>>(),
+                )
+            })
             .unwrap_or(false),
     };
     valid.then_some(endpoint)
@@ -235,8 +244,16 @@ impl GenerateContentResponse {
     /// Something documented is there (an error object or `{}` has none of these), and each
     /// part is one kind of data.
     fn well_formed(&self) -> bool {
-        (!self.candidates.is_empty() || self.prompt_feedback.is_some() || self.usage_metadata.is_some())
-            && parts_are_unions(&self.candidates.iter().filter_map(|c| c.content.as_ref()).collect::<Vec<_>>())
+        (!self.candidates.is_empty()
+            || self.prompt_feedback.is_some()
+            || self.usage_metadata.is_some())
+            && parts_are_unions(
+                &self
+                    .candidates
+                    .iter()
+                    .filter_map(|c| c.content.as_ref())
+                    .collect::<Vec<_>>(),
+            )
     }
 }
 
@@ -278,7 +295,8 @@ mod tests {
     const GENERATE: &str = "/v1beta/models/gemini-2.0-flash:generateContent";
 
     /// The reference's text-generation request (`contents` with one text part).
-    const REQUEST: &str = r#"{"contents": [{"parts": [{"text": "Explain how AI works in a few words"}]}]}"#;
+    const REQUEST: &str =
+        r#"{"contents": [{"parts": [{"text": "Explain how AI works in a few words"}]}]}"#;
 
     /// A `GenerateContentResponse` as the reference documents it.
     const RESPONSE: &str = r#"{
@@ -298,16 +316,36 @@ mod tests {
 
     #[test]
     fn the_reference_request_and_response() {
-        assert_eq!(classify(GENERATE, REQUEST.as_bytes()), Some(Endpoint::Generate));
+        assert_eq!(
+            classify(GENERATE, REQUEST.as_bytes()),
+            Some(Endpoint::Generate)
+        );
         let r: GenerateContentResponse = formats::typed(RESPONSE.as_bytes()).unwrap();
         let c = &r.candidates[0];
         assert_eq!(c.finish_reason.as_deref(), Some("STOP"));
-        assert_eq!(c.content.as_ref().unwrap().parts[0].text.as_deref(), Some("AI learns patterns from data to make predictions."));
-        assert_eq!(c.safety_ratings[1].category, "HARM_CATEGORY_DANGEROUS_CONTENT");
+        assert_eq!(
+            c.content.as_ref().unwrap().parts[0].text.as_deref(),
+            Some("AI learns patterns from data to make predictions.")
+        );
+        assert_eq!(
+            c.safety_ratings[1].category,
+            "HARM_CATEGORY_DANGEROUS_CONTENT"
+        );
         let u = r.usage_metadata.as_ref().unwrap();
-        assert_eq!((u.prompt_token_count, u.thoughts_token_count, u.total_token_count), (Some(8), Some(20), Some(37)));
+        assert_eq!(
+            (
+                u.prompt_token_count,
+                u.thoughts_token_count,
+                u.total_token_count
+            ),
+            (Some(8), Some(20), Some(37))
+        );
         assert_eq!(r.response_id.as_deref(), Some("mcHnaNu0Iqnd1e8Pz5ySsQ4"));
-        assert!(accepts_answer(GENERATE, REQUEST.as_bytes(), RESPONSE.as_bytes()));
+        assert!(accepts_answer(
+            GENERATE,
+            REQUEST.as_bytes(),
+            RESPONSE.as_bytes()
+        ));
     }
 
     #[test]
@@ -320,19 +358,48 @@ mod tests {
           "tools": [{"functionDeclarations": [{"name": "get_weather", "parameters": {"type": "object"}}]}],
           "toolConfig": {"functionCallingConfig": {"mode": "AUTO"}},
           "generationConfig": {"temperature": 0.2, "thinkingConfig": {"includeThoughts": true}}}"#;
-        assert_eq!(classify(GENERATE, body.as_bytes()), Some(Endpoint::Generate));
+        assert_eq!(
+            classify(GENERATE, body.as_bytes()),
+            Some(Endpoint::Generate)
+        );
         let r: GenerateContentRequest = formats::typed(body.as_bytes()).unwrap();
-        assert_eq!(r.contents[0].parts[1].inline_data.as_ref().unwrap().mime_type, "image/png");
-        assert_eq!(r.system_instruction.unwrap().parts[0].text.as_deref(), Some("You are a cat."));
+        assert_eq!(
+            r.contents[0].parts[1]
+                .inline_data
+                .as_ref()
+                .unwrap()
+                .mime_type,
+            "image/png"
+        );
+        assert_eq!(
+            r.system_instruction.unwrap().parts[0].text.as_deref(),
+            Some("You are a cat.")
+        );
     }
 
     #[test]
     fn the_endpoint_comes_from_the_path() {
         let stream = "/v1beta/models/gemini-2.0-flash:streamGenerateContent";
-        assert_eq!(classify(stream, REQUEST.as_bytes()), Some(Endpoint::StreamGenerate));
-        assert!(!accepts_answer(stream, REQUEST.as_bytes(), RESPONSE.as_bytes()));
-        assert_eq!(classify("/v1beta/models/gemini-2.0-flash:countTokens", REQUEST.as_bytes()), None);
-        assert_eq!(classify("/v1beta/models/gemini-2.0-flash", REQUEST.as_bytes()), None);
+        assert_eq!(
+            classify(stream, REQUEST.as_bytes()),
+            Some(Endpoint::StreamGenerate)
+        );
+        assert!(!accepts_answer(
+            stream,
+            REQUEST.as_bytes(),
+            RESPONSE.as_bytes()
+        ));
+        assert_eq!(
+            classify(
+                "/v1beta/models/gemini-2.0-flash:countTokens",
+                REQUEST.as_bytes()
+            ),
+            None
+        );
+        assert_eq!(
+            classify("/v1beta/models/gemini-2.0-flash", REQUEST.as_bytes()),
+            None
+        );
         assert_eq!(classify(GENERATE, br#"{"contents": [{"parts": [{"text": "a", "inlineData": {"mimeType": "x", "data": ""}}]}]}"#), None);
         assert_eq!(classify(GENERATE, br#"{"prompt": "x"}"#), None);
     }
@@ -344,7 +411,11 @@ mod tests {
             {"functionCall": {"name": "get_weather", "args": {"location": "Boston"}}, "thoughtSignature": "CiQB0e2Kb"}]},
             "finishReason": "STOP", "index": 0}],
           "usageMetadata": {"promptTokenCount": 20, "candidatesTokenCount": 5, "totalTokenCount": 25}}"#;
-        assert!(accepts_answer(GENERATE, REQUEST.as_bytes(), body.as_bytes()));
+        assert!(accepts_answer(
+            GENERATE,
+            REQUEST.as_bytes(),
+            body.as_bytes()
+        ));
         let r: GenerateContentResponse = formats::typed(body.as_bytes()).unwrap();
         let parts = &r.candidates[0].content.as_ref().unwrap().parts;
         assert_eq!(parts[0].thought, Some(true));
@@ -353,8 +424,15 @@ mod tests {
         let blocked = r#"{"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": [{"category": "HARM_CATEGORY_HARASSMENT", "probability": "HIGH", "blocked": true}]},
                           "usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 7}}"#;
         let r: GenerateContentResponse = formats::typed(blocked.as_bytes()).unwrap();
-        assert_eq!(r.prompt_feedback.unwrap().block_reason.as_deref(), Some("SAFETY"));
-        assert!(accepts_answer(GENERATE, REQUEST.as_bytes(), blocked.as_bytes()));
+        assert_eq!(
+            r.prompt_feedback.unwrap().block_reason.as_deref(),
+            Some("SAFETY")
+        );
+        assert!(accepts_answer(
+            GENERATE,
+            REQUEST.as_bytes(),
+            blocked.as_bytes()
+        ));
     }
 
     #[test]
@@ -379,14 +457,32 @@ mod tests {
         let request = r#"{"requests": [
             {"model": "models/text-embedding-004", "content": {"parts": [{"text": "What is the meaning of life?"}]}},
             {"model": "models/text-embedding-004", "content": {"parts": [{"text": "How much wood?"}]}, "taskType": "RETRIEVAL_QUERY", "outputDimensionality": 8}]}"#;
-        assert_eq!(classify(path, request.as_bytes()), Some(Endpoint::BatchEmbed));
+        assert_eq!(
+            classify(path, request.as_bytes()),
+            Some(Endpoint::BatchEmbed)
+        );
         let answer = r#"{"embeddings": [{"values": [0.013168523, -0.008711934, -0.046782676]}, {"values": [1e-3, 0, -2]}]}"#;
         let r: BatchEmbedContentsResponse = formats::typed(answer.as_bytes()).unwrap();
-        assert_eq!(r.embeddings[0].values, vec![0.013168523, -0.008711934, -0.046782676]);
+        assert_eq!(
+            r.embeddings[0].values,
+            vec![0.013168523, -0.008711934, -0.046782676]
+        );
         assert!(accepts_answer(path, request.as_bytes(), answer.as_bytes()));
-        assert!(!accepts_answer(path, request.as_bytes(), br#"{"embeddings": [{"values": ["0.1"]}]}"#));
-        assert!(!accepts_answer(path, request.as_bytes(), br#"{"embedding": {"values": [0.1]}}"#));
-        assert!(!accepts_answer(path, br#"{"requests": [{"content": {"parts": []}}]}"#, answer.as_bytes()));
+        assert!(!accepts_answer(
+            path,
+            request.as_bytes(),
+            br#"{"embeddings": [{"values": ["0.1"]}]}"#
+        ));
+        assert!(!accepts_answer(
+            path,
+            request.as_bytes(),
+            br#"{"embedding": {"values": [0.1]}}"#
+        ));
+        assert!(!accepts_answer(
+            path,
+            br#"{"requests": [{"content": {"parts": []}}]}"#,
+            answer.as_bytes()
+        ));
     }
 
     /// `streamGenerateContent?alt=sse`: `data:` frames, CRLF-terminated as the API sends them.
@@ -399,7 +495,12 @@ data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \" answer\"}],\"ro
         for c in chunks {
             for e in d.feed(c) {
                 let r = decode_stream(&e).unwrap();
-                out.push(r.candidates[0].content.as_ref().unwrap().parts[0].text.clone().unwrap());
+                out.push(
+                    r.candidates[0].content.as_ref().unwrap().parts[0]
+                        .text
+                        .clone()
+                        .unwrap(),
+                );
             }
         }
         out
@@ -409,11 +510,23 @@ data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \" answer\"}],\"ro
     fn the_stream_decodes_split_at_any_byte() {
         let b = STREAM.as_bytes();
         for i in 0..=b.len() {
-            assert_eq!(texts(&[&b[..i], &b[i..]]), ["The", " answer"], "split at {i}");
+            assert_eq!(
+                texts(&[&b[..i], &b[i..]]),
+                ["The", " answer"],
+                "split at {i}"
+            );
         }
         let lf = STREAM.replace("\r\n", "\n");
         assert_eq!(texts(&[lf.as_bytes()]), ["The", " answer"]);
-        assert!(decode_stream(&SseEvent { event: None, data: "{\"candidates\": [{".into() }).is_err());
-        assert!(decode_stream(&SseEvent { event: None, data: "[DONE]".into() }).is_err());
+        assert!(decode_stream(&SseEvent {
+            event: None,
+            data: "{\"candidates\": [{".into()
+        })
+        .is_err());
+        assert!(decode_stream(&SseEvent {
+            event: None,
+            data: "[DONE]".into()
+        })
+        .is_err());
     }
 }

@@ -169,8 +169,11 @@ pub struct EmbedResponse {
 
 pub fn accepts_answer(path: &str, request: &[u8], body: &[u8]) -> bool {
     match classify(path, request) {
-        Some((Endpoint::Chat, false)) => formats::typed::<ChatResponse>(body).is_ok_and(|r| r.done && r.message.role == "assistant"),
-        Some((Endpoint::Generate, false)) => formats::typed::<GenerateResponse>(body).is_ok_and(|r| r.done),
+        Some((Endpoint::Chat, false)) => formats::typed::<ChatResponse>(body)
+            .is_ok_and(|r| r.done && r.message.role == "assistant"),
+        Some((Endpoint::Generate, false)) => {
+            formats::typed::<GenerateResponse>(body).is_ok_and(|r| r.done)
+        }
         Some((Endpoint::Embed, _)) => formats::typed::<EmbedResponse>(body).is_ok(),
         _ => false,
     }
@@ -216,19 +219,36 @@ mod tests {
 
     #[test]
     fn the_reference_chat_exchange() {
-        assert_eq!(classify("/api/chat", CHAT_REQUEST.as_bytes()), Some((Endpoint::Chat, false)));
+        assert_eq!(
+            classify("/api/chat", CHAT_REQUEST.as_bytes()),
+            Some((Endpoint::Chat, false))
+        );
         let r: ChatResponse = formats::typed(CHAT_RESPONSE.as_bytes()).unwrap();
-        assert_eq!(r.message.content.as_deref(), Some("Hello! How are you today?"));
+        assert_eq!(
+            r.message.content.as_deref(),
+            Some("Hello! How are you today?")
+        );
         assert_eq!(r.stats.eval_count, Some(298));
         assert_eq!(r.stats.total_duration, Some(5191566416));
-        assert!(accepts_answer("/api/chat", CHAT_REQUEST.as_bytes(), CHAT_RESPONSE.as_bytes()));
+        assert!(accepts_answer(
+            "/api/chat",
+            CHAT_REQUEST.as_bytes(),
+            CHAT_RESPONSE.as_bytes()
+        ));
     }
 
     #[test]
     fn without_stream_false_the_answer_is_a_stream() {
         let request = r#"{"model": "llama3.2", "messages": [{"role": "user", "content": "why is the sky blue?"}]}"#;
-        assert_eq!(classify("/api/chat", request.as_bytes()), Some((Endpoint::Chat, true)));
-        assert!(!accepts_answer("/api/chat", request.as_bytes(), CHAT_RESPONSE.as_bytes()));
+        assert_eq!(
+            classify("/api/chat", request.as_bytes()),
+            Some((Endpoint::Chat, true))
+        );
+        assert!(!accepts_answer(
+            "/api/chat",
+            request.as_bytes(),
+            CHAT_RESPONSE.as_bytes()
+        ));
     }
 
     #[test]
@@ -238,16 +258,33 @@ mod tests {
                        {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_current_weather", "arguments": {"location": "Paris"}}}]},
                        {"role": "tool", "content": "15 C", "tool_name": "get_current_weather"}],
           "tools": [{"type": "function", "function": {"name": "get_current_weather", "parameters": {"type": "object"}}}]}"#;
-        assert_eq!(classify("/api/chat", request.as_bytes()), Some((Endpoint::Chat, false)));
+        assert_eq!(
+            classify("/api/chat", request.as_bytes()),
+            Some((Endpoint::Chat, false))
+        );
         let answer = r#"{"model": "llama3.2", "created_at": "2024-07-22T20:33:28.123648Z",
           "message": {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_current_weather", "arguments": {"format": "celsius", "location": "Paris, FR"}}}]},
           "done_reason": "stop", "done": true, "total_duration": 885095291, "load_duration": 3753500, "prompt_eval_count": 122,
           "prompt_eval_duration": 328493000, "eval_count": 33, "eval_duration": 552222000}"#;
         let r: ChatResponse = formats::typed(answer.as_bytes()).unwrap();
-        assert_eq!(r.message.tool_calls.as_ref().unwrap()[0].function.name, "get_current_weather");
-        assert!(accepts_answer("/api/chat", request.as_bytes(), answer.as_bytes()));
-        let string_arguments = answer.replace(r#"{"format": "celsius", "location": "Paris, FR"}"#, r#""{}""#);
-        assert!(!accepts_answer("/api/chat", request.as_bytes(), string_arguments.as_bytes()));
+        assert_eq!(
+            r.message.tool_calls.as_ref().unwrap()[0].function.name,
+            "get_current_weather"
+        );
+        assert!(accepts_answer(
+            "/api/chat",
+            request.as_bytes(),
+            answer.as_bytes()
+        ));
+        let string_arguments = answer.replace(
+            r#"{"format": "celsius", "location": "Paris, FR"}"#,
+            r#""{}""#,
+        );
+        assert!(!accepts_answer(
+            "/api/chat",
+            request.as_bytes(),
+            string_arguments.as_bytes()
+        ));
     }
 
     #[test]
@@ -256,12 +293,25 @@ mod tests {
         let answer = r#"{"model": "llama3.2", "created_at": "2023-08-04T19:22:45.499127Z", "response": "The sky is blue because it is the color of the sky.",
           "done": true, "context": [1, 2, 3], "total_duration": 5043500667, "load_duration": 5025959, "prompt_eval_count": 26,
           "prompt_eval_duration": 325953000, "eval_count": 290, "eval_duration": 4709213000}"#;
-        assert_eq!(classify("/api/generate", request.as_bytes()), Some((Endpoint::Generate, false)));
+        assert_eq!(
+            classify("/api/generate", request.as_bytes()),
+            Some((Endpoint::Generate, false))
+        );
         let r: GenerateResponse = formats::typed(answer.as_bytes()).unwrap();
         assert_eq!(r.context, Some(vec![1, 2, 3]));
-        assert!(accepts_answer("/api/generate", request.as_bytes(), answer.as_bytes()));
+        assert!(accepts_answer(
+            "/api/generate",
+            request.as_bytes(),
+            answer.as_bytes()
+        ));
         // Not final yet: a whole answer always is.
-        assert!(!accepts_answer("/api/generate", request.as_bytes(), answer.replace("\"done\": true", "\"done\": false").as_bytes()));
+        assert!(!accepts_answer(
+            "/api/generate",
+            request.as_bytes(),
+            answer
+                .replace("\"done\": true", "\"done\": false")
+                .as_bytes()
+        ));
     }
 
     #[test]
@@ -269,11 +319,21 @@ mod tests {
         let request = r#"{"model": "all-minilm", "input": ["Why is the sky blue?", "Why is the grass green?"]}"#;
         let answer = r#"{"model": "all-minilm", "embeddings": [[0.010071029, -0.0017594862, 0.05007221, 0.04692972],
           [-0.0098027075, 0.06042469, 0.025257962, -0.006364387]], "total_duration": 14143917, "load_duration": 1019500, "prompt_eval_count": 8}"#;
-        assert_eq!(classify("/api/embed", request.as_bytes()), Some((Endpoint::Embed, false)));
-        assert_eq!(classify("/api/embed", br#"{"model": "all-minilm", "input": "one"}"#), Some((Endpoint::Embed, false)));
+        assert_eq!(
+            classify("/api/embed", request.as_bytes()),
+            Some((Endpoint::Embed, false))
+        );
+        assert_eq!(
+            classify("/api/embed", br#"{"model": "all-minilm", "input": "one"}"#),
+            Some((Endpoint::Embed, false))
+        );
         let r: EmbedResponse = formats::typed(answer.as_bytes()).unwrap();
         assert_eq!(r.embeddings[1][1], 0.06042469);
-        assert!(accepts_answer("/api/embed", request.as_bytes(), answer.as_bytes()));
+        assert!(accepts_answer(
+            "/api/embed",
+            request.as_bytes(),
+            answer.as_bytes()
+        ));
     }
 
     #[test]
@@ -287,9 +347,16 @@ mod tests {
             "{\"model\": \"llama3.2\", \"created_at\"",
             "",
         ] {
-            assert!(!accepts_answer("/api/chat", CHAT_REQUEST.as_bytes(), body.as_bytes()), "{body}");
+            assert!(
+                !accepts_answer("/api/chat", CHAT_REQUEST.as_bytes(), body.as_bytes()),
+                "{body}"
+            );
         }
-        assert!(!accepts_answer("/api/embed", br#"{"model": "m", "input": "x"}"#, br#"{"model": "m", "embeddings": [0.1, 0.2]}"#));
+        assert!(!accepts_answer(
+            "/api/embed",
+            br#"{"model": "m", "input": "x"}"#,
+            br#"{"model": "m", "embeddings": [0.1, 0.2]}"#
+        ));
     }
 
     /// The reference's streamed chat: objects, one a line, the last one with `done` and stats.
@@ -323,18 +390,30 @@ mod tests {
     fn the_reference_stream_split_anywhere_and_with_crlf() {
         let b = STREAM.as_bytes();
         for i in 0..=b.len() {
-            assert_eq!(chat_stream(&[&b[..i], &b[i..]]), ("The sky".to_string(), Some(282)), "split at {i}");
+            assert_eq!(
+                chat_stream(&[&b[..i], &b[i..]]),
+                ("The sky".to_string(), Some(282)),
+                "split at {i}"
+            );
         }
         let crlf = STREAM.replace('\n', "\r\n");
-        assert_eq!(chat_stream(&[crlf.as_bytes()]), ("The sky".to_string(), Some(282)));
+        assert_eq!(
+            chat_stream(&[crlf.as_bytes()]),
+            ("The sky".to_string(), Some(282))
+        );
         // A last line without its LF still counts.
-        assert_eq!(chat_stream(&[STREAM.trim_end().as_bytes()]), ("The sky".to_string(), Some(282)));
+        assert_eq!(
+            chat_stream(&[STREAM.trim_end().as_bytes()]),
+            ("The sky".to_string(), Some(282))
+        );
     }
 
     #[test]
     fn an_error_line_mid_stream_and_garbled_lines() {
-        assert!(matches!(decode_stream(Endpoint::Chat, br#"{"error": "an unknown error was encountered while running the model"}"#),
-            Ok(StreamChunk::Error(e)) if e.starts_with("an unknown error")));
+        assert!(
+            matches!(decode_stream(Endpoint::Chat, br#"{"error": "an unknown error was encountered while running the model"}"#),
+            Ok(StreamChunk::Error(e)) if e.starts_with("an unknown error"))
+        );
         assert!(decode_stream(Endpoint::Chat, b"{\"model\":\"llama3.2\",\"mess").is_err());
         assert!(decode_stream(Endpoint::Generate, b"\xff\xfe").is_err());
         assert!(decode_stream(Endpoint::Embed, b"{}").is_err());
