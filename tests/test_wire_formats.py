@@ -152,3 +152,19 @@ def test_answers_the_models_refuse_are_handed_over_as_bytes(provider, status, pa
     assert type(response) is httpx.Response
     assert response.content == body
     assert dict(stats.parsed_answers) == before
+
+
+def test_a_large_answer_is_parsed_too_and_counted_in_status():
+    """Above 64 KiB the core checks the body with the GIL released; the object is the same."""
+    import edgequake_patch
+
+    request_body = b'{"model":"nomic-embed-text","input":["a","b"]}'
+    answer = {"model": "nomic-embed-text", "embeddings": [[0.0123456789 * i - 3 for i in range(1024)] for _ in range(8)],
+              "total_duration": 14143917, "load_duration": 1019500, "prompt_eval_count": 8}
+    body = json.dumps(answer).encode()
+    assert len(body) > 64 * 1024
+    before = stats.parsed_answers["ollama"]
+    response = wire_formats.whole_response("ollama", _Reply(200, body), _request("/api/embed", request_body), request_body)
+    assert isinstance(response, wire_formats.ParsedResponse)
+    assert response.json() == answer
+    assert edgequake_patch.status()["parsed_answers"]["ollama"] == before + 1
