@@ -15,8 +15,9 @@ use pyo3::prelude::*;
 
 use crate::{anthropic, gemini, ollama, pyjson};
 
-/// Above this size the typed check runs with the GIL released: other Python threads (the
-/// caller's own, or another call's) keep running while a large answer is checked.
+/// Above this many bytes (request and answer together) the typed check runs with the GIL
+/// released: other Python threads (the caller's own, or another call's) keep running while a
+/// large exchange is checked. Below it, releasing and re-taking the GIL would cost more.
 const DETACH_ABOVE: usize = 64 * 1024;
 
 /// Whether the format module for `format` accepts this exchange: the request (`path`, the
@@ -41,7 +42,8 @@ pub fn parse_answer<'py>(
     request: &[u8],
     body: &[u8],
 ) -> Option<Bound<'py, PyAny>> {
-    let accepted = if body.len() > DETACH_ABOVE {
+    // Both documents are read: a large request (images) counts as much as a large answer.
+    let accepted = if request.len() + body.len() > DETACH_ABOVE {
         py.detach(|| accepts(format, path, request, body))
     } else {
         accepts(format, path, request, body)
