@@ -12,9 +12,10 @@ from ._native import (  # noqa: F401  (re-exported)
     openai_sdk_shape,
     open_stream,
     open_stream_async,
+    parse_answer,
     openai_sdk_shape_embedding,
     send,
     send_async,
 )
 
-__all__ = ["FrameSplitter", "NetConfig", "Response", "StreamResponse", "open_stream", "open_stream_async", "TransportError", "dumps", "loads", "openai_sdk_shape", "openai_sdk_shape_embedding", "send", "send_async"]
+__all__ = ["FrameSplitter", "NetConfig", "Response", "StreamResponse", "open_stream", "open_stream_async", "parse_answer", "TransportError", "dumps", "loads", "openai_sdk_shape", "openai_sdk_shape_embedding", "send", "send_async"]

@@ -27,6 +27,7 @@ import httpx
 from . import native, routing, stats
 from .net_settings import Resolver, Unsupported
 from .transport_errors import as_httpx_error, body_read_timeout_error, incomplete_body_error
+from .wire_formats import whole_response
 
 # Set by the core or meaningless for it: the core frames the request itself.
 _FRAMING_HEADERS = frozenset({"host", "content-length", "connection", "transfer-encoding"})
@@ -60,10 +61,6 @@ def _is_aiohttp_transport(transport: Any) -> bool:
 def _timeouts(request: httpx.Request):
     timeout = request.extensions.get("timeout") or {}
     return timeout.get("read"), timeout.get("connect")
-
-
-def _whole(reply: Any, request: httpx.Request) -> httpx.Response:
-    return httpx.Response(reply.status, headers=reply.headers, content=reply.body, request=request)
 
 
 class _Body:
@@ -152,16 +149,17 @@ class NativeTransport(httpx.BaseTransport):
             return stock.handle_request(request)
         read, connect = _timeouts(request)
         streamed = routing.active_stream.get()
+        body = request.read()
         try:
             if streamed:
                 opened = native.open_stream(
                     request.method, str(request.url), _request_headers(request, _FRAMING_HEADERS),
-                    request.read(), timeout=read, connect_timeout=connect, net=net,
+                    body, timeout=read, connect_timeout=connect, net=net,
                 )
             else:
                 reply = native.send(
                     request.method, str(request.url), _request_headers(request, _WHOLE_ANSWER_HEADERS),
-                    request.read(), timeout=read, connect_timeout=connect, max_retries=0, retry="none", net=net,
+                    body, timeout=read, connect_timeout=connect, max_retries=0, retry="none", net=net,
                     default_content_type=False,
                 )
         except native.TransportError as error:
@@ -171,7 +169,10 @@ class NativeTransport(httpx.BaseTransport):
             stats.count_native(self.provider)
             raise as_httpx_error(error, request) from None
         stats.count_native(self.provider)
-        return _streamed(opened, request, _SyncBody, stock) if streamed else _whole(reply, request)
+        if streamed:
+            return _streamed(opened, request, _SyncBody, stock)
+        # Anthropic, Gemini and Ollama answers may come back parsed by the core (wire_formats).
+        return whole_response(self.provider, reply, request, body)
 
     def close(self) -> None:
         self.resolver.close()
@@ -209,7 +210,9 @@ class NativeAsyncTransport(httpx.AsyncBaseTransport):
             stats.count_native(self.provider)
             raise as_httpx_error(error, request) from None
         stats.count_native(self.provider)
-        return _streamed(opened, request, _AsyncBody, stock) if streamed else _whole(reply, request)
+        if streamed:
+            return _streamed(opened, request, _AsyncBody, stock)
+        return whole_response(self.provider, reply, request, body)
 
     async def aclose(self) -> None:
         await self.resolver.aclose()

@@ -1,4 +1,5 @@
-"""Counters behind `status()`: native calls per provider, fallbacks per reason, and streamed
+"""Counters behind `status()`: native calls per provider, fallbacks per reason, whole answers
+the core's format modules parsed (per wire format: anthropic, gemini, ollama), and streamed
 chunks the fast stream path built.
 
 Plain dict increments under the GIL: a lost update under free-threading would only skew a
@@ -12,6 +13,7 @@ from typing import Dict
 
 native_calls: Counter = Counter()
 fallbacks: Counter = Counter()
+parsed_answers: Counter = Counter()
 #: Streamed chunks built by the fast stream path (fast_stream.py) rather than stock's chunk logic.
 fast_stream_chunks: Counter = Counter()
 
@@ -24,10 +26,14 @@ def count_fallback(reason: str) -> None:
     fallbacks[reason] += 1
 
 
+def count_parsed(wire_format: str) -> None:
+    parsed_answers[wire_format] += 1
+
+
 def count_fast_chunk(provider: str) -> None:
     fast_stream_chunks[provider] += 1
 
 
 def snapshot() -> Dict[str, Dict[str, int]]:
-    return {"native_calls": dict(native_calls), "fallbacks": dict(fallbacks),
+    return {"native_calls": dict(native_calls), "fallbacks": dict(fallbacks), "parsed_answers": dict(parsed_answers),
             "fast_stream_chunks": dict(fast_stream_chunks)}

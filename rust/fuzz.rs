@@ -534,3 +534,179 @@ fn content_decoding_takes_any_bytes() {
         })
         .unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Anthropic, Gemini and Ollama formats
+
+/// (format, path, request stock would send, a documented whole answer to damage).
+const FORMAT_CASES: &[(&str, &str, &str, &str)] = &[
+    (
+        "anthropic",
+        "/v1/messages",
+        r#"{"model":"claude-sonnet-4-20250514","max_tokens":1024,"messages":[{"role":"user","content":"Hello, world"}]}"#,
+        r#"{"id":"msg_013Zva2CMHLNnXjNJJKqJ2EF","type":"message","role":"assistant","model":"claude-sonnet-4-20250514","content":[{"type":"thinking","thinking":"Hm.","signature":"EqQB"},{"type":"text","text":"Hi! My name is Claude."},{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"location":"Paris"}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{"input_tokens":2095,"output_tokens":503,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}"#,
+    ),
+    (
+        "gemini",
+        "/v1beta/models/gemini-2.0-flash:generateContent",
+        r#"{"contents":[{"parts":[{"text":"Explain how AI works"}]}]}"#,
+        r#"{"candidates":[{"content":{"parts":[{"text":"AI learns.","thought":true},{"functionCall":{"name":"f","args":{"a":1}}}],"role":"model"},"finishReason":"STOP","safetyRatings":[{"category":"HARM_CATEGORY_HATE_SPEECH","probability":"NEGLIGIBLE"}],"index":0}],"usageMetadata":{"promptTokenCount":8,"candidatesTokenCount":9,"totalTokenCount":17,"thoughtsTokenCount":2},"modelVersion":"gemini-2.0-flash","responseId":"mcHnaNu0"}"#,
+    ),
+    (
+        "gemini",
+        "/v1beta/models/text-embedding-004:batchEmbedContents",
+        r#"{"requests":[{"model":"models/text-embedding-004","content":{"parts":[{"text":"a"}]}}]}"#,
+        r#"{"embeddings":[{"values":[0.013168523,-0.008711934,1e-3,0]}]}"#,
+    ),
+    (
+        "ollama",
+        "/api/chat",
+        r#"{"model":"llama3.2","messages":[{"role":"user","content":"why is the sky blue?"}],"stream":false}"#,
+        r#"{"model":"llama3.2","created_at":"2023-12-12T14:13:43.416799Z","message":{"role":"assistant","content":"Hello!","tool_calls":[{"function":{"name":"f","arguments":{"x":1}}}]},"done":true,"done_reason":"stop","total_duration":5191566416,"eval_count":298}"#,
+    ),
+    (
+        "ollama",
+        "/api/generate",
+        r#"{"model":"llama3.2","prompt":"Why is the sky blue?","stream":false}"#,
+        r#"{"model":"llama3.2","created_at":"2023-08-04T19:22:45.499127Z","response":"Blue.","done":true,"context":[1,2,3],"eval_count":290}"#,
+    ),
+    (
+        "ollama",
+        "/api/embed",
+        r#"{"model":"all-minilm","input":["a","b"]}"#,
+        r#"{"model":"all-minilm","embeddings":[[0.010071029,-0.0017594862],[0.5,1e-7]],"prompt_eval_count":8}"#,
+    ),
+];
+
+/// A documented answer, damaged the way `damaged_json` damages arbitrary JSON.
+fn damaged_answer() -> impl Strategy<Value = (usize, Vec<u8>)> {
+    (
+        0..FORMAT_CASES.len(),
+        any::<prop::sample::Index>(),
+        any::<u8>(),
+        0..4u8,
+    )
+        .prop_map(|(case, at, byte, how)| {
+            let mut b = FORMAT_CASES[case].3.as_bytes().to_vec();
+            let i = at.index(b.len());
+            match how {
+                0 => b.truncate(i),
+                1 => b[i] = byte,
+                2 => b.insert(i, byte),
+                _ => {} // intact
+            }
+            (case, b)
+        })
+}
+
+/// Whatever the core hands stock instead of the bytes must be what `json.loads` makes of them.
+fn check_answer(py: Python<'_>, case: usize, body: &[u8]) -> Result<(), TestCaseError> {
+    let (format, path, request, _) = FORMAT_CASES[case];
+    if let Some(ours) = crate::formats::parse_answer(py, format, path, request.as_bytes(), body) {
+        let json = py.import("json").unwrap();
+        let theirs = json.call_method1("loads", (PyBytes::new(py, body),));
+        prop_assert!(
+            theirs.is_ok(),
+            "accepted what json.loads rejects: {:?}",
+            String::from_utf8_lossy(body)
+        );
+        prop_assert!(ours.eq(theirs.unwrap()).unwrap());
+    }
+    Ok(())
+}
+
+#[test]
+fn format_answers_parse_only_what_json_loads_parses_the_same() {
+    with_py(|py| {
+        for case in 0..FORMAT_CASES.len() {
+            let (format, path, request, answer) = FORMAT_CASES[case];
+            assert!(
+                crate::formats::accepts(format, path, request.as_bytes(), answer.as_bytes()),
+                "{path}"
+            );
+        }
+        TestRunner::new(config(2000))
+            .run(&damaged_answer(), |(case, body)| {
+                check_answer(py, case, &body)
+            })
+            .unwrap();
+        TestRunner::new(config(600))
+            .run(&(0..FORMAT_CASES.len(), any_body()), |(case, body)| {
+                check_answer(py, case, &body)
+            })
+            .unwrap();
+    });
+}
+
+#[test]
+fn format_requests_take_any_bytes() {
+    TestRunner::new(config(600))
+        .run(&(0..FORMAT_CASES.len(), any_body()), |(case, request)| {
+            let (format, path, _, answer) = FORMAT_CASES[case];
+            let _ = crate::formats::accepts(format, path, &request, answer.as_bytes());
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Stream bytes (SSE or NDJSON built from JSON soup and framing pieces), cut into chunks.
+fn stream_bytes() -> impl Strategy<Value = (Vec<u8>, Vec<prop::sample::Index>)> {
+    let piece = prop_oneof![
+        Just(b"event: ".to_vec()),
+        Just(b"data: ".to_vec()),
+        Just(b"data:".to_vec()),
+        Just(b": comment".to_vec()),
+        Just(b"\n".to_vec()),
+        Just(b"\r\n".to_vec()),
+        Just(b"\r".to_vec()),
+        Just(b"message_start".to_vec()),
+        Just(b"content_block_delta".to_vec()),
+        Just(br#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}"#.to_vec()),
+        Just(br#"{"candidates":[{"content":{"parts":[{"text":"Hi"}]}}]}"#.to_vec()),
+        Just(br#"{"model":"m","created_at":"t","message":{"role":"assistant","content":"Hi"},"done":false}"#.to_vec()),
+        Just(br#"{"error":"boom"}"#.to_vec()),
+        damaged_json(),
+        token_soup(),
+    ];
+    (
+        prop::collection::vec(piece, 0..24).prop_map(|p| p.concat()),
+        prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+    )
+}
+
+#[test]
+fn stream_decoders_take_any_bytes_split_anywhere() {
+    use crate::formats::{LineDecoder, SseDecoder};
+    TestRunner::new(config(1500))
+        .run(&stream_bytes(), |(bytes, cuts)| {
+            let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut start = 0;
+            for c in cuts.into_iter().chain([bytes.len()]) {
+                chunks.push(&bytes[start..c]);
+                start = c;
+            }
+            let (mut sse, mut whole_sse) = (SseDecoder::new(), SseDecoder::new());
+            let mut events = Vec::new();
+            for c in &chunks {
+                events.extend(sse.feed(c));
+            }
+            // However the bytes are cut, the same events come out.
+            prop_assert_eq!(&events, &whole_sse.feed(&bytes));
+            for e in &events {
+                let _ = crate::anthropic::decode_stream(e);
+                let _ = crate::gemini::decode_stream(e);
+            }
+            let mut lines = LineDecoder::new();
+            for c in &chunks {
+                for line in lines.feed(c) {
+                    let _ = crate::ollama::decode_stream(crate::ollama::Endpoint::Chat, &line);
+                    let _ = crate::ollama::decode_stream(crate::ollama::Endpoint::Generate, &line);
+                }
+            }
+            let _ = lines.finish();
+            Ok(())
+        })
+        .unwrap();
+}

@@ -5,8 +5,12 @@
 // The asyncio bridge relies on a socketpair watched with `loop.add_reader`: Unix only.
 #[cfg(unix)]
 mod aio;
+mod anthropic;
+mod formats;
+mod gemini;
 mod http;
 mod net;
+mod ollama;
 mod openai;
 mod openai_stream;
 mod pyjson;
@@ -42,6 +46,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(openai::openai_sdk_shape, m)?)?;
     m.add_function(wrap_pyfunction!(openai::openai_sdk_shape_embedding, m)?)?;
     m.add_function(wrap_pyfunction!(openai::openai_schema, m)?)?;
+    // Anthropic, Gemini and Ollama answers (formats.rs dispatches to each format's module).
+    m.add_function(wrap_pyfunction!(formats::parse_answer, m)?)?;
     m.add(
         "ShapeUnsupported",
         py.get_type::<openai::ShapeUnsupported>(),
