@@ -88,6 +88,9 @@ class FrameFeed:
             self._got(self._stream.next_chunk())
         except native.TransportError as error:
             self._error = error
+        except BaseException:  # interrupted while waiting: the connection goes, as in stock
+            self._stream.close()
+            raise
 
     async def fill_async(self) -> None:
         stream = self._stream
@@ -98,6 +101,9 @@ class FrameFeed:
             self._got(chunk)
         except native.TransportError as error:
             self._error = error
+        except BaseException:  # the reading task was cancelled: close at once, as stock's body does
+            self._stream.close()
+            raise
 
     def unread(self) -> None:
         """Give the last steady frame to stock after all."""

@@ -11,6 +11,7 @@ the finish) still reach it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 
 import litellm
@@ -218,3 +219,79 @@ def test_streams_it_does_not_recognise_stay_stock_wrappers(standin, patch):
     wrapper, chunks = _consume(_kwargs("xai", standin), False)
     assert type(wrapper) is litellm.CustomStreamWrapper
     assert _content_chunks(chunks) >= 4
+
+
+BROKEN = "-words-40-cut-at-30"  # 30 events (the role chunk and 29 words), then the fault
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("provider", ["azure", "openai"])
+def test_a_stream_broken_after_fast_chunks_fails_as_stocks(standin, patch, provider, is_async):
+    """The connection drops after 28 fast chunks: the chunks before it, stock's exception and
+    failure callbacks, one request."""
+    call = litellm_stream(_kwargs(provider, standin, BROKEN + "-close-mid-stream"), is_async=is_async)
+    before = _fast_chunks(provider)
+    # log_event_type: see test_stream_differential.test_stream_broken_mid_way_matches_stock.
+    comparison = compare(call, standin, patch, racy=(".log_event_type",))
+    assert_same(comparison)
+    streamed = comparison.patched.result
+    assert streamed.error is not None and len(streamed.chunks) == 30
+    assert _fast_chunks(provider) - before == 28
+    assert len(comparison.patched.requests) == 1
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_read_timeout_after_fast_chunks_is_stocks(standin, patch, is_async):
+    call = litellm_stream(_kwargs("openai", standin, BROKEN + "-hang-mid-stream", timeout=1.0), is_async=is_async)
+    before = _fast_chunks("openai")
+    comparison = compare(call, standin, patch)
+    assert_same(comparison)
+    streamed = comparison.patched.result
+    assert streamed.error is not None and "imeout" in str(streamed.error) or "timed out" in str(streamed.error)
+    assert len(streamed.chunks) == 30 and _fast_chunks("openai") - before == 28
+
+
+@pytest.mark.parametrize("how", ["drop", "close", "cancel"])
+def test_leaving_during_fast_chunks_closes_the_connection(standin, patch, how):
+    """Leaving while the fast path is reading (after 20 chunks, or waiting for more after 30)
+    closes the connection; the stand-in sees the disconnect."""
+    kwargs = {**_kwargs("openai", standin, BROKEN + "-hang-mid-stream"), "stream": True}
+    patch.on()
+    standin.reset()
+    before = _fast_chunks("openai")
+    if how == "drop":
+        stream = litellm.completion(**kwargs)
+        for _, _chunk in zip(range(20), stream):
+            pass
+        del stream, _chunk
+    else:
+
+        async def leave():
+            stream = await litellm.acompletion(**kwargs)
+            if how == "close":
+                for _ in range(20):
+                    await stream.__anext__()
+                await stream.aclose()
+                return
+            seen = []
+
+            async def read():
+                async for chunk in stream:
+                    seen.append(chunk)
+
+            task = asyncio.create_task(read())
+            while len(seen) < 30:  # then it waits for a frame that never comes
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(leave())
+    assert _fast_chunks("openai") - before >= 18
+    deadline = time.monotonic() + 5.0
+    while not any(e["event"] == "client_disconnected" for e in standin.events()):
+        assert time.monotonic() < deadline, "the stand-in did not see the connection close"
+        gc.collect()
+        time.sleep(0.05)
+    assert len(standin.requests()) == 1

@@ -78,6 +78,7 @@ _BURST_RE = re.compile(r"(?<![a-z0-9])burst-(\d+)-(\d{3})(?![0-9])")   # N x sta
 _RETRY_AFTER_RE = re.compile(r"(?<![a-z0-9])retry-after-(\d+)(?![0-9])")  # retry-after header value
 _HUGE_RE = re.compile(r"(?<![a-z0-9])huge-(\d+)(?![0-9])")  # content of this many MiB
 _DRIP_RE = re.compile(r"(?<![a-z0-9])drip-(\d+)(?![0-9])")  # body tail one byte per <ms>
+_CUT_AT_RE = re.compile(r"(?<![a-z0-9])cut-at-(\d+)(?![0-9])")  # mid-stream faults after <n> events
 DRIP_TAIL_BYTES = 5
 MAX_HUGE_MIB = 512
 _DEPLOYMENT_RE = re.compile(r"/deployments/([^/]+)(?:/|$)")
@@ -93,6 +94,7 @@ class Scenario:
     retry_after: Optional[str] = None  # retry-after header on 429/503 answers
     huge_mib: int = 0
     drip_ms: int = 0
+    cut_at: Optional[int] = None     # OpenAI streams: where mid-stream scenarios strike
 
     def describe(self) -> str:
         parts = []
@@ -126,6 +128,9 @@ def parse_scenario(text: str) -> Scenario:
     m = _DRIP_RE.search(text)
     if m:
         sc.drip_ms = min(int(m.group(1)), MAX_SLOW_MS)
+    m = _CUT_AT_RE.search(text)
+    if m:
+        sc.cut_at = int(m.group(1))
     m = _BURST_RE.search(text)
     if m and 400 <= int(m.group(2)) <= 599:
         sc.kind, sc.burst, sc.status = "burst", int(m.group(1)), int(m.group(2))
@@ -330,7 +335,8 @@ async def send_sse(ctx: Ctx, events: list) -> web.StreamResponse:
     if ctx.scenario.kind == "sse-quirks":
         frames = [_quirky(f) for f in frames]
         frames.insert(0, b": keep-alive comment\r\n\r\n")
-    return await send_stream(ctx, frames, cut=min(2, len(events)))
+    cut = ctx.scenario.cut_at if ctx.scenario.cut_at is not None else 2
+    return await send_stream(ctx, frames, cut=min(cut, len(events)))
 
 
 async def send_stream(ctx: Ctx, frames: list, content_type: str = "text/event-stream",
