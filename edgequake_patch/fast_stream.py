@@ -20,11 +20,13 @@ repetition guard (a frame that would trip it goes to stock, which raises), `resp
 anything could observe it (any success callback, sync requests only, as stock). With no
 callback registered that job has no observable effect, so it is skipped.
 
-`adopt()` decides per stream; anything it does not recognise stays a plain stock wrapper.
+`adopt()` decides per stream; anything it does not recognise stays a plain stock wrapper, and
+so does any stream while LiteLLM's verbose or debug logging is on (stock logs every chunk).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from typing import Any, Optional
@@ -430,7 +432,7 @@ def adopt(wrapper: Any, provider: str) -> Any:
     if getattr(body, "feed", "absent") is not None or body.started:
         return wrapper
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("", "identity") or _max_duration_set():
+    if encoding not in ("", "identity") or _max_duration_set() or _debugging():
         return wrapper
     body.feed = FrameFeed(body)
     wrapper.__class__ = FastStreamWrapper
@@ -441,6 +443,14 @@ def adopt(wrapper: Any, provider: str) -> Any:
     wrapper._eqp_log = _per_chunk_logging(wrapper)
     wrapper._eqp_provider = provider  # the call's (stock's wrapper says "openai" for lm_studio)
     return wrapper
+
+
+def _debugging() -> bool:
+    """With LiteLLM's verbose or debug logging on, stock writes a line per chunk; such streams
+    stay stock's so those lines are all there."""
+    from litellm._logging import verbose_logger
+
+    return bool(litellm.set_verbose) or verbose_logger.isEnabledFor(logging.DEBUG)
 
 
 def _max_duration_set() -> bool:

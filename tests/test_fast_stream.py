@@ -295,3 +295,14 @@ def test_leaving_during_fast_chunks_closes_the_connection(standin, patch, how):
         gc.collect()
         time.sleep(0.05)
     assert len(standin.requests()) == 1
+
+
+def test_with_debug_logging_streams_stay_stocks(standin, patch, monkeypatch):
+    """Stock writes debug lines for every chunk; with LiteLLM's verbose logging on, every chunk
+    goes through stock so all of them are written."""
+    monkeypatch.setattr(litellm, "set_verbose", True)
+    patch.on()
+    before = _fast_chunks("openai")
+    wrapper, chunks = _consume(_kwargs("openai", standin, "-words-20"), False)
+    assert type(wrapper) is litellm.CustomStreamWrapper
+    assert _content_chunks(chunks) == 20 and _fast_chunks("openai") == before
