@@ -135,58 +135,56 @@ def test_fast_chunks_equal_stocks_without_callbacks(standin, patch, no_callbacks
     assert len(patched["chunks"]) == 52  # the role chunk, 50 words, the finish chunk
 
 
-class StreamEvents(CustomLogger):
-    """A logger that watches every chunk (CustomLogger.log_stream_event)."""
-
-    def __init__(self):
-        super().__init__()
-        self.chunks = []
+class Watcher(CustomLogger):
+    """A callback logger: its presence is what makes stock's per-chunk logging job observable."""
 
     def log_stream_event(self, kwargs, response_obj, start_time, end_time):
-        self.chunks.append(plain(response_obj))
+        pass
 
 
-def test_per_chunk_loggers_see_every_chunk_as_with_stock(standin, patch, no_callbacks):
-    """A logger that watches each chunk sees the same chunks, fast-built or not."""
-    logger = StreamEvents()  # one instance: LiteLLM ignores a second logger of a class it has seen
+def test_per_chunk_logging_jobs_get_stocks_chunks(standin, patch, no_callbacks, monkeypatch):
+    """With a callback registered, the fast path submits stock's per-chunk logging job for each
+    chunk it builds, with the chunk stock would have logged. (What a logger then sees of those
+    jobs is a race between LiteLLM's pool threads, in stock too, so the jobs themselves are
+    compared: every submitted chunk, in submission order.)"""
+    submitted = []
 
-    def events():
-        logger.chunks = []
-        litellm.callbacks = [logger]
+    def record(self, processed_chunk, cache_hit):
+        submitted.append((plain(processed_chunk), cache_hit))
+
+    monkeypatch.setattr(litellm.CustomStreamWrapper, "run_success_logging_and_cache_storage", record)
+    watcher = Watcher()  # one instance: LiteLLM ignores a second logger of a class it has seen
+
+    def jobs():
+        submitted.clear()
+        litellm.callbacks = [watcher]
         try:
             _consume(_kwargs("openai", standin, "-words-20"), False)
             # The jobs run on LiteLLM's logging pool: wait until they stop arriving.
             seen, deadline = -1, time.monotonic() + 10
-            while seen != len(logger.chunks) and time.monotonic() < deadline:
-                seen = len(logger.chunks)
+            while seen != len(submitted) and time.monotonic() < deadline:
+                seen = len(submitted)
                 time.sleep(0.3)
-            return logger.chunks
+            return [({k: v for k, v in c.items() if k != "created"}, hit) for c, hit in submitted]
         finally:
             litellm.callbacks = []
 
     patch.off()
-    stock = events()
+    stock = jobs()
     patch.on()
     before = _fast_chunks("openai")
     try:
-        patched = events()
+        patched = jobs()
     finally:
         patch.off()
     assert _fast_chunks("openai") - before == 19
+    assert len(stock) == 22  # the role chunk, 20 words, the finish chunk
 
-    def by_content(events):
-        # Logging jobs run concurrently on LiteLLM's pool and race each other (and the
-        # stream's final job, after which they skip their event), in stock too: which chunks
-        # are seen varies from run to run (the faster the stream is read, the more jobs lose
-        # that race), so compare the ones both runs saw.
-        return {e["choices"][0]["delta"].get("content"): {k: v for k, v in e.items() if k != "created"}
-                for e in events if e.get("choices")}
+    def content(job):
+        return job[0]["choices"][0]["delta"].get("content") if job[0].get("choices") else None
 
-    stock_seen, patched_seen = by_content(stock), by_content(patched)
-    fast_built = {f" word{i}" for i in range(1, 20)}
-    assert len(fast_built & set(stock_seen)) >= 10 and len(fast_built & set(patched_seen)) >= 5
-    for content in set(stock_seen) & set(patched_seen):
-        assert patched_seen[content] == stock_seen[content], content
+    # Submitted from the caller's thread in chunk order, run on the pool in any order.
+    assert sorted(patched, key=lambda j: str(content(j))) == sorted(stock, key=lambda j: str(content(j)))
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
