@@ -304,9 +304,13 @@ def plain(value: Any) -> Any:
 _ELAPSED = re.compile(r"(time taken=)[0-9.]+")
 
 
+# Object reprs stock logs ("<coroutine object … at 0x7f…>"): two stock runs may reuse an address.
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
+
+
 def _unclocked(value: Any) -> Any:
     if isinstance(value, str):
-        return _without_patch_frames(_ELAPSED.sub(r"\1<elapsed>", value))
+        return _without_patch_frames(_ADDRESS.sub(" at 0x…>", _ELAPSED.sub(r"\1<elapsed>", value)))
     if isinstance(value, list):
         return [_unclocked(v) for v in value]
     if isinstance(value, dict):
