@@ -173,19 +173,64 @@ def _prepare(ctx: Any) -> _Call:
 
 
 def _client(call: _Call, is_async: bool) -> Any:
+    """The native client for the SDK client stock would use: stock's client cache is asked
+    with stock's own cache key (so its expiry and eviction apply as they would), and on a miss
+    stock's getter builds and caches the client as always."""
     ctx = call.ctx
-    kwargs = {}
-    if _symbols().client_takes_litellm_params:
-        kwargs["litellm_params"] = ctx.litellm_params
-    real = _client_getter()(
-        _symbols().main.openai_chat_completions, is_async=is_async, api_key=call.api_key,
-        api_base=call.api_base, api_version=None, timeout=ctx.timeout, max_retries=call.max_retries,
-        organization=call.organization, client=None, **kwargs,
-    )
+    s = _symbols()
+    real = _cached_sdk_client(call, is_async)
+    if real is None:
+        kwargs = {}
+        if s.client_takes_litellm_params:
+            kwargs["litellm_params"] = ctx.litellm_params
+        real = _client_getter()(
+            s.main.openai_chat_completions, is_async=is_async, api_key=call.api_key,
+            api_base=call.api_base, api_version=None, timeout=ctx.timeout, max_retries=call.max_retries,
+            organization=call.organization, client=None, **kwargs,
+        )
     try:
         return sdk_transport.native_for(real, call.provider)
     except sdk_transport._Refused as refused:
         raise _NotLean(refused.reason) from None
+
+
+# Stock's client-cache key per getter arguments. The key is a pure function of those arguments
+# (stock hashes the API key and formats the rest), worth ~10 µs per call; memoising it leaves
+# the cache itself, with its expiry, to stock.
+_cache_keys: dict = {}
+
+
+def _cached_sdk_client(call: _Call, is_async: bool) -> Any:
+    """The client stock's cache holds for this call, or None (let stock's getter decide).
+    Only for a plain string API key: with none, 1.106 may resolve a workload identity, which
+    is part of its key."""
+    api_key = call.api_key
+    if not isinstance(api_key, str) or not api_key:
+        return None
+    timeout = call.ctx.timeout
+    memo = (is_async, api_key, call.api_base, timeout, call.max_retries, call.organization)
+    try:
+        key = _cache_keys.get(memo)
+    except TypeError:  # an unhashable timeout
+        return None
+    s = _symbols()
+    if key is None:
+        arguments = {
+            "self": s.main.openai_chat_completions, "is_async": is_async, "api_key": api_key,
+            "api_base": call.api_base, "api_version": None, "timeout": timeout,
+            "max_retries": call.max_retries, "organization": call.organization, "client": None,
+            "shared_session": None, "litellm_params": call.ctx.litellm_params, "workload_identity_config": None,
+        }
+        key = s.openai_module.BaseOpenAILLM.get_openai_client_cache_key(
+            client_initialization_params=arguments, client_type="openai"
+        )
+        if len(_cache_keys) >= 256:
+            _cache_keys.clear()
+        _cache_keys[memo] = key
+    cached = s.litellm.in_memory_llm_clients_cache.get_cache(key)
+    if type(cached) in sdk_transport._CACHEABLE:
+        return cached
+    return None
 
 
 def _request(call: _Call, client: Any) -> tuple:

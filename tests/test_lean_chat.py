@@ -214,3 +214,27 @@ def test_unverified_release_keeps_the_regular_path(is_async, standin, patch, mon
     assert_same(comparison)
     assert paths.lean == 0
     assert paths.not_lean == {"litellm_release_not_verified": 1}
+
+
+def test_stock_client_cache_is_read_with_stocks_key(standin, patch, monkeypatch):
+    """The lean handler reads stock's client cache under the key stock's getter stores the
+    client with: after the first call built it, the getter is not needed again."""
+    from edgequake_patch import lean_chat
+
+    built = []
+    getter = lean_chat._client_getter()
+
+    def counting(*args, **kwargs):
+        built.append(kwargs["is_async"])
+        return getter(*args, **kwargs)
+
+    monkeypatch.setattr(lean_chat, "_client_getter", lambda: counting)
+    litellm.in_memory_llm_clients_cache.flush_cache()
+    patch.on()
+    kwargs = {"messages": MESSAGES, **CHAT_PROVIDERS["openai"].kwargs(standin), "api_key": "sk-cache-key-test"}
+    with Paths() as paths:
+        for _ in range(3):
+            litellm.completion(**kwargs)
+    patch.off()
+    assert paths.lean == 3
+    assert built == [False]
