@@ -9,6 +9,7 @@ through stock's own handler; those scenarios check the attempt count equals stoc
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import litellm
@@ -238,3 +239,47 @@ def test_stock_client_cache_is_read_with_stocks_key(standin, patch, monkeypatch)
     patch.off()
     assert paths.lean == 3
     assert built == [False]
+
+
+class DetailsLogger(CustomLogger):
+    """Which call details a success callback receives (names, and how many API timing windows
+    stock's timing decorator recorded), beyond the values the differential view compares."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def _keep(self, kwargs):
+        metadata = (kwargs.get("litellm_params") or {}).get("metadata") or {}
+        self.seen.append((sorted(kwargs), len(metadata.get("llm_api_timing_windows", ())),
+                          kwargs.get("llm_api_duration_ms") is not None))
+
+    def log_success_event(self, kwargs, response_obj, start_time, end_time):
+        self._keep(kwargs)
+
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        self._keep(kwargs)
+
+
+# One instance: LiteLLM ignores a second logger of a class it has already registered.
+DETAILS = DetailsLogger()
+
+
+@ASYNC
+def test_call_details_match_stock(is_async, standin, patch, monkeypatch):
+    details = DETAILS
+    differential._capture()  # the harness's own logger stays registered, next to this one
+    monkeypatch.setattr(litellm, "callbacks", [*litellm.callbacks, details])
+    call = _call("openai", standin, is_async=is_async)
+    seen = []
+    for on in (False, True):
+        (patch.on if on else patch.off)()
+        details.seen.clear()
+        differential.run(call, standin, expect_callbacks=1)
+        deadline = time.monotonic() + 5
+        while not details.seen and time.monotonic() < deadline:  # sync callbacks: LiteLLM's pool
+            time.sleep(0.01)
+        seen.append(list(details.seen))
+    patch.off()
+    assert seen[0] and seen[0] == seen[1]
+    assert seen[1][0][2] is True  # llm_api_duration_ms recorded
