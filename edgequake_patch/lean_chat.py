@@ -344,6 +344,9 @@ def complete(wrapped, args, kwargs, ctx: Any):
     except _NotLean as not_lean:
         stats.count_not_lean(not_lean.reason)
         return wrapped(*args, **kwargs)
+    except Exception:  # noqa: BLE001 - stock raises it itself, with its own handling around it
+        stats.count_not_lean("stock_raises_before_send")
+        return wrapped(*args, **kwargs)
     if ctx.acompletion:
         return _complete_async(call, wrapped, args, kwargs)
     return _complete_sync(call, wrapped, args, kwargs)

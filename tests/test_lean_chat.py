@@ -283,3 +283,16 @@ def test_call_details_match_stock(is_async, standin, patch, monkeypatch):
     patch.off()
     assert seen[0] and seen[0] == seen[1]
     assert seen[1][0][2] is True  # llm_api_duration_ms recorded
+
+
+@ASYNC
+def test_unprocessable_with_drop_params_resends_as_stock(is_async, standin, patch):
+    """Stock's handler answers a 422 under drop_params with a second request of its own: after
+    a lean send, that second request is stock's (sent through the core), the first is not
+    repeated."""
+    with Paths() as paths:
+        call = _call("openai", standin, is_async=is_async, suffix="-error-422", drop_params=True, temperature=0.2)
+        comparison = compare(call, standin, patch)
+    assert_same(comparison)
+    assert len(comparison.patched.requests) == len(comparison.stock.requests)
+    assert paths.not_lean == {"replayed_through_stock": 1}
