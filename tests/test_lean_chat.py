@@ -296,3 +296,23 @@ def test_unprocessable_with_drop_params_resends_as_stock(is_async, standin, patc
     assert_same(comparison)
     assert len(comparison.patched.requests) == len(comparison.stock.requests)
     assert paths.not_lean == {"replayed_through_stock": 1}
+
+
+@ASYNC
+@pytest.mark.parametrize("source", ["call", "environment"])
+def test_organization_as_stock(source, is_async, standin, patch, monkeypatch):
+    import openai
+
+    overrides = {}
+    if source == "call":
+        overrides["organization"] = "org-from-call"
+    else:
+        monkeypatch.setenv("OPENAI_ORGANIZATION", "org-from-env")
+    monkeypatch.setattr(openai, "organization", None)
+    with Paths() as paths:
+        comparison = compare(_call("openai", standin, is_async=is_async, **overrides), standin, patch)
+    assert_same(comparison)
+    assert paths.lean == 1
+    sent = comparison.patched.requests[0]["headers"]
+    assert sent.get("openai-organization") == f"org-from-{source if source == 'call' else 'env'}", sent
+    assert openai.organization == sent["openai-organization"]  # stock's side effect, kept
