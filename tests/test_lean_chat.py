@@ -316,3 +316,24 @@ def test_organization_as_stock(source, is_async, standin, patch, monkeypatch):
     sent = comparison.patched.requests[0]["headers"]
     assert sent.get("openai-organization") == f"org-from-{source if source == 'call' else 'env'}", sent
     assert openai.organization == sent["openai-organization"]  # stock's side effect, kept
+
+
+@ASYNC
+def test_module_level_headers_as_stock(is_async, standin, patch, monkeypatch):
+    monkeypatch.setattr(litellm, "headers", {"X-Global-Header": "from-litellm-headers"})
+    with Paths() as paths:
+        comparison = compare(_call("openai", standin, is_async=is_async), standin, patch)
+    assert_same(comparison)
+    assert paths.lean == 1
+    assert comparison.patched.requests[0]["headers"].get("x-global-header") == "from-litellm-headers"
+
+
+@ASYNC
+def test_httpx_timeout_as_stock(is_async, standin, patch):
+    import httpx
+
+    with Paths() as paths:
+        call = _call("openai", standin, is_async=is_async, timeout=httpx.Timeout(30.0, connect=5.0))
+        comparison = compare(call, standin, patch)
+    assert_same(comparison)
+    assert paths.lean == 1
