@@ -108,7 +108,7 @@ class _Call:
     to the exchange, computed the way they compute them."""
 
     __slots__ = ("ctx", "provider", "api_key", "api_base", "organization", "headers", "params",
-                 "config", "max_retries", "data", "client")
+                 "config", "max_retries", "data")
 
 
 def _prepare(ctx: Any) -> _Call:
@@ -290,14 +290,15 @@ def _agentic_hook_registered(logging_obj: Any) -> bool:
 # Handing a call back to stock
 
 
-def _skip_pre_call(logging_obj: Any):
-    """Stock's re-run would log `pre_call` a second time with the same arguments: skip it."""
-    logging_obj.pre_call = _no_pre_call
-    return logging_obj
+def _skip_pre_call(logging_obj: Any) -> None:
+    """Stock's re-run would log `pre_call` for the exchange already logged, with the same
+    arguments: skip that one. Only that one: a request stock's handler then makes on its own
+    (a 422 under drop_params, say) is logged as stock logs it."""
 
+    def skip_once(*_args: Any, **_kwargs: Any) -> None:
+        vars(logging_obj).pop("pre_call", None)
 
-def _no_pre_call(*_args: Any, **_kwargs: Any) -> None:
-    return None
+    logging_obj.pre_call = skip_once
 
 
 def _restore_pre_call(logging_obj: Any) -> None:

@@ -137,13 +137,18 @@ class CountingLogger(CustomLogger):
 
 
 @ASYNC
-@pytest.mark.parametrize("marker", ["", "-error-429", "-not-json"])
+@pytest.mark.parametrize("marker", ["", "-error-429", "-not-json", "-error-422+drop_params"])
 def test_pre_and_post_call_logged_as_often_as_stock(marker, is_async, standin, patch, monkeypatch):
     """The lean handler logs `pre_call` before it sends; when it hands the answer to stock's
-    handler, stock's own `pre_call` is skipped, so callbacks see each exchange once."""
+    handler, stock's `pre_call` for that exchange is skipped, so callbacks see each exchange
+    once, including a second request stock's handler makes itself (422 under drop_params)."""
     counter = CountingLogger()
     monkeypatch.setattr(litellm, "input_callback", [counter])
     monkeypatch.setattr(litellm, "success_callback", [counter])
+    if marker.endswith("+drop_params"):
+        # Stock's handler reads the module setting (the call's drop_params does not reach it).
+        marker = marker.split("+")[0]
+        monkeypatch.setattr(litellm, "drop_params", True)
     call = _call("openai", standin, is_async=is_async, suffix=marker, max_retries=0)
     counts = []
     for on in (False, True):
@@ -153,7 +158,7 @@ def test_pre_and_post_call_logged_as_often_as_stock(marker, is_async, standin, p
         counts.append(dict(counter.counts))
     patch.off()
     assert counts[0] == counts[1]
-    assert counts[0].get("pre") == 1, counts
+    assert counts[0].get("pre") == (2 if litellm.drop_params else 1), counts
 
 
 # --- outside the whitelist: the regular native path --------------------------------------------
@@ -286,15 +291,16 @@ def test_call_details_match_stock(is_async, standin, patch, monkeypatch):
 
 
 @ASYNC
-def test_unprocessable_with_drop_params_resends_as_stock(is_async, standin, patch):
-    """Stock's handler answers a 422 under drop_params with a second request of its own: after
-    a lean send, that second request is stock's (sent through the core), the first is not
-    repeated."""
+def test_unprocessable_with_drop_params_resends_as_stock(is_async, standin, patch, monkeypatch):
+    """Stock's handler answers a 422 under `litellm.drop_params` with a second request of its
+    own: after a lean send, that second request is stock's (sent through the core), the first
+    is not repeated."""
+    monkeypatch.setattr(litellm, "drop_params", True)
     with Paths() as paths:
-        call = _call("openai", standin, is_async=is_async, suffix="-error-422", drop_params=True, temperature=0.2)
+        call = _call("openai", standin, is_async=is_async, suffix="-error-422", temperature=0.2, max_retries=0)
         comparison = compare(call, standin, patch)
     assert_same(comparison)
-    assert len(comparison.patched.requests) == len(comparison.stock.requests)
+    assert len(comparison.patched.requests) == len(comparison.stock.requests) == 2
     assert paths.not_lean == {"replayed_through_stock": 1}
 
 
