@@ -3,7 +3,10 @@
     python bench/bench_dispatch.py [--calls 2000] [--rounds 5] [--async-calls 3000]
 
 * stock:   litellm.completion against a fixed-response nginx.
-* patched: the same, with edgequake_patch installed (and checked to be native).
+* patched: the same, with edgequake_patch installed (and checked to be native, through the
+           lean handler).
+* regular: (with --with-regular) patched, lean handler switched off: stock's handler code
+           around the native client, as before the lean handler existed.
 * floor:   LiteLLM with the provider dispatch answering instantly: `_complete_custom_openai`
            returns the canned completion converted the way every dispatch must
            (`convert_to_model_response_object` into the call's ModelResponse), no HTTP.
@@ -35,7 +38,7 @@ from litellm.litellm_core_utils.llm_response_utils.convert_dict_to_response impo
 
 import edgequake_patch  # noqa: E402
 from bench.fixed_server import CHAT_COMPLETION, FixedServer  # noqa: E402
-from edgequake_patch import stats  # noqa: E402
+from edgequake_patch import routing, stats  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 
@@ -60,8 +63,11 @@ class Modes:
     def set(self, mode: str) -> None:
         edgequake_patch.uninstall()
         litellm_main._complete_custom_openai = self._stock_dispatch
-        if mode == "patched":
+        routing._lean_release = None  # decided again on the next call
+        if mode in ("patched", "regular"):
             assert edgequake_patch.install()
+            if mode == "regular":
+                routing._lean_release = False
         elif mode == "floor":
             litellm_main._complete_custom_openai = self._instant
 
@@ -107,24 +113,28 @@ def main() -> None:
     parser.add_argument("--async-calls", type=int, default=3000)
     parser.add_argument("--async-rounds", type=int, default=3)
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--with-regular", action="store_true", help="also measure the native path without the lean handler")
     args = parser.parse_args()
+    modes_run = MODES + (("regular",) if args.with_regular else ())
 
     with FixedServer() as server:
         modes = Modes(server.base_url)
-        sync = {m: [] for m in MODES}
-        for mode in MODES:  # warm every path (imports, pools, caches)
+        sync = {m: [] for m in modes_run}
+        for mode in modes_run:  # warm every path (imports, pools, caches)
             modes.set(mode)
             modes.sync_samples(200)
         for _ in range(args.rounds):
-            for mode in MODES:
+            for mode in modes_run:
                 modes.set(mode)
-                before = stats.native_calls["openai"]
+                before, lean_before = stats.native_calls["openai"], stats.lean_calls["openai"]
                 sync[mode] += modes.sync_samples(args.calls)
-                if mode == "patched":
+                if mode in ("patched", "regular"):
                     assert stats.native_calls["openai"] - before == args.calls, "patched calls fell back to stock"
-        throughput = {m: [] for m in MODES}
+                    lean = stats.lean_calls["openai"] - lean_before
+                    assert lean == (args.calls if mode == "patched" else 0), f"{mode}: {lean} lean calls"
+        throughput = {m: [] for m in modes_run}
         for _ in range(args.async_rounds):
-            for mode in MODES:
+            for mode in modes_run:
                 modes.set(mode)
                 throughput[mode].append(modes.async_throughput(args.async_calls))
         modes.set("stock")
@@ -135,7 +145,7 @@ def main() -> None:
     print(f"litellm {litellm_version()}  edgequake-patch {edgequake_patch.__version__}  "
           f"({args.rounds}x{args.calls} sync calls/mode, {args.async_rounds}x{args.async_calls} async calls/mode, 100 in flight)")
     print(f"{'mode':<8} {'sync p50 µs':>12} {'p99 µs':>10} {'p50/floor':>10} {'async req/s':>12} {'req/s / floor':>14}")
-    for mode in MODES:
+    for mode in modes_run:
         p50 = statistics.median(sync[mode]) * 1e6
         p99 = percentile(sync[mode], 0.99) * 1e6
         rps = statistics.median(throughput[mode])

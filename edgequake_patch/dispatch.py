@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 
-from . import fast_stream, routing
+from . import fast_stream, lean_chat, routing, stats
 
 
 def complete(wrapped, _instance, args, kwargs):
@@ -21,7 +21,28 @@ def complete(wrapped, _instance, args, kwargs):
     if reason is not None:
         routing.refuse(reason)
         return wrapped(*args, **kwargs)
-    return _run_marked(wrapped, args, kwargs, ctx.custom_llm_provider, bool(ctx.stream))
+    provider = ctx.custom_llm_provider
+    if provider in routing.LEAN_PROVIDERS:
+        not_lean = routing.lean_refusal(ctx)
+        if not_lean is None:
+            return _run_lean(wrapped, args, kwargs, ctx, provider)
+        stats.count_not_lean(not_lean)
+    return _run_marked(wrapped, args, kwargs, provider, bool(ctx.stream))
+
+
+def _run_lean(wrapped, args, kwargs, ctx, provider: str):
+    """The lean handler, marked like any native call (it may hand the call to stock's dispatch,
+    which must then find the mark); an async result is a coroutine to mark in its own task."""
+    token = routing.active_call.set(provider)
+    stream_token = routing.active_stream.set(False)
+    try:
+        result = lean_chat.complete(wrapped, args, kwargs, ctx)
+    finally:
+        routing.active_stream.reset(stream_token)
+        routing.active_call.reset(token)
+    if inspect.iscoroutine(result):
+        return _marked(result, provider, False)
+    return result
 
 
 def embed(wrapped, _instance, args, kwargs):

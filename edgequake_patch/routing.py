@@ -61,5 +61,49 @@ def embedding_refusal(provider: Optional[str], client: Any, timeout: Any, shared
     return _timeout_refusal(timeout)
 
 
+# --- the lean handler (lean_chat.py): which native chat calls skip stock's handler machinery
+
+#: Providers dispatched through `_complete_custom_openai` whose non-streaming path the lean
+#: handler reproduces (lm_studio differs only in its provider config, which the handler calls).
+LEAN_PROVIDERS = frozenset({"openai", "lm_studio"})
+# Stock's OpenAI handler accepts exactly these timeout types (anything else: its own error).
+_LEAN_TIMEOUTS = (float, httpx.Timeout)
+_lean_release: Optional[bool] = None
+
+
+def _lean_release_verified() -> bool:
+    global _lean_release
+    if _lean_release is None:
+        from . import lean_chat, versions
+
+        _lean_release = versions.installed_litellm() in lean_chat.VERIFIED
+    return _lean_release
+
+
+def lean_refusal(ctx: Any) -> Optional[str]:
+    """Why a chat call `chat_refusal` accepted must take the regular native path rather than
+    the lean handler, or None. A conservative whitelist: each condition is one whose effect on
+    stock's handler the lean handler does not reproduce."""
+    if ctx.custom_llm_provider not in LEAN_PROVIDERS:
+        return "provider"
+    if ctx.stream or ctx.optional_params.get("stream"):
+        return "stream"
+    if not isinstance(ctx.timeout, _LEAN_TIMEOUTS):
+        return "timeout_type"
+    if not _lean_release_verified():
+        return "litellm_release_not_verified"
+    import litellm
+
+    if litellm.service_callback:
+        # stock's timing decorator reports each exchange to these service monitors
+        return "service_callback"
+    if litellm.secret_manager_client is not None:
+        # stock reads keys, bases and switches through it: reading them twice could cost calls
+        return "secret_manager"
+    if litellm.enable_preview_features and ctx.metadata is not None:
+        return "preview_metadata"
+    return None
+
+
 def refuse(reason: str) -> None:
     stats.count_fallback(reason)

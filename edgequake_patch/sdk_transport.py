@@ -17,6 +17,8 @@ import array
 import base64
 import functools
 import inspect
+import weakref
+from contextvars import ContextVar
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import httpx
@@ -72,6 +74,35 @@ class _Refused(Exception):
 
 # ---------------------------------------------------------------------------------------------
 # Replaying an outcome through the real SDK
+
+#: An exchange the lean handler (lean_chat.py) already made for this call, which then hands the
+#: call to stock's handler: the next send of this call answers with it instead of sending, so
+#: stock's own code turns it into its result or exception and nothing is sent twice.
+prefetched: ContextVar[Any] = ContextVar("edgequake_patch_prefetched", default=None)
+
+
+def _take_prefetched(is_async: bool) -> Optional[Callable[..., Any]]:
+    """A stand-in for native.send(_async) answering with the prefetched exchange, or None."""
+    outcome = prefetched.get()
+    if outcome is None:
+        return None
+    prefetched.set(None)  # once: a second request stock makes (drop_params, say) really goes out
+
+    def sync_send(*_args: Any, **_kwargs: Any) -> Any:
+        if isinstance(outcome, native.TransportError):
+            raise outcome
+        return outcome
+
+    if not is_async:
+        return sync_send
+
+    def async_send(*_args: Any, **_kwargs: Any) -> Any:
+        async def answered():
+            return sync_send()
+
+        return answered()
+
+    return async_send
 
 
 class _Replay(httpx.BaseTransport, httpx.AsyncBaseTransport):
@@ -275,7 +306,7 @@ class _Endpoint:
             timeout, connect_timeout = _timeouts(options.get("timeout", client.timeout))
         except _Refused as refused:
             return self._stock(refused.reason, call_stock)
-        send = native.send_async if client.is_async else native.send
+        send = _take_prefetched(client.is_async) or (native.send_async if client.is_async else native.send)
         try:
             pending = send(
                 "POST", url, headers, body,
@@ -428,16 +459,47 @@ _AZURE_KEY_SENTINEL = "<missing API key>"
 def from_sdk_client(real: Any, provider: str) -> Any:
     """A native client with the settings of `real`, the SDK client stock would have used;
     `real` itself wherever the core cannot reproduce what it would do (counted)."""
+    try:
+        return native_for(real, provider)
+    except _Refused as refused:
+        routing.refuse(refused.reason)
+        return real
+
+
+# Native clients by the SDK client they reproduce. Stock's client cache hands out the same SDK
+# client call after call, and everything a native client holds is fixed when that client is
+# built, except the network answer of an aiohttp transport, which follows a switch stock
+# re-reads per request: that switch is part of the cache entry.
+_natives: "weakref.WeakKeyDictionary[Any, Tuple[Any, NativeSdkClient]]" = weakref.WeakKeyDictionary()
+
+
+def native_for(real: Any, provider: str) -> NativeSdkClient:
+    """The native client for `real`; raises _Refused (uncounted) if the core cannot be it."""
+    cached = _natives.get(real) if type(real) in _CACHEABLE else None
+    if cached is not None:
+        key, client = cached
+        if key == (provider, net_settings.resolver_for(real._client).switches()):
+            return client
+    client = _build_native(real, provider)
+    if type(real) in _CACHEABLE:
+        _natives[real] = ((provider, net_settings.resolver_for(real._client).switches()), client)
+    return client
+
+
+# Exactly the OpenAI SDK's own client classes (a subclass could change what the client sends per
+# request). Azure clients are not cached: stock's Azure handler adjusts its clients per call.
+_CACHEABLE = frozenset({openai.OpenAI, openai.AsyncOpenAI})
+
+
+def _build_native(real: Any, provider: str) -> NativeSdkClient:
     reason = _sdk_client_refusal(real)
     if reason is not None:
-        routing.refuse(reason)
-        return real
+        raise _Refused(reason)
     try:
         # What the SDK's own httpx client would send with: its SSL context, its proxy mounts.
         net = net_settings.for_httpx_client(real._client, str(real.base_url))
     except net_settings.Unsupported as refused:
-        routing.refuse(refused.reason)
-        return real
+        raise _Refused(refused.reason) from None
     azure = isinstance(real, BaseAzureClient)
     if azure:
         token = real._azure_ad_token
