@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from contextlib import contextmanager
 from typing import Any, Optional
 
 import litellm
@@ -157,6 +158,13 @@ class FastStreamWrapper(CustomStreamWrapper):
     """Stock's stream wrapper, with steady frames' chunks built by copying stock's last one.
     Set on an existing stock wrapper by `adopt()` (so it is the very object stock built)."""
 
+    def __repr__(self) -> str:
+        # Stock logs the wrapper's repr (the call's `original_response` in callback payloads):
+        # the text must be stock's, class name included.
+        if CustomStreamWrapper.__repr__ is not object.__repr__:
+            return CustomStreamWrapper.__repr__(self)
+        return f"<{CustomStreamWrapper.__module__}.{CustomStreamWrapper.__qualname__} object at {id(self):#x}>"
+
     def __next__(self):
         if self._eqp_template is not None:
             feed = self._eqp_feed
@@ -170,16 +178,8 @@ class FastStreamWrapper(CustomStreamWrapper):
                     return chunk
                 feed.unread()
         self._eqp_feed.handed.clear()
-        full, view = self.chunks, self._eqp_compacted()
-        if view is not None:
-            shown = len(view)
-            self.chunks = view
-        try:
+        with self._eqp_compacted_for_stock():
             chunk = CustomStreamWrapper.__next__(self)
-        finally:
-            if view is not None:  # the full list again, with what stock appended meanwhile
-                full.extend(view[shown:])
-                self.chunks = full
         self._eqp_learn(chunk)
         return chunk
 
@@ -197,20 +197,28 @@ class FastStreamWrapper(CustomStreamWrapper):
                     return chunk
                 feed.unread()
         self._eqp_feed.handed.clear()
-        full, view = self.chunks, self._eqp_compacted()
-        if view is not None:
-            shown = len(view)
-            self.chunks = view
-        try:
+        with self._eqp_compacted_for_stock():
             chunk = await CustomStreamWrapper.__anext__(self)
-        finally:
-            if view is not None:  # the full list again, with what stock appended meanwhile
-                full.extend(view[shown:])
-                self.chunks = full
         self._eqp_learn(chunk)
         return chunk
 
     # -- what stock reads of the chunks so far ----------------------------------------------------
+
+    @contextmanager
+    def _eqp_compacted_for_stock(self):
+        """While stock handles a frame, `self.chunks` is the compacted view (below); then the
+        full list again, with what stock appended meanwhile."""
+        full, view = self.chunks, self._eqp_compacted()
+        if view is None:
+            yield
+            return
+        shown = len(view)
+        self.chunks = view
+        try:
+            yield
+        finally:
+            full.extend(view[shown:])
+            self.chunks = full
 
     def _eqp_compacted(self) -> Optional[list]:
         """The chunk list stock's code reads while it handles a frame, with each long run of

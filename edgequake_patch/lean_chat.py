@@ -33,7 +33,7 @@ from typing import Any, Optional
 
 import openai
 
-from . import native, routing, sdk_transport, stats
+from . import native, sdk_transport, stats
 
 #: LiteLLM releases whose handler code this module was checked against, differential suite and
 #: all: 1.95.0 (oldest supported) and 1.106.2 (newest). Elsewhere the regular path serves.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import gc
 import json
 import re
 import threading
@@ -163,6 +164,17 @@ def _capture() -> "Capture":
 
 
 _CAPTURE = None
+
+
+def wait_for_disconnect(standin, seconds: float = 5.0) -> None:
+    """Until the stand-in sees the client close the connection. A dropped sync stream goes when
+    its last reference does; LiteLLM's wrapper sits in reference cycles (and its logging threads
+    hold it briefly), so garbage collection passes are run meanwhile."""
+    deadline = time.monotonic() + seconds
+    while not any(e["event"] == "client_disconnected" for e in standin.events()):
+        assert time.monotonic() < deadline, "the stand-in did not see the connection close"
+        gc.collect()
+        time.sleep(0.05)
 
 
 def litellm_call(function: str, kwargs: Dict[str, Any], *, is_async: bool) -> Callable[[], Any]:

@@ -11,7 +11,6 @@ the finish) still reach it.
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
 
 import litellm
@@ -20,7 +19,7 @@ from litellm.integrations.custom_logger import CustomLogger
 from litellm.types.utils import ModelResponseStream
 
 from edgequake_patch import fast_stream, stats
-from tests.differential import CHAT_PROVIDERS, assert_same, compare, diff_paths, litellm_stream, plain
+from tests.differential import CHAT_PROVIDERS, assert_same, compare, diff_paths, litellm_stream, plain, wait_for_disconnect
 from tests.standin.fixtures import REPEATED_TOKEN
 
 SDK_PROVIDERS = ["azure", "lm_studio", "openai"]
@@ -287,11 +286,7 @@ def test_leaving_during_fast_chunks_closes_the_connection(standin, patch, how):
 
         asyncio.run(leave())
     assert _fast_chunks("openai") - before >= 18
-    deadline = time.monotonic() + 5.0
-    while not any(e["event"] == "client_disconnected" for e in standin.events()):
-        assert time.monotonic() < deadline, "the stand-in did not see the connection close"
-        gc.collect()
-        time.sleep(0.05)
+    wait_for_disconnect(standin)
     assert len(standin.requests()) == 1
 
 

@@ -17,7 +17,7 @@ import litellm
 import pytest
 
 from edgequake_patch import stats
-from tests.differential import CHAT_PROVIDERS, WEATHER_TOOL, assert_same, compare, litellm_stream, run
+from tests.differential import CHAT_PROVIDERS, WEATHER_TOOL, assert_same, compare, litellm_stream, wait_for_disconnect
 
 MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello."}]
 
@@ -147,13 +147,7 @@ def test_leaving_early_closes_the_connection(standin, patch, provider, how):
     assert sum(stats.native_calls.values()) == before + 1
     if first is not None:
         assert first.choices[0].delta.role == "assistant"
-    # A dropped sync wrapper goes when the last reference does; LiteLLM's sits in reference
-    # cycles (and its logging threads hold it briefly), so a garbage collection pass may be needed.
-    deadline = time.monotonic() + 5.0
-    while not any(e["event"] == "client_disconnected" for e in standin.events()):
-        assert time.monotonic() < deadline, "the stand-in did not see the connection close"
-        gc.collect()
-        time.sleep(0.05)
+    wait_for_disconnect(standin)
     assert len(standin.requests()) == 1
 
 
