@@ -390,12 +390,14 @@ def _complete_sync(call: _Call, wrapped, args, kwargs):
         stats.count_not_lean("replayed_through_stock")
         return _stock_with(outcome, wrapped, args, kwargs, logging_obj, pre_logged=True)
     _timed(logging_obj, start)
-    stats.count_native(call.provider)
-    stats.count_lean(call.provider)
     try:
-        return _finish_sync(call, outcome, shaped)
+        result = _finish_sync(call, outcome, shaped)
     except Exception:  # noqa: BLE001 - stock's handler wraps and logs it: its re-run raises it
         return _stock_with(outcome, wrapped, args, kwargs, logging_obj, pre_logged=True)
+    # Counted once finished here: a hand-over to stock counts the exchange where it is replayed.
+    stats.count_native(call.provider)
+    stats.count_lean(call.provider)
+    return result
 
 
 def _timed(logging_obj: Any, start: datetime.datetime) -> None:
@@ -461,16 +463,20 @@ async def _complete_async(call: _Call, wrapped, args, kwargs):
         stats.count_not_lean("replayed_through_stock")
         return await _stock_with_async(outcome, wrapped, args, kwargs, logging_obj, pre_logged=True)
     _timed(logging_obj, start)
+    try:
+        response_headers = outcome.headers_dict()
+        stringified = call.config.transform_parsed_response_dict(shaped)
+        logging_obj.post_call(
+            input=data["messages"], api_key=call.api_key, original_response=stringified,
+            additional_args={"complete_input_dict": data},
+        )
+        logging_obj.model_call_details["response_headers"] = response_headers
+        result = _symbols().convert(
+            response_object=stringified, model_response_object=ctx.model_response,
+            hidden_params={"headers": response_headers}, _response_headers=response_headers,
+        )
+    except Exception:  # noqa: BLE001 - as the sync form: stock's handler, re-run on the exchange, raises it
+        return await _stock_with_async(outcome, wrapped, args, kwargs, logging_obj, pre_logged=True)
     stats.count_native(call.provider)
     stats.count_lean(call.provider)
-    response_headers = outcome.headers_dict()
-    stringified = call.config.transform_parsed_response_dict(shaped)
-    logging_obj.post_call(
-        input=data["messages"], api_key=call.api_key, original_response=stringified,
-        additional_args={"complete_input_dict": data},
-    )
-    logging_obj.model_call_details["response_headers"] = response_headers
-    return _symbols().convert(
-        response_object=stringified, model_response_object=ctx.model_response,
-        hidden_params={"headers": response_headers}, _response_headers=response_headers,
-    )
+    return result

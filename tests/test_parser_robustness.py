@@ -14,7 +14,7 @@ import json
 
 import litellm
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from edgequake_patch import stats
@@ -92,6 +92,11 @@ def _outcome(provider: str, server: RawServer, is_async: bool):
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=bodies, status=st.sampled_from([200, 200, 200, 400, 404, 422]))
+# Found by this test: a 2xx whose message content is a list, which stock's conversion rejects.
+@example(body=b'{"id": "chatcmpl-123", "object": "chat.completion", "created": 1677652288, "model": "gpt-4o-mini", '
+              b'"choices": [{"index": 0, "message": {"role": "assistant", "content": []}, "logprobs": null, '
+              b'"finish_reason": "stop"}], "usage": {"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21}}',
+         status=200)
 def test_any_response_bytes(raw, patch, provider, is_async, body, status):
     raw.respond(status, body)
     patch.off()
