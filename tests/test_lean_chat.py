@@ -256,7 +256,10 @@ class DetailsLogger(CustomLogger):
 
     def _keep(self, kwargs):
         metadata = (kwargs.get("litellm_params") or {}).get("metadata") or {}
-        self.seen.append((sorted(kwargs), len(metadata.get("llm_api_timing_windows", ())),
+        # `has_logged_*` flags are set by LiteLLM's sync and async success handlers, which run
+        # concurrently (a pool thread and the loop): whether one is in yet is a race, in stock too.
+        keys = sorted(k for k in kwargs if not k.startswith("has_logged_"))
+        self.seen.append((keys, len(metadata.get("llm_api_timing_windows", ())),
                           kwargs.get("llm_api_duration_ms") is not None))
 
     def log_success_event(self, kwargs, response_obj, start_time, end_time):
