@@ -302,7 +302,8 @@ class FastStreamWrapper(CustomStreamWrapper):
     def _eqp_build(template: tuple, content: str, created_at: float) -> Any:
         """A chunk from the armed template: pydantic's shallow copy (BaseModel.__copy__) minus
         its dispatch, with new dicts and a new fields-set for each object, so a caller changing
-        one chunk changes no other; `content` and `created_at` are this chunk's."""
+        one chunk changes no other; `content` and `created_at` are this chunk's. Written out for
+        each of the three objects rather than through a helper: this runs for every chunk."""
         (chunk_t, chunk_state), (choice_t, choice_state), (delta_t, delta_state), hidden = template
         delta = _new(delta_t)
         _set(delta, "__dict__", delta_state[0].copy())
