@@ -178,9 +178,13 @@ class FastStreamWrapper(CustomStreamWrapper):
                     return chunk
                 feed.unread()
         self._eqp_feed.handed.clear()
+        first_sent = self.sent_first_chunk  # the first chunk stock sends is unlike the later ones
         with self._eqp_compacted_for_stock():
             chunk = CustomStreamWrapper.__next__(self)
-        self._eqp_learn(chunk)
+        if first_sent:
+            self._eqp_learn(chunk)
+        else:
+            self._eqp_template = None
         return chunk
 
     async def __anext__(self):
@@ -197,9 +201,13 @@ class FastStreamWrapper(CustomStreamWrapper):
                     return chunk
                 feed.unread()
         self._eqp_feed.handed.clear()
+        first_sent = self.sent_first_chunk  # the first chunk stock sends is unlike the later ones
         with self._eqp_compacted_for_stock():
             chunk = await CustomStreamWrapper.__anext__(self)
-        self._eqp_learn(chunk)
+        if first_sent:
+            self._eqp_learn(chunk)
+        else:
+            self._eqp_template = None
         return chunk
 
     # -- what stock reads of the chunks so far ----------------------------------------------------
