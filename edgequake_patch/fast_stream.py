@@ -73,8 +73,8 @@ class FrameFeed:
 
     def content(self) -> Any:
         """A steady frame's content (str); None if the next frame is stock's (queued for its
-        byte stream), the body ended or it broke; False if nothing complete is in yet and
-        waiting is allowed (`wait=False` callers: async)."""
+        byte stream), the body ended or it broke; False if nothing complete is in yet (the
+        caller waits with `fill()` / `fill_async()` and asks again)."""
         if self._pending or self._error is not None:
             return None
         item = self._split.take()
