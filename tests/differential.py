@@ -10,6 +10,7 @@ runs are the only ones the patched run may differ on.
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime
 import gc
 import json
@@ -204,7 +205,7 @@ class Streamed:
     def model_dump(self) -> Dict[str, Any]:
         built = None
         if self.chunks and self.error is None:
-            built = result_view(litellm.stream_chunk_builder(self.chunks, messages=self.messages))
+            built = result_view(litellm.stream_chunk_builder(_fixed_tool_call_ids(self.chunks), messages=self.messages))
         return {
             "is_stock_wrapper": self.is_stock_wrapper,
             "chunks": [
@@ -213,6 +214,22 @@ class Streamed:
             "error": exception_view(self.error) if self.error is not None else None,
             "built": built,
         }
+
+
+def _fixed_tool_call_ids(chunks: List[Any]) -> List[Any]:
+    """Copies of the chunks with every tool-call id the same. LiteLLM makes up random ids for
+    providers that send none (Gemini), and when no chunk carries usage the builder counts
+    tokens over the built message, id included: two stock runs then differ in usage by the
+    luck of the draw, or agree by it. The ids themselves are compared chunk by chunk."""
+    fixed = []
+    for chunk in chunks:
+        chunk = copy.deepcopy(chunk)
+        for choice in getattr(chunk, "choices", None) or []:
+            for call in getattr(getattr(choice, "delta", None), "tool_calls", None) or []:
+                if getattr(call, "id", None):
+                    call.id = "call_fixed"
+        fixed.append(chunk)
+    return fixed
 
 
 def litellm_stream(kwargs: Dict[str, Any], *, is_async: bool, stop_after: Optional[int] = None) -> Callable[[], Any]:
