@@ -41,7 +41,6 @@ import litellm.main as litellm_main  # noqa: E402
 from litellm.litellm_core_utils.llm_response_utils.convert_dict_to_response import (  # noqa: E402
     convert_to_model_response_object,
 )
-
 from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER as LOGGING_WORKER  # noqa: E402
 
 import edgequake_patch  # noqa: E402
