@@ -1,0 +1,29 @@
+"""The dispatch benchmark runs end to end at a tiny size: every mode measured, every patched
+call native and lean (the script asserts it), the floor at 1.00 and floor+http above it. Not a
+timing test: it only keeps the measuring harness working."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.standin import REPO_ROOT
+
+
+def test_bench_dispatch_runs_every_mode(tmp_path):
+    out = tmp_path / "dispatch.json"
+    done = subprocess.run(
+        [sys.executable, "bench/bench_dispatch.py", "--rounds", "1", "--calls", "30", "--async-rounds", "1",
+         "--async-calls", "120", "--with-regular", "--json", str(out)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(out.read_text())
+    assert set(rows) == {"stock", "patched", "floor", "floor+http", "regular"}
+    assert rows["floor"]["p50_vs_floor"] == 1.0 and rows["floor"]["rps_vs_floor"] == 1.0
+    for mode, row in rows.items():
+        assert row["sync_p50_us"] > 0 and row["async_rps"] > 0, mode
+    # A real exchange cannot make the instant dispatch cheaper: p50s of 30 calls, so a wide margin.
+    assert rows["floor+http"]["sync_p50_us"] > rows["floor"]["sync_p50_us"] * 0.9
+    assert "targets:" in done.stdout
