@@ -290,45 +290,49 @@ def _agentic_hook_registered(logging_obj: Any) -> bool:
 # Handing a call back to stock
 
 
-def _skip_pre_call(logging_obj: Any) -> None:
-    """Stock's re-run would log `pre_call` for the exchange already logged, with the same
-    arguments: skip that one. Only that one: a request stock's handler then makes on its own
-    (a 422 under drop_params, say) is logged as stock logs it."""
+def _skip_once(logging_obj: Any, logged: tuple) -> None:
+    """Stock's re-run would log the exchange already logged here (`pre_call`, and `post_call`
+    once the answer was logged), with the same arguments: skip the next call of each. Only the
+    next: a request stock's handler then makes on its own (a 422 under drop_params, say), or the
+    failure it logs through `post_call` when its conversion raises, is logged as stock logs it."""
+    for name in logged:
 
-    def skip_once(*_args: Any, **_kwargs: Any) -> None:
-        vars(logging_obj).pop("pre_call", None)
+        def skip_once(*_args: Any, _name: str = name, **_kwargs: Any) -> None:
+            vars(logging_obj).pop(_name, None)
 
-    logging_obj.pre_call = skip_once
-
-
-def _restore_pre_call(logging_obj: Any) -> None:
-    vars(logging_obj).pop("pre_call", None)
+        setattr(logging_obj, name, skip_once)
 
 
-def _stock_with(outcome: Any, wrapped, args, kwargs, logging_obj: Any, pre_logged: bool):
+def _restore(logging_obj: Any, logged: tuple) -> None:
+    for name in logged:
+        vars(logging_obj).pop(name, None)
+
+
+#: What the handler has logged when it hands over: before the answer, and after its `post_call`.
+_PRE = ("pre_call",)
+_PRE_AND_POST = ("pre_call", "post_call")
+
+
+def _stock_with(outcome: Any, wrapped, args, kwargs, logging_obj: Any, logged: tuple):
     """Stock's dispatch for this call (marked: native), the exchange already made answering
     its send."""
-    if pre_logged:
-        _skip_pre_call(logging_obj)
+    _skip_once(logging_obj, logged)
     token = sdk_transport.prefetched.set(outcome)
     try:
         return wrapped(*args, **kwargs)
     finally:
         sdk_transport.prefetched.reset(token)
-        if pre_logged:
-            _restore_pre_call(logging_obj)
+        _restore(logging_obj, logged)
 
 
-async def _stock_with_async(outcome: Any, wrapped, args, kwargs, logging_obj: Any, pre_logged: bool):
-    if pre_logged:
-        _skip_pre_call(logging_obj)
+async def _stock_with_async(outcome: Any, wrapped, args, kwargs, logging_obj: Any, logged: tuple):
+    _skip_once(logging_obj, logged)
     token = sdk_transport.prefetched.set(outcome)
     try:
         return await wrapped(*args, **kwargs)
     finally:
         sdk_transport.prefetched.reset(token)
-        if pre_logged:
-            _restore_pre_call(logging_obj)
+        _restore(logging_obj, logged)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,16 +388,27 @@ def _complete_sync(call: _Call, wrapped, args, kwargs):
         outcome = error
     except (TypeError, ValueError):  # not serialisable: nothing sent; the regular path decides
         stats.count_not_lean("body_not_json")
-        return _stock_with(None, wrapped, args, kwargs, logging_obj, pre_logged=True)
+        return _stock_with(None, wrapped, args, kwargs, logging_obj, _PRE)
     shaped = _success(outcome)
     if shaped is None:
         stats.count_not_lean("replayed_through_stock")
-        return _stock_with(outcome, wrapped, args, kwargs, logging_obj, pre_logged=True)
+        return _stock_with(outcome, wrapped, args, kwargs, logging_obj, _PRE)
     _timed(logging_obj, start)
+    logged = _PRE
     try:
-        result = _finish_sync(call, outcome, shaped)
+        response_headers = outcome.headers_dict()
+        logging_obj.model_call_details["response_headers"] = response_headers
+        stringified = call.config.transform_parsed_response_dict(shaped)
+        logging_obj.post_call(
+            input=ctx.messages, api_key=call.api_key, original_response=stringified,
+            additional_args={"complete_input_dict": call.data},
+        )
+        logged = _PRE_AND_POST
+        result = _symbols().convert(
+            response_object=stringified, model_response_object=ctx.model_response, _response_headers=response_headers,
+        )
     except Exception:  # noqa: BLE001 - stock's handler wraps and logs it: its re-run raises it
-        return _stock_with(outcome, wrapped, args, kwargs, logging_obj, pre_logged=True)
+        return _stock_with(outcome, wrapped, args, kwargs, logging_obj, logged)
     # Counted once finished here: a hand-over to stock counts the exchange where it is replayed.
     stats.count_native(call.provider)
     stats.count_lean(call.provider)
@@ -405,21 +420,6 @@ def _timed(logging_obj: Any, start: datetime.datetime) -> None:
     call's details. (Its service-monitor event has no receiver: routing requires
     `litellm.service_callback` to be empty.)"""
     _symbols().set_duration(logging_obj=logging_obj, start_time=start, end_time=datetime.datetime.now())
-
-
-def _finish_sync(call: _Call, response: Any, shaped: dict):
-    ctx = call.ctx
-    logging_obj = ctx.logging
-    response_headers = response.headers_dict()
-    logging_obj.model_call_details["response_headers"] = response_headers
-    stringified = call.config.transform_parsed_response_dict(shaped)
-    logging_obj.post_call(
-        input=ctx.messages, api_key=call.api_key, original_response=stringified,
-        additional_args={"complete_input_dict": call.data},
-    )
-    return _symbols().convert(
-        response_object=stringified, model_response_object=ctx.model_response, _response_headers=response_headers,
-    )
 
 
 async def _complete_async(call: _Call, wrapped, args, kwargs):
@@ -453,7 +453,7 @@ async def _complete_async(call: _Call, wrapped, args, kwargs):
         )
     except (TypeError, ValueError):
         stats.count_not_lean("body_not_json")
-        return await _stock_with_async(None, wrapped, args, kwargs, logging_obj, pre_logged=True)
+        return await _stock_with_async(None, wrapped, args, kwargs, logging_obj, _PRE)
     try:
         outcome = await pending
     except native.TransportError as error:
@@ -461,8 +461,9 @@ async def _complete_async(call: _Call, wrapped, args, kwargs):
     shaped = _success(outcome)
     if shaped is None:
         stats.count_not_lean("replayed_through_stock")
-        return await _stock_with_async(outcome, wrapped, args, kwargs, logging_obj, pre_logged=True)
+        return await _stock_with_async(outcome, wrapped, args, kwargs, logging_obj, _PRE)
     _timed(logging_obj, start)
+    logged = _PRE
     try:
         response_headers = outcome.headers_dict()
         stringified = call.config.transform_parsed_response_dict(shaped)
@@ -470,13 +471,14 @@ async def _complete_async(call: _Call, wrapped, args, kwargs):
             input=data["messages"], api_key=call.api_key, original_response=stringified,
             additional_args={"complete_input_dict": data},
         )
+        logged = _PRE_AND_POST
         logging_obj.model_call_details["response_headers"] = response_headers
         result = _symbols().convert(
             response_object=stringified, model_response_object=ctx.model_response,
             hidden_params={"headers": response_headers}, _response_headers=response_headers,
         )
     except Exception:  # noqa: BLE001 - as the sync form: stock's handler, re-run on the exchange, raises it
-        return await _stock_with_async(outcome, wrapped, args, kwargs, logging_obj, pre_logged=True)
+        return await _stock_with_async(outcome, wrapped, args, kwargs, logging_obj, logged)
     stats.count_native(call.provider)
     stats.count_lean(call.provider)
     return result

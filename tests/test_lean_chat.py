@@ -161,6 +161,50 @@ def test_pre_and_post_call_logged_as_often_as_stock(marker, is_async, standin, p
     assert counts[0].get("pre") == (2 if litellm.drop_params else 1), counts
 
 
+# A 2xx that stock's response conversion rejects (message content a list): the lean handler has
+# already logged `post_call` when its conversion fails, and hands the exchange to stock's handler.
+_REJECTED_2XX = (b'{"id": "chatcmpl-123", "object": "chat.completion", "created": 1677652288, "model": "gpt-4o-mini", '
+                 b'"choices": [{"index": 0, "message": {"role": "assistant", "content": []}, "logprobs": null, '
+                 b'"finish_reason": "stop"}], "usage": {"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21}}')
+
+
+@ASYNC
+def test_post_call_logged_as_often_as_stock_when_conversion_fails(is_async, patch, monkeypatch):
+    """Stock's handler logs `post_call`, then its conversion raises (the sync handler logs the
+    failure through `post_call` again). The lean handler has logged that exchange's `post_call`
+    before handing over, so stock's re-run must not log it a second time."""
+    import asyncio
+
+    from tests.netfixtures import RawServer
+
+    counter = CountingLogger()
+    monkeypatch.setattr(litellm, "input_callback", [counter])
+    outcomes = []
+    with RawServer() as raw:
+        raw.respond(200, _REJECTED_2XX)
+        kwargs = dict(model="openai/gpt-4o-mini", messages=MESSAGES, api_base=raw.base_url + "/v1",
+                      api_key="sk-test-0123456789", max_retries=0)
+        for on in (False, True):
+            (patch.on if on else patch.off)()
+            counter.counts.clear()
+            lean_before = stats.not_lean["replayed_through_stock"]
+            try:
+                if is_async:
+                    asyncio.run(litellm.acompletion(**kwargs))
+                else:
+                    litellm.completion(**kwargs)
+                error = None
+            except Exception as exc:  # noqa: BLE001 - the outcome
+                error = type(exc)
+            outcomes.append((dict(counter.counts), error, stats.not_lean["replayed_through_stock"] - lean_before))
+    patch.off()
+    (stock_counts, stock_error, _), (patched_counts, patched_error, handed_over) = outcomes
+    assert stock_error is not None and patched_error is stock_error
+    assert stock_counts["pre"] == 1 and stock_counts["post"] >= 1, stock_counts
+    assert patched_counts == stock_counts
+    assert handed_over == 0  # the exchange was a 2xx: it reached the lean conversion first
+
+
 # --- outside the whitelist: the regular native path --------------------------------------------
 
 
