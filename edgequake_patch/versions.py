@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 Version = Tuple[int, ...]
 
 OLDEST_SUPPORTED = "1.95.0"
-NEWEST_SUPPORTED = "1.106.2"
+NEWEST_SUPPORTED = "1.110.2"
 # Releases that were published compromised: never patched, even inside the range.
 COMPROMISED = frozenset({"1.82.7", "1.82.8"})
 
