@@ -2,20 +2,46 @@
 
 Importing LiteLLM here would slow every interpreter start and fetch LiteLLM's cost map;
 instead the patch installs itself the moment the application imports LiteLLM.
+
+Activation must never break the application: an error raised here at start is caught by the
+.pth line, and one raised while installing is caught below, because the post-import hook runs
+inside the application's own `import litellm`. Either way the cost is one stderr line naming
+the cause (stderr, not warnings.warn: under -W error a warning would itself become an
+exception inside the application's import, the very thing this avoids).
 """
 
 import sys
 
+import edgequake_patch
+
+# wrapt is a hard dependency of install() itself (it wraps LiteLLM's functions), so there is no
+# point in a wrapt-free way to trigger install(): if wrapt is missing, this import fails, the .pth
+# line reports it, and LiteLLM stays stock.
+import wrapt
+
+
+def _report(exc: BaseException) -> None:
+    try:
+        cause = str(exc).replace("\n", " ")
+        sys.stderr.write(f"edgequake_patch: not activated ({type(exc).__name__}: {cause}); LiteLLM left unpatched\n")
+    except Exception:  # noqa: BLE001 - no stderr (pythonw) or an unprintable exception
+        pass
+
 
 def _install_when_imported(_module=None) -> None:
-    import edgequake_patch
-
-    edgequake_patch.install()
+    try:
+        # install() itself warns once and returns False when it declines (unsupported LiteLLM,
+        # no native core); only an unexpected error reaches the except.
+        edgequake_patch.install()
+    except Exception as exc:  # noqa: BLE001 - must not become the application's import error
+        try:
+            edgequake_patch.uninstall()  # whatever was patched before the error goes back
+        except Exception:  # noqa: BLE001
+            pass
+        _report(exc)
 
 
 if "litellm" in sys.modules:
     _install_when_imported()
 else:
-    import wrapt
-
     wrapt.register_post_import_hook(_install_when_imported, "litellm")
