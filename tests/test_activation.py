@@ -197,3 +197,148 @@ def test_status_reports_litellm_own_rust_route(patch, monkeypatch):
         assert edgequake_patch.status()["litellm_rust_route"] is False
     else:
         assert edgequake_patch.status()["litellm_rust_route"] is True
+
+
+# --- Activation never breaks an interpreter --------------------------------------------------
+# Each case is a real interpreter start: a throwaway virtual environment (no pip, so it takes
+# milliseconds) whose site-packages holds the checkout's .pth, read by site.py exactly as an
+# installed wheel's would be (Python 3.11 reads a venv's .pth files twice, which must not double
+# the warning). A plain path line adds the checkout and this venv's site-packages, for LiteLLM
+# and wrapt, without running that site-packages' own (installed) copy of the .pth.
+
+_CHECKOUT = Path(__file__).parents[1]
+_SITE_PACKAGES = sorted({sysconfig.get_paths()[k] for k in ("purelib", "platlib")})
+
+# wrapt absent, as if never installed: every import of it fails the way a missing module does.
+_NO_WRAPT = """
+import sys
+class _NoWrapt:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "wrapt":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, _NoWrapt())
+"""
+# install() gets part-way (the real install patches LiteLLM) and then raises.
+_INSTALL_RAISES = """
+import edgequake_patch
+_real_install = edgequake_patch.install
+def _install_then_fail():
+    _real_install()
+    raise RuntimeError("simulated install failure")
+edgequake_patch.install = _install_then_fail
+"""
+_NO_NATIVE_CORE = "import sys; sys.modules['edgequake_patch._native'] = None\n"
+_APP_WITH_LITELLM = "import litellm, edgequake_patch; print('patched' if edgequake_patch.is_installed() else 'stock')"
+_APP = "print('started')"
+
+
+def _start(tmp_path, app, *, env_value, prelude="", shadows=None):
+    """Run `app` in a fresh interpreter whose start processed the checkout's .pth. `prelude`
+    runs at start before that .pth; `shadows` maps file paths to contents that come first on
+    sys.path (they sit in the venv's own site-packages)."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
+    python = venv / "bin" / "python"
+    site_dir = Path(subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stdout.strip())
+    # site.py reads .pth files in name order: paths, then the prelude, then ours.
+    (site_dir / "00_paths.pth").write_text("\n".join([str(_CHECKOUT), *_SITE_PACKAGES]) + "\n")
+    if prelude:
+        (site_dir / "_activation_prelude.py").write_text(prelude)
+        (site_dir / "01_prelude.pth").write_text("import _activation_prelude\n")
+    (site_dir / "edgequake_patch_autoload.pth").write_text((_CHECKOUT / "edgequake_patch_autoload.pth").read_text())
+    for relative, text in (shadows or {}).items():
+        (site_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+        (site_dir / relative).write_text(text)
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "HF_HUB_OFFLINE": "1"}
+    for variable in ("EDGEQUAKE_PATCH", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP"):
+        env.pop(variable, None)
+    if env_value is not None:
+        env["EDGEQUAKE_PATCH"] = env_value
+    result = subprocess.run([str(python), "-c", app], env=env, capture_output=True, text=True, timeout=180)
+    # Nothing of ours may print a traceback, at start, during the app, or at exit.
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "Exception ignored" not in result.stderr, result.stderr
+    assert "Error processing line" not in result.stderr, result.stderr
+    return result
+
+
+def _our_lines(stderr):
+    return [line for line in stderr.splitlines() if "edgequake_patch" in line]
+
+
+@pytest.mark.parametrize(
+    "prelude, shadows, cause",
+    [
+        pytest.param(_NO_WRAPT, None, "ModuleNotFoundError: No module named 'wrapt'", id="wrapt-missing"),
+        pytest.param("", {"wrapt/__init__.py": "raise ImportError('wrapt is broken')\n"},
+                     "ImportError: wrapt is broken", id="wrapt-broken"),
+        pytest.param("", {"edgequake_patch/__init__.py": "raise ImportError('half-installed package')\n"},
+                     "ImportError: half-installed package", id="package-import-error"),
+        pytest.param("", {"edgequake_patch/__init__.py": "def broken(:\n"}, "SyntaxError: ", id="package-syntax-error"),
+        pytest.param("", {"edgequake_patch/__init__.py": ""}, "ModuleNotFoundError: No module named 'edgequake_patch._autoload'",
+                     id="submodule-missing"),
+    ],
+)
+def test_failure_at_interpreter_start_is_one_line_naming_the_cause(tmp_path, prelude, shadows, cause):
+    result = _start(tmp_path, _APP, env_value="1", prelude=prelude, shadows=shadows)
+    assert result.stdout.strip() == "started"
+    assert result.stderr.splitlines() == [
+        next(line for line in result.stderr.splitlines() if cause in line)
+    ], result.stderr
+    assert result.stderr.startswith("edgequake_patch: not activated (")
+    assert result.stderr.rstrip().endswith("; LiteLLM left unpatched")
+
+
+def test_wrapt_missing_leaves_litellm_stock_and_importable(tmp_path):
+    result = _start(tmp_path, _APP_WITH_LITELLM, env_value="1", prelude=_NO_WRAPT)
+    assert result.stdout.strip().splitlines()[-1] == "stock"
+    assert _our_lines(result.stderr) == [
+        "edgequake_patch: not activated (ModuleNotFoundError: No module named 'wrapt'); LiteLLM left unpatched"
+    ]
+
+
+def test_install_raising_never_reaches_the_apps_import(tmp_path):
+    result = _start(tmp_path, _APP_WITH_LITELLM, env_value="1", prelude=_INSTALL_RAISES)
+    # What install() had patched before raising is put back.
+    assert result.stdout.strip().splitlines()[-1] == "stock"
+    assert _our_lines(result.stderr) == [
+        "edgequake_patch: not activated (RuntimeError: simulated install failure); LiteLLM left unpatched"
+    ]
+
+
+def test_missing_native_core_at_start_warns_once(tmp_path):
+    result = _start(tmp_path, _APP_WITH_LITELLM, env_value="1", prelude=_NO_NATIVE_CORE)
+    assert result.stdout.strip().splitlines()[-1] == "stock"
+    ours = [line for line in _our_lines(result.stderr) if "RuntimeWarning" in line]
+    assert len(ours) == 1 and "native core could not be loaded" in ours[0], result.stderr
+
+
+def test_missing_native_core_under_warnings_as_errors_still_starts(tmp_path):
+    """-W error turns install()'s RuntimeWarning into an exception inside `import litellm`."""
+    prelude = _NO_NATIVE_CORE + "import warnings; warnings.simplefilter('error', RuntimeWarning)\n"
+    result = _start(tmp_path, _APP_WITH_LITELLM, env_value="1", prelude=prelude)
+    assert result.stdout.strip().splitlines()[-1] == "stock"
+    ours = _our_lines(result.stderr)
+    assert len(ours) == 1 and "RuntimeWarning" in ours[0] and "native core could not be loaded" in ours[0], result.stderr
+
+
+def test_checkout_pth_still_activates(tmp_path):
+    result = _start(tmp_path, _APP_WITH_LITELLM, env_value="1")
+    assert result.stdout.strip().splitlines()[-1] == "patched"
+    assert _our_lines(result.stderr) == []
+
+
+@pytest.mark.parametrize("env_value", [None, "", "0", "off"])
+def test_unset_says_nothing_and_imports_nothing_even_when_broken(tmp_path, env_value):
+    shadows = {
+        "wrapt/__init__.py": "raise ImportError('wrapt is broken')\n",
+        "edgequake_patch/__init__.py": "raise ImportError('half-installed package')\n",
+    }
+    app = "import sys; print(sorted(m for m in ('edgequake_patch', 'wrapt', 'litellm') if m in sys.modules))"
+    result = _start(tmp_path, app, env_value=env_value, shadows=shadows)
+    assert result.stdout.strip() == "[]"
+    assert result.stderr == ""
