@@ -29,6 +29,7 @@ against (`VERIFIED`); other releases in the supported range take the regular nat
 from __future__ import annotations
 
 import datetime
+import inspect
 from typing import Any, Optional
 
 import openai
@@ -37,7 +38,7 @@ from . import native, sdk_transport, stats
 
 #: LiteLLM releases whose handler code this module was checked against, differential suite and
 #: all: 1.95.0 (oldest supported) and 1.106.2 (newest). Elsewhere the regular path serves.
-VERIFIED = frozenset({"1.95.0", "1.106.2"})
+VERIFIED = frozenset({"1.95.0", "1.106.2", "1.110.2"})
 
 _REQUEST_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
 
@@ -71,12 +72,19 @@ class _Stock:
         self.set_duration = logging_utils._set_duration_in_model_call_details
         self.CustomLogger = CustomLogger
         self.agentic_default = CustomLogger.async_should_run_chat_completion_agentic_loop
-        newest = version == "1.106.2"
-        # 1.106: api base through a shared resolver, attribution headers, `litellm_params` for
-        # the SDK client (workload identity), `openai_sdk: True` in the pre-call log.
-        self.openai_sdk_flag = newest
-        self.client_takes_litellm_params = newest
-        self.attribution_headers = newest
+        # What the stock handler being reproduced does differs between releases; each
+        # difference is read off the release itself. (Whether the reproduction holds at all is
+        # decided by the fingerprints of the code it reproduces: versions.py / reliance.py.)
+        # From 1.106: api base through a shared resolver, attribution headers, `litellm_params`
+        # for the SDK client (workload identity), `openai_sdk: True` in the pre-call log.
+        shared_resolver = hasattr(main, "_resolve_openai_api_base")
+        self.openai_sdk_flag = shared_resolver
+        self.attribution_headers = shared_resolver
+        getter = vars(openai_module.OpenAIChatCompletion)["_get_openai_client"]
+        getter = getattr(getter, "__wrapped__", getter)
+        self.client_takes_litellm_params = "litellm_params" in inspect.signature(getter).parameters
+        # From 1.108: the parsed response is dumped with `exclude_unset=True` (a pydantic model).
+        self.dump_excludes_unset = hasattr(openai_module, "model_dump_provider_response")
 
 
 _stock: Optional[_Stock] = None
@@ -243,7 +251,8 @@ def _request(call: _Call, client: Any) -> tuple:
     extra_body = data.get("extra_body")
     if extra_body:
         body = {**body, **extra_body}
-    url, headers = client.build("chat/completions", body, data)
+    # Stock sends `data` with the call's timeout as a request option (create's `timeout=`).
+    url, headers = client.build("chat/completions", body, {**data, "timeout": call.ctx.timeout})
     try:
         timeout, connect_timeout = sdk_transport._timeouts(call.ctx.timeout)
     except sdk_transport._Refused as refused:
@@ -264,11 +273,12 @@ def _pre_call_args(client: Any, data: dict, headers: Any, is_async: bool) -> dic
 
 
 def _success(response: Any) -> Optional[dict]:
-    """The SDK-shaped body of a well-formed 2xx chat completion, else None."""
+    """The body of a well-formed 2xx chat completion as stock dumps the SDK's parsed response,
+    else None."""
     if not isinstance(response, native.Response) or not 200 <= response.status < 300:
         return None
     try:
-        return native.openai_sdk_shape(response.json())
+        return native.openai_sdk_shape(response.json(), exclude_unset=_symbols().dump_excludes_unset)
     except ValueError:
         return None
 

@@ -9,6 +9,7 @@ from ._native import (  # noqa: F401  (re-exported)
     TransportError,
     dumps,
     loads,
+    openai_schema,
     openai_sdk_shape,
     open_stream,
     open_stream_async,
@@ -16,6 +17,7 @@ from ._native import (  # noqa: F401  (re-exported)
     openai_sdk_shape_embedding,
     send,
     send_async,
+    use_openai_schema,
 )
 
-__all__ = ["FrameSplitter", "NetConfig", "Response", "StreamResponse", "open_stream", "open_stream_async", "parse_answer", "TransportError", "dumps", "loads", "openai_sdk_shape", "openai_sdk_shape_embedding", "send", "send_async"]
+__all__ = ["FrameSplitter", "NetConfig", "Response", "StreamResponse", "open_stream", "open_stream_async", "parse_answer", "TransportError", "dumps", "loads", "openai_schema", "openai_sdk_shape", "openai_sdk_shape_embedding", "send", "send_async", "use_openai_schema"]

@@ -92,6 +92,11 @@ def lean_refusal(ctx: Any) -> Optional[str]:
         return "timeout_type"
     if not _lean_release_verified():
         return "litellm_release_not_verified"
+    from . import sdk_models
+
+    if not sdk_models.core_parses():
+        # the lean handler finishes only on answers the core parsed as the SDK would
+        return "sdk_models_changed"
     import litellm
 
     if litellm.service_callback:

@@ -23,15 +23,22 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import httpx
 import openai
+from openai._constants import RAW_RESPONSE_HEADER
 from openai._legacy_response import LegacyAPIResponse
+from openai._models import FinalRequestOptions
+from pydantic import BaseModel, PrivateAttr
 from openai.lib.azure import BaseAzureClient
 
-from . import native, net_settings, routing, stats
+from . import native, net_settings, routing, sdk_models, stats
 from .native_transport import NativeAsyncTransport, NativeTransport
 from .transport_errors import as_httpx_error
 
 # The SDK's per-request options: not body fields.
 _REQUEST_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
+# The generic post's request options the native client reproduces; any other (files, a post
+# parser, an idempotency key, ...) leaves that call to the SDK.
+_POST_OPTIONS = frozenset({"headers", "params", "extra_json", "timeout", "max_retries", "security"})
+_NOT_GIVEN = object()
 
 
 def _create_params(method: Callable) -> frozenset:
@@ -56,10 +63,11 @@ def _sdk_base_url(base_url: str) -> httpx.URL:
 
 def _timeouts(timeout: Any) -> Tuple[Optional[float], Optional[float]]:
     """(read, connect) seconds for the core from what the SDK would get: a number applies to
-    every phase; an httpx.Timeout's read and connect phases map one to one."""
+    every phase; a Timeout's read and connect phases map one to one. openai 3 holds its own
+    `httpx2.Timeout` where openai 2 held an `httpx.Timeout`: both have the same phases."""
     if timeout is None or isinstance(timeout, (int, float)):
         return timeout, None
-    if isinstance(timeout, httpx.Timeout):
+    if type(timeout).__name__ == "Timeout" and hasattr(timeout, "read") and hasattr(timeout, "connect"):
         return timeout.read, timeout.connect
     raise _Refused("timeout_not_seconds")
 
@@ -163,6 +171,7 @@ class NativeSdkClient:
         self._base = str(self._base_url)
         self._query = query
         self._auth_headers = auth_headers
+        self._headers_memo: Dict[Any, list] = {}
         # Azure's SDK client routes deployment endpoints to /deployments/{model}/...
         self._deployments = deployments and "/deployments" not in self._base_url.path
         self._real = real
@@ -172,19 +181,38 @@ class NativeSdkClient:
 
     # --- what the handlers call -------------------------------------------------------------
 
-    def post(self, path: str, *, body: Any = None, options: Any = None, cast_to: Any = None, **_: Any):
-        """The SDK's generic POST, used by stock for embeddings without SDK defaults."""
+    def post(self, path: str, *, body: Any = None, options: Any = None, cast_to: Any = None,
+             stream: bool = False, stream_cls: Any = None, **more: Any):
+        """The SDK's generic POST. Stock uses it for embeddings without SDK defaults and, from
+        LiteLLM 1.108.1, for chat (with the raw-response header in `options`, streams included)."""
         options = options or {}
-        endpoint = self.embeddings if path.strip("/") == "embeddings" else _Endpoint(self, path.strip("/"), None)
+
+        def call_stock(client):
+            extra = {"stream": stream, "stream_cls": stream_cls} if stream or stream_cls is not None else {}
+            return client.post(path, body=body, options=options, cast_to=cast_to, **extra, **more)
+
+        if stream:
+            return call_stock(self.streaming_client())
+        if more or set(options) - _POST_OPTIONS:
+            return _Endpoint(self, path.strip("/"), None)._stock("sdk_unknown_option", call_stock)
+        name = path.strip("/")
+        endpoint = self.embeddings if name == "embeddings" else _Endpoint(self, name, None)
         kwargs = {"extra_headers": options.get("headers"), "extra_query": options.get("params"),
                   "extra_body": options.get("extra_json")}
         if "timeout" in options:
             kwargs["timeout"] = options["timeout"]
-        return endpoint.send(dict(body or {}), kwargs, lambda client: client.post(path, body=body, options=options, cast_to=cast_to))
+        if "max_retries" in options:
+            kwargs["max_retries"] = options["max_retries"]
+        if "security" in options:
+            kwargs["security"] = options["security"]
+        return endpoint.send(dict(body or {}), kwargs, call_stock, raw_header=False)
 
     # --- building the request the SDK would build -------------------------------------------
 
-    def build(self, path: str, body: Dict[str, Any], options: Dict[str, Any]) -> Tuple[str, list]:
+    def build(self, path: str, body: Dict[str, Any], options: Dict[str, Any], raw_header: bool = True) -> Tuple[str, list]:
+        """URL and headers as the SDK sends them for `options` (the create() keywords, or the
+        generic post's options under the same names). `raw_header`: the call is a
+        `with_raw_response` one, which adds the SDK's raw-response header (every stock path does)."""
         model = body.get("model") if self._deployments else None
         url = f"{self._base}deployments/{model}/{path}" if model is not None else self._base + path
         query = dict(self._query) if self._query else {}
@@ -193,20 +221,39 @@ class NativeSdkClient:
             query.update(extra_query)
         if query:
             url = str(httpx.URL(url, params=query))
-        headers = dict(self._auth_headers)
-        if self.organization is not None:
-            headers["OpenAI-Organization"] = self.organization
-        if self.project is not None:
-            headers["OpenAI-Project"] = self.project
+        custom = dict(self._auth_headers)  # Azure's: the SDK adds them per request
         extra_headers = options.get("extra_headers")
+        if raw_header:
+            custom[RAW_RESPONSE_HEADER] = "true"
         if extra_headers:
-            for name, value in extra_headers.items():
-                # A caller's header replaces the client's of the same name, whatever its case.
-                for existing in [h for h in headers if h.lower() == name.lower()]:
-                    del headers[existing]
-                if value is not None and not isinstance(value, openai.Omit):
-                    headers[name] = value
-        return url, list(headers.items())
+            custom.update(extra_headers)
+        timeout = options.get("timeout", _NOT_GIVEN)
+        return url, self._sdk_headers(custom, timeout, options.get("security"))
+
+    def _sdk_headers(self, custom: Dict[str, Any], timeout: Any, security: Any) -> list:
+        """The headers the SDK client stock would use sends with these per-request headers and
+        timeout, built by that client's own code (so they are the SDK's for its version: user
+        agent, X-Stainless-* platform headers, auth, retry count 0, read timeout). Memoised per
+        client: they are a pure function of those inputs. The core rewrites the retry count on
+        each retry, as the SDK does."""
+        try:
+            key = (tuple(custom.items()), timeout, None if security is None else tuple(sorted(security.items())))
+            cached = self._headers_memo.get(key)
+        except TypeError:  # unhashable values: build them every time
+            key, cached = None, None
+        if cached is None:
+            fields: Dict[str, Any] = {"method": "post", "url": "/", "headers": custom}
+            if timeout is not _NOT_GIVEN:
+                fields["timeout"] = timeout
+            if security is not None:
+                fields["security"] = security
+            built = self._real._build_headers(FinalRequestOptions.construct(**fields), retries_taken=0)
+            cached = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in built.raw]
+            if key is not None:
+                if len(self._headers_memo) >= 64:
+                    self._headers_memo.clear()
+                self._headers_memo[key] = cached
+        return cached
 
     def streaming_client(self) -> Any:
         """For streams the real SDK does everything (its retry loop, its Stream of chunks) on a
@@ -296,21 +343,24 @@ class _Endpoint:
     # --- the exchange ----------------------------------------------------------------------
 
     def send(self, body: Dict[str, Any], options: Dict[str, Any], call_stock: Callable[[Any], Any],
-             decode_base64: bool = False):
+             decode_base64: bool = False, raw_header: bool = True):
         client = self.client
         try:
             extra_body = options.get("extra_body")
             if extra_body:
                 body = {**body, **extra_body}
-            url, headers = client.build(self.path, body, options)
+            url, headers = client.build(self.path, body, options, raw_header=raw_header)
             timeout, connect_timeout = _timeouts(options.get("timeout", client.timeout))
         except _Refused as refused:
             return self._stock(refused.reason, call_stock)
+        except (TypeError, ValueError):  # headers the SDK itself would reject: it raises them
+            return self._stock("headers_not_sendable", call_stock)
+        max_retries = options.get("max_retries", client.max_retries)
         send = _take_prefetched(client.is_async) or (native.send_async if client.is_async else native.send)
         try:
             pending = send(
                 "POST", url, headers, body,
-                timeout=timeout, connect_timeout=connect_timeout, max_retries=client.max_retries, retry="openai_sdk",
+                timeout=timeout, connect_timeout=connect_timeout, max_retries=max_retries, retry="openai_sdk",
                 net=client._net,
             )
         except native.TransportError as error:  # sync only: the async form raises when awaited
@@ -359,10 +409,12 @@ class _Endpoint:
                 shaped = self._shape(parsed)
             except ValueError:
                 return client.replay(response, call_stock)
-            return NativeRawResponse(response.headers_dict(), shaped, self.path, decode_base64)
+            return NativeRawResponse(response.headers_dict(), shaped, self.path, decode_base64, parsed)
         return client.replay(response, call_stock)
 
     def _shape(self, parsed: Any):
+        if not sdk_models.core_parses():
+            raise ValueError("the installed SDK's models differ from the core's: the SDK parses")
         if self.path == "chat/completions":
             return native.openai_sdk_shape(parsed)
         if self.path == "embeddings":
@@ -379,9 +431,11 @@ class NativeRawResponse(LegacyAPIResponse):
     A subclass, because stock asserts the type; the SDK's __init__ (an httpx response, the
     client, request options) never runs."""
 
-    def __init__(self, headers: Dict[str, str], shaped: Dict[str, Any], path: str, decode_base64: bool = False):
+    def __init__(self, headers: Dict[str, str], shaped: Dict[str, Any], path: str, decode_base64: bool = False,
+                 body: Any = None):
         self._native_headers = headers
         self._shaped = shaped
+        self._body = body  # the parsed JSON, for dumps other than the plain one
         self._path = path
         self._decode_base64 = decode_base64
 
@@ -399,7 +453,7 @@ class NativeRawResponse(LegacyAPIResponse):
             if self._decode_base64:
                 _decode_embeddings(parsed)
             return parsed
-        return _Parsed(self._shaped)
+        return _Parsed.of(self._shaped, self._body)
 
 
 def _decode_embeddings(parsed: Any) -> None:
@@ -411,14 +465,40 @@ def _decode_embeddings(parsed: Any) -> None:
             item.embedding = array.array("f", base64.b64decode(item.embedding)).tolist()
 
 
-class _Parsed:
-    __slots__ = ("_dump",)
+class _Parsed(BaseModel):
+    """What `parse()` returns for a chat completion: stock only dumps it. A pydantic model,
+    because from LiteLLM 1.108 stock's Azure handler rejects anything else and then dumps it
+    with `exclude_unset=True`.
 
-    def __init__(self, dump: Dict[str, Any]):
-        self._dump = dump
+    The plain `model_dump()` is the core's SDK-shaped dict, and so is the one excluding unset
+    fields (the core reproduces both, tested against the SDK). Any other dump is the SDK's own:
+    the SDK's ChatCompletion is built (as the SDK builds it, without validation) from the
+    body, only then, and asked for it."""
 
-    def model_dump(self, *args: Any, **kwargs: Any) -> Dict[str, Any]:
-        return self._dump
+    _dump: Any = PrivateAttr()
+    _body: Any = PrivateAttr()
+
+    @classmethod
+    def of(cls, dump: Dict[str, Any], body: Any) -> "_Parsed":
+        # pydantic's __init__ would validate the (empty) field set for nothing: fill the slots
+        # a model instance has directly.
+        parsed = cls.__new__(cls)
+        object.__setattr__(parsed, "__dict__", {})
+        object.__setattr__(parsed, "__pydantic_fields_set__", set())
+        object.__setattr__(parsed, "__pydantic_extra__", None)
+        object.__setattr__(parsed, "__pydantic_private__", {"_dump": dump, "_body": body})
+        return parsed
+
+    def model_dump(self, **kwargs: Any) -> Dict[str, Any]:  # type: ignore[override]
+        private = self.__pydantic_private__
+        if not kwargs:
+            return private["_dump"]
+        if kwargs == {"exclude_unset": True}:  # what stock asks from 1.108
+            return native.openai_sdk_shape(private["_body"], exclude_unset=True)
+        from openai._models import construct_type
+        from openai.types.chat import ChatCompletion
+
+        return construct_type(type_=ChatCompletion, value=private["_body"]).model_dump(**kwargs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -517,7 +597,9 @@ def _build_native(real: Any, provider: str) -> NativeSdkClient:
         is_async=isinstance(real, openai.AsyncOpenAI),
         api_key=real.api_key,
         base_url=str(real.base_url),
-        auth_headers={**auth, **real._custom_headers} if real._custom_headers else dict(auth),
+        # Only Azure's: the SDK adds them per request. Every other client's auth and custom
+        # headers are part of the SDK's default headers, which `_sdk_headers` asks it for.
+        auth_headers=dict(auth) if azure else {},
         organization=real.organization,
         project=real.project,
         timeout=real.timeout,

@@ -357,7 +357,8 @@ fn shapers_take_any_json() {
                     return Ok(());
                 };
                 for result in [
-                    crate::openai::openai_sdk_shape(&obj).map(|_| ()),
+                    crate::openai::openai_sdk_shape(&obj, false).map(|_| ()),
+                    crate::openai::openai_sdk_shape(&obj, true).map(|_| ()),
                     crate::openai::openai_sdk_shape_embedding(&obj, false).map(|_| ()),
                     crate::openai::openai_sdk_shape_embedding(&obj, true).map(|_| ()),
                 ] {

@@ -46,6 +46,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(openai::openai_sdk_shape, m)?)?;
     m.add_function(wrap_pyfunction!(openai::openai_sdk_shape_embedding, m)?)?;
     m.add_function(wrap_pyfunction!(openai::openai_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(openai::use_openai_schema, m)?)?;
     // Anthropic, Gemini and Ollama answers (formats.rs dispatches to each format's module).
     m.add_function(wrap_pyfunction!(formats::parse_answer, m)?)?;
     m.add(

@@ -10,9 +10,14 @@
 //! `ShapeUnsupported` so the caller can hand that (never seen in practice) body to the
 //! SDK itself instead of returning a subtly different dict.
 //!
-//! The field lists mirror the installed openai SDK (2.x; see `openai_schema` and the
-//! Python test that compares it against `model_fields`), in declaration order, which is
-//! the order `model_dump` emits.
+//! The field lists mirror the openai SDK's models, in declaration order, which is the order
+//! `model_dump` emits. openai 3 added fields to some models; each field says from which SDK
+//! generation on it is declared, and the generation in use is chosen at run time
+//! (`use_openai_schema`) by comparing `openai_schema(generation)` with the installed SDK's
+//! `model_fields` (edgequake_patch/sdk_models.py): where neither generation matches, the
+//! Python side lets the SDK parse instead.
+
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::ffi;
@@ -41,11 +46,16 @@ enum T {
     /// A field we do not model (rare, deeply nested unions): present and not None means
     /// the caller must use the SDK.
     Unsupported,
+    /// A value both lax validation and construction keep as received (openai 3's
+    /// `metadata: Optional[Dict[str, str]]`: no coercion applies to JSON strings).
+    Kept,
 }
 
 struct Field {
     name: &'static str,
     ty: T,
+    /// The first SDK generation (major version) that declares the field.
+    since: u8,
 }
 
 pub struct Model {
@@ -54,7 +64,20 @@ pub struct Model {
 }
 
 const fn f(name: &'static str, ty: T) -> Field {
-    Field { name, ty }
+    Field { name, ty, since: 2 }
+}
+
+/// A field openai 3 added.
+const fn f3(name: &'static str, ty: T) -> Field {
+    Field { name, ty, since: 3 }
+}
+
+/// The SDK generation whose models are reproduced (2 until `use_openai_schema` says otherwise).
+static GENERATION: AtomicU8 = AtomicU8::new(2);
+
+fn declared(m: &'static Model) -> impl Iterator<Item = &'static Field> {
+    let generation = GENERATION.load(Ordering::Relaxed);
+    m.fields.iter().filter(move |field| field.since <= generation)
 }
 
 static OPT_STR: T = T::Opt(&T::Str);
@@ -166,6 +189,7 @@ static COMPLETION_TOKENS_DETAILS: Model = Model {
         f("audio_tokens", OPT_INT),
         f("reasoning_tokens", OPT_INT),
         f("rejected_prediction_tokens", OPT_INT),
+        f3("text_tokens", OPT_INT),
     ],
 };
 static PROMPT_TOKENS_DETAILS: Model = Model {
@@ -174,6 +198,8 @@ static PROMPT_TOKENS_DETAILS: Model = Model {
         f("audio_tokens", OPT_INT),
         f("cache_write_tokens", OPT_INT),
         f("cached_tokens", OPT_INT),
+        f3("image_tokens", OPT_INT),
+        f3("text_tokens", OPT_INT),
     ],
 };
 static COMPLETION_USAGE: Model = Model {
@@ -200,6 +226,7 @@ static CHAT_COMPLETION: Model = Model {
         f("created", T::Int),
         f("model", T::Str),
         f("object", T::Literal),
+        f3("metadata", T::Opt(&T::Kept)),
         f("moderation", T::Unsupported),
         f("service_tier", T::Opt(&T::Literal)),
         f("system_fingerprint", OPT_STR),
@@ -305,10 +332,19 @@ fn copy_value<'py>(v: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
 
 /// `construct_type(value, type_)` followed by model_dump, for one value.
 /// `validated` is true under an Optional, where the SDK runs pydantic validation first.
+/// What a dump does with a declared field the body did not carry: `model_dump()` fills it with
+/// None; `model_dump(exclude_unset=True)` leaves it out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unset {
+    Fill,
+    Exclude,
+}
+
 fn shape_value<'py>(
     v: &Bound<'py, PyAny>,
     ty: T,
     validated: bool,
+    unset: Unset,
     path: &Path<'_>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = v.py();
@@ -316,7 +352,7 @@ fn shape_value<'py>(
         return Ok(v.clone());
     }
     match ty {
-        T::Str | T::Literal => copy_value(v),
+        T::Str | T::Literal | T::Kept => copy_value(v),
         T::Int => {
             // Lax validation turns True, 5.0 and "5" into 5; construction would not.
             if validated
@@ -355,14 +391,14 @@ fn shape_value<'py>(
         }
         T::Model(m) => {
             if let Ok(d) = v.cast::<PyDict>() {
-                return Ok(shape_model(d, m, validated, path)?.into_any());
+                return Ok(shape_model(d, m, validated, unset, path)?.into_any());
             }
             if let Ok(l) = v.cast::<PyList>() {
                 // construct_type on a list for a model type builds one model per mapping.
                 let mut out = Vec::with_capacity(l.len());
                 for e in l.iter() {
                     out.push(match e.cast::<PyDict>() {
-                        Ok(d) => shape_model(d, m, validated, path)?.into_any(),
+                        Ok(d) => shape_model(d, m, validated, unset, path)?.into_any(),
                         Err(_) => copy_value(&e)?,
                     });
                 }
@@ -374,13 +410,13 @@ fn shape_value<'py>(
             Ok(l) => {
                 let mut out = Vec::with_capacity(l.len());
                 for e in l.iter() {
-                    out.push(shape_value(&e, *inner, validated, path)?);
+                    out.push(shape_value(&e, *inner, validated, unset, path)?);
                 }
                 Ok(PyList::new(py, out)?.into_any())
             }
             Err(_) => copy_value(v),
         },
-        T::Opt(inner) => shape_value(v, *inner, true, path),
+        T::Opt(inner) => shape_value(v, *inner, true, unset, path),
         T::ToolCall => {
             if let Ok(d) = v.cast::<PyDict>() {
                 // Discriminator "custom" picks the custom variant; anything else (missing,
@@ -397,9 +433,9 @@ fn shape_value<'py>(
                 } else {
                     &FUNCTION_TOOL_CALL
                 };
-                return Ok(shape_model(d, m, true, path)?.into_any());
+                return Ok(shape_model(d, m, true, unset, path)?.into_any());
             }
-            shape_value(v, T::Model(&FUNCTION_TOOL_CALL), true, path)
+            shape_value(v, T::Model(&FUNCTION_TOOL_CALL), true, unset, path)
         }
         T::Unsupported => Err(unsupported(path)),
     }
@@ -409,6 +445,7 @@ fn shape_model<'py>(
     d: &Bound<'py, PyDict>,
     m: &'static Model,
     validated: bool,
+    unset: Unset,
     path: &Path<'_>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let py = d.py();
@@ -416,19 +453,22 @@ fn shape_model<'py>(
     // Field names come from the parser's key cache: lookups hit precomputed hashes and,
     // for bodies parsed by our `loads`, the very same key objects (identity compare).
     let mut keys: [Option<Bound<'py, PyString>>; 16] = Default::default();
-    for (i, field) in m.fields.iter().enumerate() {
+    for (i, field) in declared(m).enumerate() {
         let key = crate::pyjson::cached_key(py, field.name)?;
         let value = match d.get_item(&key)? {
             Some(v) => shape_value(
                 &v,
                 field.ty,
                 validated,
+                unset,
                 &Path {
                     parent: Some(path),
                     name: field.name,
                 },
             )?,
-            // construct() fills every declared field; missing ones (required or not) get None.
+            // construct() fills every declared field; missing ones (required or not) get None,
+            // which a dump that excludes unset fields leaves out.
+            None if unset == Unset::Exclude => continue,
             None => py.None().into_bound(py),
         };
         out.set_item(&key, value)?;
@@ -440,7 +480,7 @@ fn shape_model<'py>(
                 || match k.cast::<PyString>() {
                     Ok(s) => {
                         let s = s.to_str()?;
-                        m.fields.iter().any(|f| f.name == s)
+                        declared(m).any(|f| f.name == s)
                     }
                     Err(_) => false,
                 };
@@ -455,8 +495,11 @@ fn shape_model<'py>(
 /// `openai_sdk_shape(obj: dict) -> dict`: `ChatCompletion.construct(**obj).model_dump()`.
 /// ValueError when the body is not a chat completion at all; `ShapeUnsupported` (a
 /// ValueError) when it is, but reproducing the SDK needs the SDK.
+/// With `exclude_unset`: `.model_dump(exclude_unset=True)` instead, which stock LiteLLM asks of
+/// the parsed response from 1.108 (fields the body did not carry are left out, at any depth).
 #[pyfunction]
-pub fn openai_sdk_shape<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+#[pyo3(signature = (obj, *, exclude_unset = false))]
+pub fn openai_sdk_shape<'py>(obj: &Bound<'py, PyAny>, exclude_unset: bool) -> PyResult<Bound<'py, PyDict>> {
     let d = obj
         .cast::<PyDict>()
         .map_err(|_| PyValueError::new_err("chat completion body is not a JSON object"))?;
@@ -482,7 +525,8 @@ pub fn openai_sdk_shape<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyD
             ))
         }
     }
-    shape_model(d, &CHAT_COMPLETION, false, &Path::ROOT)
+    let unset = if exclude_unset { Unset::Exclude } else { Unset::Fill };
+    shape_model(d, &CHAT_COMPLETION, false, unset, &Path::ROOT)
 }
 
 /// `openai_sdk_shape_embedding(obj: dict, *, decode_base64=False) -> dict`:
@@ -502,7 +546,7 @@ pub fn openai_sdk_shape_embedding<'py>(
         Some(v) if v.is_instance_of::<PyList>() => {}
         _ => return Err(PyValueError::new_err("embedding body has no 'data' list")),
     }
-    let out = shape_model(d, &EMBEDDING_RESPONSE, false, &Path::ROOT)?;
+    let out = shape_model(d, &EMBEDDING_RESPONSE, false, Unset::Fill, &Path::ROOT)?;
     if decode_base64 {
         let py = obj.py();
         if let Some(data) = out.get_item("data")? {
@@ -567,15 +611,29 @@ fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// `openai_schema() -> dict[str, list[str]]`: the declared field names we mirror, per SDK
-/// model, in order. Lets Python check them against the installed SDK at import time.
+/// `openai_schema(generation=None) -> dict[str, list[str]]`: the declared field names we
+/// mirror, per SDK model, in order, for that SDK generation (default: the one in use). Lets
+/// Python check them against the installed SDK before relying on them.
 #[pyfunction]
-pub fn openai_schema<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+#[pyo3(signature = (generation = None))]
+pub fn openai_schema<'py>(py: Python<'py>, generation: Option<u8>) -> PyResult<Bound<'py, PyDict>> {
+    let generation = generation.unwrap_or_else(|| GENERATION.load(Ordering::Relaxed));
     let d = PyDict::new(py);
     for m in ALL_MODELS {
-        d.set_item(m.name, m.fields.iter().map(|f| f.name).collect::<Vec<_>>())?;
+        let names: Vec<_> = m.fields.iter().filter(|f| f.since <= generation).map(|f| f.name).collect();
+        d.set_item(m.name, names)?;
     }
     Ok(d)
+}
+
+/// `use_openai_schema(generation)`: reproduce that SDK generation's models from now on.
+#[pyfunction]
+pub fn use_openai_schema(generation: u8) -> PyResult<()> {
+    if !(2..=3).contains(&generation) {
+        return Err(PyValueError::new_err(format!("no openai {generation}.x schema in the core")));
+    }
+    GENERATION.store(generation, Ordering::Relaxed);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -594,6 +652,32 @@ mod tests {
     }
 
     #[test]
+    fn shape_excluding_unset_leaves_out_only_what_the_body_lacks() {
+        Python::initialize();
+        Python::attach(|py| {
+            let body = crate::pyjson::loads(
+                py,
+                br#"{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":null},"finish_reason":"stop"}],"created":1,"model":"m","object":"chat.completion","extra":1}"#,
+            )
+            .unwrap();
+            let out = openai_sdk_shape(&body, true).unwrap();
+            let keys: Vec<String> = out.keys().extract().unwrap();
+            assert_eq!(keys, ["id", "choices", "created", "model", "object", "extra"]);
+            let msg = out
+                .get_item("choices")
+                .unwrap()
+                .unwrap()
+                .get_item(0)
+                .unwrap()
+                .get_item("message")
+                .unwrap();
+            let mkeys: Vec<String> = msg.cast::<PyDict>().unwrap().keys().extract().unwrap();
+            // An explicit null is set; the absent refusal, tool calls... are not.
+            assert_eq!(mkeys, ["content", "role"]);
+        });
+    }
+
+    #[test]
     fn shape_fills_missing_and_keeps_extras_in_order() {
         Python::initialize();
         Python::attach(|py| {
@@ -602,7 +686,7 @@ mod tests {
                 br#"{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"hi","reasoning_content":"r"},"finish_reason":"stop"}],"created":1,"model":"m","object":"chat.completion","usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3},"extra":{"a":[1]}}"#,
             )
             .unwrap();
-            let out = openai_sdk_shape(&body).unwrap();
+            let out = openai_sdk_shape(&body, false).unwrap();
             let keys: Vec<String> = out.keys().extract().unwrap();
             assert_eq!(
                 keys,
@@ -658,13 +742,13 @@ mod tests {
                 br#"{"choices":[{"message":{}}],"usage":{"prompt_tokens":"3"}}"#,
             )
             .unwrap();
-            assert!(openai_sdk_shape(&coerce)
+            assert!(openai_sdk_shape(&coerce, false)
                 .unwrap_err()
                 .is_instance_of::<ShapeUnsupported>(py));
             // The same string outside an Optional is kept as is, as construct() does.
             let raw =
                 crate::pyjson::loads(py, br#"{"choices":[{"message":{},"index":"3"}]}"#).unwrap();
-            let out = openai_sdk_shape(&raw).unwrap();
+            let out = openai_sdk_shape(&raw, false).unwrap();
             let idx = out
                 .get_item("choices")
                 .unwrap()
@@ -682,7 +766,7 @@ mod tests {
                 br#"{"choices":[{}]}"#,
             ] {
                 let v = crate::pyjson::loads(py, bad).unwrap();
-                let e = openai_sdk_shape(&v).unwrap_err();
+                let e = openai_sdk_shape(&v, false).unwrap_err();
                 assert!(
                     e.is_instance_of::<PyValueError>(py)
                         && !e.is_instance_of::<ShapeUnsupported>(py)

@@ -26,18 +26,16 @@ from litellm.integrations.custom_logger import CustomLogger
 import edgequake_patch
 from edgequake_patch import stats
 
-# Headers that describe the client software or the framing, not the request's meaning: the
-# SDK's own identification, and what each HTTP stack sets for itself. (Content-Type, Accept and
-# Accept-Encoding are compared: a provider reads them.)
-TRANSPORT_HEADERS = frozenset({"user-agent", "connection", "content-length", "host"})
+# Headers that describe the connection rather than the request: each HTTP stack frames its own
+# (the length of the same JSON may differ with the serializer's escaping; the body itself is
+# compared). Everything else is compared, the client's identification included (User-Agent,
+# the SDK's X-Stainless-* headers): gateways and firewalls read them. A value stock itself varies
+# from call to call is found by the two stock runs, like any other volatile value.
+TRANSPORT_HEADERS = frozenset({"connection", "content-length", "host"})
 
 
 def _request_view(recorded: Dict[str, Any]) -> Dict[str, Any]:
-    headers = {
-        k: v
-        for k, v in recorded["headers"].items()
-        if k not in TRANSPORT_HEADERS and not k.startswith("x-stainless")
-    }
+    headers = {k: v for k, v in recorded["headers"].items() if k not in TRANSPORT_HEADERS}
     return {
         "method": recorded["method"],
         "path": recorded["path"],

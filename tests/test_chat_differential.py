@@ -219,3 +219,20 @@ def test_body_truncated_mid_transfer(provider, is_async, standin, patch):
         assert getattr(patched, field) == getattr(stock, field), field
     assert len(comparison.patched.requests) == len(comparison.stock.requests)
     assert comparison.patched.native_calls >= 1
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("provider", ["openai", "lm_studio", "azure"])
+def test_sdk_identification_headers_as_stock(provider, is_async, standin, patch):
+    """The OpenAI SDK family's non-streaming calls (the lean handler, Azure chat) carry the
+    SDK's User-Agent and X-Stainless-* headers, as stock's do: some gateways refuse a request
+    without a User-Agent. (Every differential test compares them; this one names them.)"""
+    comparison = compare(_call(provider, standin, is_async=is_async, headers={"X-Caller": "c1"}), standin, patch)
+    assert_same(comparison)
+    sent = comparison.patched.requests[0]["headers"]
+    assert sent["user-agent"].startswith("OpenAI/Python "), sent
+    assert sent["x-stainless-lang"] == "python"
+    assert sent["x-stainless-async"] == ("async:asyncio" if is_async else "false")
+    assert sent["x-stainless-raw-response"] == "true"
+    assert sent["x-stainless-retry-count"] == "0"
+    assert sent["x-caller"] == "c1"

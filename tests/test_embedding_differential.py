@@ -44,3 +44,15 @@ def test_embedding_errors(provider, marker, is_async, standin, patch):
         assert comparison.stock.error is not None
     # (A 200 of the wrong shape is no error for stock embeddings: an empty response.)
     assert len(comparison.patched.requests) == len(comparison.stock.requests)
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("provider", ["openai", "azure", "mistral"])
+def test_sdk_identification_headers_as_stock(provider, is_async, standin, patch):
+    """Embeddings through the OpenAI SDK carry its User-Agent and X-Stainless-* headers."""
+    comparison = compare(_call(provider, standin, is_async=is_async, input=["hi"]), standin, patch)
+    assert_same(comparison)
+    sent = comparison.patched.requests[0]["headers"]
+    assert sent["user-agent"].startswith("OpenAI/Python "), sent
+    assert sent["x-stainless-lang"] == "python"
+    assert sent["x-stainless-retry-count"] == "0"

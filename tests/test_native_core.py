@@ -754,13 +754,22 @@ from openai.types import CreateEmbeddingResponse  # noqa: E402
 from openai.types.chat import ChatCompletion  # noqa: E402
 
 
-def _stock_dump(model_cls, obj):
-    """What stock LiteLLM gets: the SDK constructs (lenient) and LiteLLM calls model_dump()."""
+@pytest.fixture(autouse=True, scope="module")
+def _core_models_for_installed_sdk():
+    """The core reproduces the models of the SDK generation installed (openai 2 or 3)."""
+    from edgequake_patch import sdk_models
+
+    sdk_models.core_parses()
+
+
+def _stock_dump(model_cls, obj, **dump_options):
+    """What stock LiteLLM gets: the SDK constructs (lenient) and LiteLLM calls model_dump()
+    (from LiteLLM 1.108, with exclude_unset=True)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from openai._models import construct_type
 
-        return construct_type(type_=model_cls, value=json.loads(json.dumps(obj))).model_dump()
+        return construct_type(type_=model_cls, value=json.loads(json.dumps(obj))).model_dump(**dump_options)
 
 
 def _assert_same(ours, theirs, path="$"):
@@ -867,6 +876,13 @@ def test_openai_sdk_shape_matches_sdk(name):
     _assert_same(ours, _stock_dump(ChatCompletion, obj))
 
 
+@pytest.mark.parametrize("name", list(CHAT_SAMPLES))
+def test_openai_sdk_shape_excluding_unset_matches_sdk(name):
+    obj = CHAT_SAMPLES[name]
+    ours = native.openai_sdk_shape(native.loads(json.dumps(obj)), exclude_unset=True)
+    _assert_same(ours, _stock_dump(ChatCompletion, obj, exclude_unset=True))
+
+
 @pytest.mark.parametrize("name", ["basic", "tools-valid", "logprobs"])
 def test_openai_sdk_shape_matches_model_validate_for_valid_bodies(name):
     obj = CHAT_SAMPLES[name]
@@ -899,37 +915,27 @@ def test_openai_sdk_shape_refuses_what_only_the_sdk_reproduces():
 
 
 def test_openai_schema_matches_installed_sdk():
-    from openai.types import completion_usage, create_embedding_response, embedding
-    from openai.types.chat import chat_completion, chat_completion_audio, chat_completion_message, chat_completion_token_logprob
-    from openai.types.chat import chat_completion_message_custom_tool_call as custom
-    from openai.types.chat import chat_completion_message_function_tool_call as function
+    from edgequake_patch import sdk_models
 
-    models = {
-        "ChatCompletion": chat_completion.ChatCompletion,
-        "Choice": chat_completion.Choice,
-        "ChoiceLogprobs": chat_completion.ChoiceLogprobs,
-        "ChatCompletionTokenLogprob": chat_completion_token_logprob.ChatCompletionTokenLogprob,
-        "TopLogprob": chat_completion_token_logprob.TopLogprob,
-        "ChatCompletionMessage": chat_completion_message.ChatCompletionMessage,
-        "Annotation": chat_completion_message.Annotation,
-        "AnnotationURLCitation": chat_completion_message.AnnotationURLCitation,
-        "ChatCompletionAudio": chat_completion_audio.ChatCompletionAudio,
-        "FunctionCall": chat_completion_message.FunctionCall,
-        "ChatCompletionMessageFunctionToolCall": function.ChatCompletionMessageFunctionToolCall,
-        "Function": function.Function,
-        "ChatCompletionMessageCustomToolCall": custom.ChatCompletionMessageCustomToolCall,
-        "Custom": custom.Custom,
-        "CompletionUsage": completion_usage.CompletionUsage,
-        "CompletionTokensDetails": completion_usage.CompletionTokensDetails,
-        "PromptTokensDetails": completion_usage.PromptTokensDetails,
-        "CreateEmbeddingResponse": create_embedding_response.CreateEmbeddingResponse,
-        "Embedding": embedding.Embedding,
-        "Usage": create_embedding_response.Usage,
-    }
+    models = sdk_models.sdk_models()
+    assert sdk_models.core_parses(), "no schema generation in the core matches the installed openai SDK"
     schema = native.openai_schema()
     assert set(schema) == set(models)
     for name, cls in models.items():
         assert schema[name] == list(cls.model_fields), name
+    import openai
+
+    assert sdk_models.generation() == int(openai.__version__.split(".")[0])
+
+
+def test_a_changed_sdk_model_turns_the_core_parsing_off(monkeypatch):
+    from edgequake_patch import sdk_models
+    from openai.types.chat import chat_completion
+
+    fields = dict(chat_completion.ChatCompletion.model_fields)
+    fields["a_field_no_generation_has"] = fields["id"]
+    monkeypatch.setattr(sdk_models, "sdk_models", lambda: {"ChatCompletion": type("M", (), {"model_fields": fields})})
+    assert sdk_models._matching_generation() is None
 
 
 EMBEDDING = {

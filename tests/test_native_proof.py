@@ -14,7 +14,13 @@ from tests.differential import CHAT_PROVIDERS, EMBEDDING_PROVIDERS, block_python
 
 @pytest.fixture
 def python_sockets_blocked(standin, monkeypatch):
-    """Python-level connects to the stand-in fail; the core's own sockets are untouched."""
+    """Python-level connects to the stand-in fail; the core's own sockets are untouched. Stock
+    must open a new connection for the block to bite: LiteLLM's cached clients (and its
+    module-level ones) keep connections from earlier tests alive, so this test gets fresh ones."""
+    litellm.in_memory_llm_clients_cache.flush_cache()
+    for name in ("module_level_client", "module_level_aclient"):
+        if name in vars(litellm):  # re-created lazily; the old ones come back afterwards
+            monkeypatch.delitem(vars(litellm), name)
     return block_python_connects(monkeypatch, standin.port, "stand-in")
 
 
