@@ -35,10 +35,6 @@ import openai
 
 from . import native, sdk_transport, stats
 
-#: LiteLLM releases whose handler code this module was checked against, differential suite and
-#: all: 1.95.0 (oldest supported) and 1.106.2 (newest). Elsewhere the regular path serves.
-VERIFIED = frozenset({"1.95.0", "1.106.2"})
-
 _REQUEST_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
 
 
