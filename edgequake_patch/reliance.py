@@ -342,14 +342,16 @@ def all_refs() -> Tuple[str, ...]:
 def _lookup(ref: str) -> Any:
     """The object a reference names; raises LookupError if the release has no such thing."""
     module_name, _, qualname = ref.partition(":")
+    # Not only ImportError / AttributeError: a module that fails to import in another way, or a
+    # lazy module attribute whose loader raises, is just as absent for the path relying on it.
     try:
         obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
+    except Exception as exc:  # noqa: BLE001
         raise LookupError(ref) from exc
     for part in qualname.split("."):
         try:
             obj = getattr(obj, part)
-        except AttributeError as exc:
+        except Exception as exc:  # noqa: BLE001
             raise LookupError(ref) from exc
     return obj
 
@@ -407,7 +409,7 @@ def _code_fingerprint(obj: Any) -> str:
         return _digest(f"object:{cls.__module__}.{cls.__qualname__}")
     try:
         source = inspect.getsource(obj)
-    except (OSError, TypeError):
+    except Exception:  # noqa: BLE001 - no .py file, a class defined dynamically, ...
         return NO_SOURCE
     return source_fingerprint(source)
 
