@@ -88,11 +88,10 @@ class Modes:
     def set(self, mode: str) -> None:
         edgequake_patch.uninstall()
         litellm_main._complete_custom_openai = self._stock_dispatch
-        routing._lean_release = None  # decided again on the next call
         if mode in ("patched", "regular"):
-            assert edgequake_patch.install()
+            assert edgequake_patch.install()  # routing's path decisions set afresh
             if mode == "regular":
-                routing._lean_release = False
+                routing._paths_off["lean"] = "bench_regular_path"  # as on a release that changed it
         elif mode == "floor":
             litellm_main._complete_custom_openai = self._instant
         elif mode == "floor+http":

@@ -21,8 +21,10 @@ ENV_VAR = "EDGEQUAKE_PATCH"
 def install() -> bool:
     """Hook LiteLLM's provider dispatch. Idempotent and thread-safe.
 
-    Returns False, after one RuntimeWarning, when the installed LiteLLM is outside the
-    supported range or the native core cannot load; LiteLLM is then left untouched.
+    Returns False, after one RuntimeWarning, when the installed LiteLLM is older than the
+    oldest supported release (or a compromised one), when it changed what the provider dispatch
+    hooks rely on, or when the native core cannot load; LiteLLM is then left untouched. On a
+    release that was never tested, each path whose stock code changed stays stock (`status()`).
     """
     from . import hooks
 
@@ -43,16 +45,21 @@ def is_installed() -> bool:
 
 
 def status() -> Dict[str, Any]:
-    """What is patched and what it has done: LiteLLM version, hooked symbols, call counts."""
+    """What is patched and what it has done: LiteLLM version, which paths run natively on it
+    (and why not), hooked symbols, call counts."""
     from . import hooks, stats, versions
 
     litellm_version = versions.installed_litellm()
     native_error = hooks.native_core_error()
+    unsupported = versions.unsupported_reason(litellm_version)
     return {
         "installed": hooks.is_installed(),
         "litellm_version": litellm_version,
-        "supported_range": f"{versions.OLDEST_SUPPORTED}..{versions.NEWEST_SUPPORTED}",
-        "unsupported_reason": versions.unsupported_reason(litellm_version),
+        # No upper bound: a release after the newest tested one is decided path by path.
+        "supported_range": f">={versions.OLDEST_SUPPORTED}",
+        "unsupported_reason": unsupported,
+        "tested_releases": versions.tested_releases(),
+        **_release_decision(unsupported is None),
         "native_core": native_error is None,
         "native_core_error": native_error,
         "hooks": hooks.installed_hooks(),
@@ -60,6 +67,26 @@ def status() -> Dict[str, Any]:
         # calls before they reach the provider dispatch, so this patch never sees them.
         "litellm_rust_route": _litellm_rust_route(),
         **stats.snapshot(),
+    }
+
+
+def _release_decision(supported: bool) -> Dict[str, Any]:
+    """`release` ("tested" or "decided by fingerprints") and, per path, whether it is on, why
+    not, and which tested releases it matches. Made once (at install, or here)."""
+    if not supported:
+        return {"release": None, "paths": {}}
+    from . import reliance
+
+    try:
+        decision = reliance.decision()
+    except Exception as exc:  # noqa: BLE001 - a status report must not fail on LiteLLM internals
+        return {"release": None, "paths": {}, "release_error": f"{exc.__class__.__name__}: {exc}"}
+    return {
+        "release": decision.release,
+        "paths": {
+            name: {"on": state.on, "reason": state.reason, "matches": list(state.matches)}
+            for name, state in decision.paths.items()
+        },
     }
 
 

@@ -36,7 +36,7 @@ import litellm
 from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 from pydantic_core import PydanticUndefined
 
-from . import native, stats
+from . import native, routing, stats
 
 try:
     from litellm.litellm_core_utils.thread_pool_executor import executor as _logging_pool
@@ -442,6 +442,8 @@ def adopt(wrapper: Any, provider: str) -> Any:
     stream is one this module understands: an OpenAI SDK stream (openai, lm_studio, azure) over
     an un-encoded SSE body nobody has read yet. Anything else is returned untouched."""
     if type(wrapper) is not CustomStreamWrapper or wrapper.custom_llm_provider not in _SDK_PROVIDERS:
+        return wrapper
+    if routing.path_refusal("fast_stream") is not None:  # the installed release changed what it repeats
         return wrapper
     response = getattr(wrapper.completion_stream, "response", None)
     # httpx's client wraps the transport's stream (BoundSyncStream / BoundAsyncStream).

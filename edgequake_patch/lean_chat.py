@@ -22,8 +22,10 @@ Which calls come here is decided in routing.py (`lean_refusal`); a few condition
 once the call is under way (a provider config that fakes streams, an agentic callback hook) are
 checked here before anything is sent or logged, and send the call down the regular native path.
 
-Version specifics are limited to the LiteLLM releases the differential suite ran this handler
-against (`VERIFIED`); other releases in the supported range take the regular native path.
+Where stock's handler differs between releases, the difference is read off the release
+(`_Stock`). Whether this reproduction holds at all on a release is decided by the fingerprints
+of the stock code it reproduces (reliance.py, path `lean`): a release that changed any of it
+takes the regular native path.
 """
 
 from __future__ import annotations
@@ -35,10 +37,6 @@ from typing import Any, Optional
 import openai
 
 from . import native, sdk_transport, stats
-
-#: LiteLLM releases whose handler code this module was checked against, differential suite and
-#: all: 1.95.0 (oldest supported) and 1.106.2 (newest). Elsewhere the regular path serves.
-VERIFIED = frozenset({"1.95.0", "1.106.2", "1.110.2"})
 
 _REQUEST_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
 
@@ -55,7 +53,7 @@ class _Stock:
     """LiteLLM symbols the handler uses, looked up once per release (after LiteLLM is imported;
     module attributes are read at call time where tests or apps may replace them)."""
 
-    def __init__(self, version: str):
+    def __init__(self):
         import litellm
         import litellm.main as main
         import litellm.llms.openai.openai as openai_module
@@ -93,9 +91,7 @@ _stock: Optional[_Stock] = None
 def _symbols() -> _Stock:
     global _stock
     if _stock is None:
-        from .versions import installed_litellm
-
-        _stock = _Stock(installed_litellm() or "")
+        _stock = _Stock()
     return _stock
 
 

@@ -1,7 +1,8 @@
 """The one place that decides, per call, whether the native core serves it or stock LiteLLM does.
 
 Two moments of decision, both before anything is sent:
-  * at dispatch (`chat_refusal`, `embedding_refusal`): what the call asks for;
+  * at dispatch (`chat_refusal`, `embedding_refusal`): what the call asks for, and whether the
+    installed LiteLLM changed what its path relies on (reliance.py, decided once at install);
   * at the transport (sdk_transport, http_transport): what the request stock built contains,
     or a client the core cannot reproduce.
 A call refused at either moment runs exactly as stock, and the reason is counted in `status()`.
@@ -11,7 +12,7 @@ Once a native request has left, its outcome is final: no stock retry, no second 
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 import httpx
 
@@ -33,6 +34,37 @@ EMBEDDING_PROVIDERS = frozenset({"openai", "lm_studio", "azure", "mistral", "gem
 _TIMEOUTS = (int, float, httpx.Timeout)
 
 
+# --- which paths the installed release may run (reliance.py decides at install; on a tested
+# release every path is on and these stay empty)
+
+#: path -> the counted reason its calls stay stock ("litellm_changed:chat_anthropic").
+_paths_off: Dict[str, str] = {}
+#: provider -> that reason, for the providers whose dispatch path is off.
+_chat_off: Dict[str, str] = {}
+_embedding_off: Dict[str, str] = {}
+
+
+def apply(decision: Any) -> None:
+    """Take the installed release's decision (reliance.Decision): calls of a path that is off
+    are refused before anything is sent, and counted with its reason."""
+    from . import hooks
+
+    off = {name: state.code or f"litellm_changed:{name}" for name, state in decision.paths.items() if not state.on}
+    chat = {p: off[path] for p, path in hooks.dispatch_paths(hooks.COMPLETE).items() if path in off}
+    embedding = {p: off[path] for p, path in hooks.dispatch_paths(hooks.EMBED).items() if path in off}
+    _paths_off.clear()
+    _paths_off.update(off)
+    _chat_off.clear()
+    _chat_off.update(chat)
+    _embedding_off.clear()
+    _embedding_off.update(embedding)
+
+
+def path_refusal(path: str) -> Optional[str]:
+    """Why `path` is off on the installed release (its counted reason), or None."""
+    return _paths_off.get(path)
+
+
 def _timeout_refusal(timeout: Any) -> Optional[str]:
     if timeout is None or isinstance(timeout, _TIMEOUTS):
         return None
@@ -44,6 +76,10 @@ def chat_refusal(ctx: Any) -> Optional[str]:
     provider = ctx.custom_llm_provider
     if provider not in CHAT_PROVIDERS:
         return "provider_not_native"
+    if _chat_off:
+        changed = _chat_off.get(provider)
+        if changed is not None:
+            return changed
     if ctx.client is not None:
         return "caller_client"
     if ctx.shared_session is not None:
@@ -54,6 +90,10 @@ def chat_refusal(ctx: Any) -> Optional[str]:
 def embedding_refusal(provider: Optional[str], client: Any, timeout: Any, shared_session: Any = None) -> Optional[str]:
     if provider not in EMBEDDING_PROVIDERS:
         return "provider_not_native"
+    if _embedding_off:
+        changed = _embedding_off.get(provider)
+        if changed is not None:
+            return changed
     if client is not None:
         return "caller_client"
     if shared_session is not None:
@@ -68,16 +108,6 @@ def embedding_refusal(provider: Optional[str], client: Any, timeout: Any, shared
 LEAN_PROVIDERS = frozenset({"openai", "lm_studio"})
 # Stock's OpenAI handler accepts exactly these timeout types (anything else: its own error).
 _LEAN_TIMEOUTS = (float, httpx.Timeout)
-_lean_release: Optional[bool] = None
-
-
-def _lean_release_verified() -> bool:
-    global _lean_release
-    if _lean_release is None:
-        from . import lean_chat, versions
-
-        _lean_release = versions.installed_litellm() in lean_chat.VERIFIED
-    return _lean_release
 
 
 def lean_refusal(ctx: Any) -> Optional[str]:
@@ -90,8 +120,11 @@ def lean_refusal(ctx: Any) -> Optional[str]:
         return "stream"
     if not isinstance(ctx.timeout, _LEAN_TIMEOUTS):
         return "timeout_type"
-    if not _lean_release_verified():
-        return "litellm_release_not_verified"
+    if _paths_off:
+        # the installed release changed what the lean handler reproduces: the regular path
+        changed = _paths_off.get("lean")
+        if changed is not None:
+            return changed
     from . import sdk_models
 
     if not sdk_models.core_parses():

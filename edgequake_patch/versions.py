@@ -1,22 +1,32 @@
-"""Which LiteLLM releases the patch supports, decided without importing LiteLLM.
+"""Which LiteLLM releases the patch may run on, decided without importing LiteLLM.
 
-The hooks replace LiteLLM's private per-provider dispatch functions, so every release in the
-range is one the test suite has run against (CI tests both ends). Outside it, `install()`
-refuses and LiteLLM runs unpatched.
+* Below `OLDEST_SUPPORTED` the hooks' targets (LiteLLM's per-provider dispatch functions) do
+  not exist: `install()` refuses. So it does for the compromised releases.
+* A *tested* release is one recorded in `fingerprints.json`: the suite ran against it and the
+  fingerprints of everything the patch relies on were recorded (`scripts/vet.sh VERSION`).
+* Any newer release is decided by evidence, not by its number: each path runs if what it
+  relies on is unchanged from a tested release (reliance.py). No upper bound is kept here.
+
+This module stands alone (no imports from the package), so the scripts can read the release
+ends from it (`runpy.run_path("edgequake_patch/versions.py")`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from importlib import metadata
-from typing import Optional, Tuple
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
 
 Version = Tuple[int, ...]
 
 OLDEST_SUPPORTED = "1.95.0"
-NEWEST_SUPPORTED = "1.110.2"
-# Releases that were published compromised: never patched, even inside the range.
+# Releases that were published compromised: never patched.
 COMPROMISED = frozenset({"1.82.7", "1.82.8"})
+
+#: The recorded fingerprints of the tested releases (generated, see reliance.py).
+FINGERPRINTS = Path(__file__).with_name("fingerprints.json")
 
 _RELEASE = re.compile(r"^(\d+)\.(\d+)\.(\d+)")
 
@@ -27,44 +37,69 @@ def parse(version: str) -> Optional[Version]:
     return tuple(int(part) for part in match.groups()) if match else None
 
 
-def in_range(version: str, oldest: str, newest: str) -> bool:
-    parsed = parse(version)
-    return parsed is not None and parse(oldest) <= parsed <= parse(newest)  # type: ignore[operator]
+_records: Optional[List[Dict[str, Any]]] = None
+
+
+def records() -> List[Dict[str, Any]]:
+    """The tested releases' records: {"versions": {package: version}, "fingerprints": {...}}.
+    A missing or unreadable file means no release is tested: every path then stays stock."""
+    global _records
+    if _records is None:
+        try:
+            with open(FINGERPRINTS, encoding="utf-8") as fh:
+                _records = list(json.load(fh).get("records", []))
+        except (OSError, ValueError):
+            _records = []
+    return _records
+
+
+def tested_releases() -> List[str]:
+    """The tested LiteLLM releases, oldest first."""
+    found = {str(r["versions"].get("litellm")) for r in records()}
+    return sorted((v for v in found if parse(v) is not None), key=lambda v: parse(v))  # type: ignore[arg-type,return-value]
+
+
+#: The newest tested release (CI tests it and the oldest supported one); releases after it are
+#: served as far as their fingerprints allow.
+NEWEST_SUPPORTED = (tested_releases() or [OLDEST_SUPPORTED])[-1]
 
 
 # What may follow the release numbers: a pre-release or development build comes before its
-# release, a post-release after it; a local label ("+...") changes neither.
+# release; a post-release or local label does not.
 _BEFORE_RELEASE = re.compile(r"^[-_.]?(a|b|c|rc|alpha|beta|pre|preview|dev)", re.IGNORECASE)
 
 
-def _outside_at_the_ends(version: str) -> bool:
-    """A build of an end release that is not that release: a pre-release of the oldest is
-    older than it, a post-release (or anything else) of the newest is newer. Neither was tested."""
-    match = _RELEASE.match(version.strip())
-    if match is None:
-        return False
-    suffix = version.strip()[match.end():].split("+", 1)[0]
-    if not suffix:
-        return False
+def _before_oldest(version: str) -> bool:
+    """Older than the oldest supported release, pre-releases of it included."""
     release = parse(version)
-    if release == parse(OLDEST_SUPPORTED) and _BEFORE_RELEASE.match(suffix):
+    if release is None:
         return True
-    return release == parse(NEWEST_SUPPORTED) and not _BEFORE_RELEASE.match(suffix)
+    oldest = parse(OLDEST_SUPPORTED)
+    if release != oldest:
+        return release < oldest  # type: ignore[operator]
+    match = _RELEASE.match(version.strip())
+    suffix = version.strip()[match.end():].split("+", 1)[0]  # type: ignore[union-attr]
+    return bool(_BEFORE_RELEASE.match(suffix))
 
 
-def installed_litellm() -> Optional[str]:
+def installed(distribution: str) -> Optional[str]:
     try:
-        return metadata.version("litellm")
+        return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return None
 
 
+def installed_litellm() -> Optional[str]:
+    return installed("litellm")
+
+
 def unsupported_reason(version: Optional[str]) -> Optional[str]:
-    """Why this LiteLLM must not be patched, or None when it may be."""
+    """Why this LiteLLM must not be patched at all, or None when it may be (each path is then
+    decided by reliance.py)."""
     if version is None:
         return "litellm is not installed"
     if version in COMPROMISED:
         return f"litellm {version} is a compromised release"
-    if not in_range(version, OLDEST_SUPPORTED, NEWEST_SUPPORTED) or _outside_at_the_ends(version):
-        return f"litellm {version} is outside the supported range {OLDEST_SUPPORTED}..{NEWEST_SUPPORTED}"
+    if _before_oldest(version):
+        return f"litellm {version} is older than the oldest supported release {OLDEST_SUPPORTED}"
     return None

@@ -1,10 +1,13 @@
 # Sourced by the other scripts: a virtualenv per LiteLLM version with the project installed.
-#   LITELLM_VERSION  which LiteLLM to test against (default: the newest supported)
+#   LITELLM_VERSION  which LiteLLM to test against (default: the newest tested)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-NEWEST=$(python3 -c "import re;print(re.search(r'NEWEST_SUPPORTED = \"([^\"]+)\"', open('edgequake_patch/versions.py').read()).group(1))")
-OLDEST=$(python3 -c "import re;print(re.search(r'OLDEST_SUPPORTED = \"([^\"]+)\"', open('edgequake_patch/versions.py').read()).group(1))")
+# The oldest supported release, and the newest tested one (the newest recorded in
+# edgequake_patch/fingerprints.json), as versions.py derives them; it imports nothing else.
+read_release() { python3 -c "import runpy, sys; print(runpy.run_path('edgequake_patch/versions.py')[sys.argv[1]])" "$1"; }
+NEWEST=$(read_release NEWEST_SUPPORTED)
+OLDEST=$(read_release OLDEST_SUPPORTED)
 LITELLM_VERSION="${LITELLM_VERSION:-$NEWEST}"
 VENV="$ROOT/.venv-litellm-$LITELLM_VERSION"
 export LITELLM_LOCAL_MODEL_COST_MAP=True HF_HUB_OFFLINE=1 PIP_DISABLE_PIP_VERSION_CHECK=1

@@ -1,5 +1,6 @@
 """install() / uninstall() / status(): idempotent, thread-safe, exact restoration, refusal
-outside the supported LiteLLM range or without the native core, fallbacks recorded."""
+below the oldest supported LiteLLM or without the native core, fallbacks recorded. (Releases
+after the tested ones: test_versions_fingerprints.py.)"""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import litellm
 import pytest
 
 import edgequake_patch
-from edgequake_patch import hooks, stats, versions
+from edgequake_patch import hooks, reliance, stats, versions
 
 
 def _current_symbols():
@@ -33,7 +34,7 @@ def test_uninstall_restores_every_symbol_exactly(patch):
     before = _current_symbols()
     patch.on()
     during = _current_symbols()
-    applicable = {h.name for h in hooks.applicable(versions.installed_litellm())}
+    applicable = {h.name for h in hooks.planned(reliance.decision())}
     assert applicable, "no hook applies to the installed LiteLLM"
     for name in applicable:
         assert during[name] is not before[name], f"{name} was not patched"
@@ -62,12 +63,13 @@ def test_install_is_idempotent_and_thread_safe(patch):
     assert not edgequake_patch.is_installed()
 
 
-@pytest.mark.parametrize("version", ["1.80.0", "1.94.3", "1.106.3", "1.109.1", "1.82.7", "1.82.8",
-                                     # builds just outside the ends: before the oldest release, after the newest
-                                     "1.95.0rc1", "1.95.0.dev3", "1.95.0.rc.1", "1.106.2.post1", "1.106.2-1"])
+@pytest.mark.parametrize("version", ["1.80.0", "1.94.3", "1.82.7", "1.82.8",
+                                     # builds of the oldest release that come before it
+                                     "1.95.0rc1", "1.95.0.dev3", "1.95.0.rc.1"])
 def test_outside_supported_range_warns_once_and_changes_nothing(version, monkeypatch, patch):
     monkeypatch.setattr(versions, "installed_litellm", lambda: version)
     monkeypatch.setattr(hooks, "_warned", set())
+    monkeypatch.setattr(reliance, "_decision", None)
     before = _current_symbols()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -86,15 +88,19 @@ def test_supported_range_is_declared_consistently():
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     requirement = next(d for d in pyproject["project"]["dependencies"] if d.startswith("litellm"))
     assert f">={versions.OLDEST_SUPPORTED}" in requirement
-    assert f"<={versions.NEWEST_SUPPORTED}" in requirement
+    # No upper bound: installing the patch never changes which LiteLLM pip resolves; a newer
+    # release is decided by its fingerprints.
+    assert "<" not in requirement and "~=" not in requirement and "==" not in requirement
     assert "!=1.82.7" in requirement and "!=1.82.8" in requirement
+    assert versions.OLDEST_SUPPORTED in versions.tested_releases()
+    assert versions.NEWEST_SUPPORTED == versions.tested_releases()[-1]
     assert versions.unsupported_reason(versions.OLDEST_SUPPORTED) is None
     assert versions.unsupported_reason(versions.NEWEST_SUPPORTED) is None
 
 
 @pytest.mark.parametrize("version", ["1.95.0", "1.95.0+local", "1.95.0.post1", "1.100.0rc1", "1.106.2",
-                                     "1.106.2+local", "1.106.2rc2"])
-def test_builds_inside_the_range_are_supported(version):
+                                     "1.106.2+local", "1.106.2rc2", "1.110.2.post1", "1.111.0", "2.0.0"])
+def test_builds_from_the_oldest_on_may_be_patched(version):
     assert versions.unsupported_reason(version) is None
 
 
@@ -114,6 +120,12 @@ def test_status_reports_version_hooks_and_counts(standin, patch):
     status = edgequake_patch.status()
     assert status["installed"] is True
     assert status["litellm_version"] == versions.installed_litellm()
+    assert status["supported_range"] == f">={versions.OLDEST_SUPPORTED}"
+    assert status["tested_releases"] == versions.tested_releases()
+    assert status["release"] == "tested"
+    assert set(status["paths"]) == set(reliance.PATH_NAMES)
+    assert all(p == {"on": True, "reason": None, "matches": [versions.installed_litellm()]}
+               for p in status["paths"].values())
     symbols = {h["symbol"] for h in status["hooks"]}
     assert "litellm.main._complete_custom_openai" in symbols
     assert "litellm.main._complete_azure" in symbols

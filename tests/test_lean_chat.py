@@ -46,8 +46,10 @@ class Paths:
 
 
 def test_lean_path_is_active_on_this_release():
-    # Both supported ends are verified: if this fails, every other assertion here is vacuous.
-    assert routing._lean_release_verified(), litellm.__version__ if hasattr(litellm, "__version__") else ""
+    # On by the installed release's fingerprints: if this fails, every other assertion here is vacuous.
+    from edgequake_patch import reliance
+
+    assert reliance.decision().on("lean"), reliance.decision().paths["lean"].reason
 
 
 # --- inside the whitelist: finished by the lean handler ---------------------------------------
@@ -257,13 +259,15 @@ def test_streams_keep_the_regular_path(is_async, standin, patch):
 
 
 @ASYNC
-def test_unverified_release_keeps_the_regular_path(is_async, standin, patch, monkeypatch):
-    monkeypatch.setattr(routing, "_lean_release", False)
+def test_changed_release_keeps_the_regular_path(is_async, standin, patch, monkeypatch):
+    # As install() leaves routing on a release that changed what the lean handler reproduces.
+    monkeypatch.setattr(routing, "apply", lambda decision: routing._paths_off.update(lean="litellm_changed:lean"))
+    monkeypatch.setattr(routing, "_paths_off", {})
     with Paths() as paths:
         comparison = compare(_call("openai", standin, is_async=is_async), standin, patch)
     assert_same(comparison)
     assert paths.lean == 0
-    assert paths.not_lean == {"litellm_release_not_verified": 1}
+    assert paths.not_lean == {"litellm_changed:lean": 1}
 
 
 def test_stock_client_cache_is_read_with_stocks_key(standin, patch, monkeypatch):
