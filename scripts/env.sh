@@ -27,16 +27,22 @@ ensure_env() {
   local stamp="$VENV/.built-from" fingerprint
   fingerprint=$(cat Cargo.toml pyproject.toml edgequake_patch_autoload.pth $(git ls-files -co --exclude-standard rust edgequake_patch 2>/dev/null || find rust edgequake_patch -type f) 2>/dev/null | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$fingerprint" ]; then
-    echo "== building and installing edgequake-patch into $VENV"
-    rm -rf "$ROOT/target/wheels"
-    "$VENV/bin/maturin" build --release --quiet -i "$VENV/bin/python" -o "$ROOT/target/wheels"
-    "$VENV/bin/pip" install -q --force-reinstall --no-deps "$ROOT"/target/wheels/edgequake_patch-*.whl
+    # One wheel per source fingerprint and interpreter: a second virtualenv (CI's other
+    # LiteLLM release) installs the wheel already built instead of building it again.
+    local wheels="$ROOT/target/wheels/$fingerprint-$("$VENV/bin/python" -c 'import sys;print("cp%d%d" % sys.version_info[:2])')"
+    if ! ls "$wheels"/edgequake_patch-*.whl >/dev/null 2>&1; then
+      echo "== building the wheel (the Rust core in release mode: a few minutes on a first run)"
+      rm -rf "$wheels"
+      "$VENV/bin/maturin" build --release --quiet -i "$VENV/bin/python" -o "$wheels"
+    fi
+    echo "== installing edgequake-patch into $VENV"
+    "$VENV/bin/pip" install -q --force-reinstall --no-deps "$wheels"/edgequake_patch-*.whl
     # Tests and the demo run from the checkout, whose edgequake_patch/ shadows the installed
     # one on sys.path: give it the very same compiled core (gitignored).
-    "$VENV/bin/python" - "$ROOT" <<'PY'
+    "$VENV/bin/python" - "$wheels" <<'PY'
 import sys, zipfile, glob, os
-root = sys.argv[1]
-wheel = glob.glob(os.path.join(root, "target/wheels/edgequake_patch-*.whl"))[0]
+wheel = glob.glob(os.path.join(sys.argv[1], "edgequake_patch-*.whl"))[0]
+root = os.getcwd()
 with zipfile.ZipFile(wheel) as zf:
     for name in zf.namelist():
         if name.startswith("edgequake_patch/_native") and name.endswith(".so"):
