@@ -62,6 +62,9 @@ def status() -> Dict[str, Any]:
         **_release_decision(unsupported is None),
         "native_core": native_error is None,
         "native_core_error": native_error,
+        # Which openai SDK generation's response models the core reproduces (None: it parses
+        # nothing itself and the SDK parses every OpenAI-style answer, from the core's bytes).
+        "openai_sdk_models": _sdk_models_generation() if native_error is None else None,
         "hooks": hooks.installed_hooks(),
         # LiteLLM's own optional Rust route (LITELLM_RUST / litellm.rust(True)) serves some chat
         # calls before they reach the provider dispatch, so this patch never sees them.
@@ -88,6 +91,15 @@ def _release_decision(supported: bool) -> Dict[str, Any]:
             for name, state in decision.paths.items()
         },
     }
+
+
+def _sdk_models_generation() -> Any:
+    try:
+        from . import sdk_models
+
+        return sdk_models.generation()
+    except Exception:  # noqa: BLE001 - a status report must not fail on the SDK's internals
+        return None
 
 
 def _litellm_rust_route() -> bool:

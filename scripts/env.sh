@@ -32,7 +32,8 @@ ensure_env() {
     local wheels="$ROOT/target/wheels/$fingerprint-$("$VENV/bin/python" -c 'import sys;print("cp%d%d" % sys.version_info[:2])')"
     if ! ls "$wheels"/edgequake_patch-*.whl >/dev/null 2>&1; then
       echo "== building the wheel (the Rust core in release mode: a few minutes on a first run)"
-      rm -rf "$wheels"
+      # Wheels of other sources are stale (cargo's own cache keeps the rebuild incremental).
+      rm -rf "$ROOT"/target/wheels/*
       "$VENV/bin/maturin" build --release --quiet -i "$VENV/bin/python" -o "$wheels"
     fi
     echo "== installing edgequake-patch into $VENV"
