@@ -47,8 +47,12 @@ root = os.getcwd()
 with zipfile.ZipFile(wheel) as zf:
     for name in zf.namelist():
         if name.startswith("edgequake_patch/_native") and name.endswith(".so"):
-            with open(os.path.join(root, name), "wb") as out:
+            # A new file moved into place: a process still running the old core keeps its
+            # mapping of the old file (rewriting the file in place would crash it).
+            target = os.path.join(root, name)
+            with open(target + ".new", "wb") as out:
                 out.write(zf.read(name))
+            os.replace(target + ".new", target)
 PY
     echo "$fingerprint" > "$stamp"
   fi
