@@ -236,8 +236,13 @@ class NativeSdkClient:
         agent, X-Stainless-* platform headers, auth, retry count 0, read timeout). Memoised per
         client: they are a pure function of those inputs. The core rewrites the retry count on
         each retry, as the SDK does."""
+        if not (timeout is _NOT_GIVEN or timeout is None or isinstance(timeout, (int, float))):
+            # A Timeout object is not hashable; its repr names every phase.
+            timeout_key: Any = (type(timeout).__module__, repr(timeout))
+        else:
+            timeout_key = timeout
         try:
-            key = (tuple(custom.items()), timeout, None if security is None else tuple(sorted(security.items())))
+            key = (tuple(custom.items()), timeout_key, None if security is None else tuple(sorted(security.items())))
             cached = self._headers_memo.get(key)
         except TypeError:  # unhashable values: build them every time
             key, cached = None, None

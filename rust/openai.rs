@@ -651,6 +651,18 @@ mod tests {
         assert!(base64_decode(b"aG=k").is_none());
     }
 
+    fn first_message_keys(out: &Bound<'_, PyDict>) -> Vec<String> {
+        let msg = out
+            .get_item("choices")
+            .unwrap()
+            .unwrap()
+            .get_item(0)
+            .unwrap()
+            .get_item("message")
+            .unwrap();
+        msg.cast::<PyDict>().unwrap().keys().extract().unwrap()
+    }
+
     #[test]
     fn shape_excluding_unset_leaves_out_only_what_the_body_lacks() {
         Python::initialize();
@@ -663,15 +675,7 @@ mod tests {
             let out = openai_sdk_shape(&body, true).unwrap();
             let keys: Vec<String> = out.keys().extract().unwrap();
             assert_eq!(keys, ["id", "choices", "created", "model", "object", "extra"]);
-            let msg = out
-                .get_item("choices")
-                .unwrap()
-                .unwrap()
-                .get_item(0)
-                .unwrap()
-                .get_item("message")
-                .unwrap();
-            let mkeys: Vec<String> = msg.cast::<PyDict>().unwrap().keys().extract().unwrap();
+            let mkeys = first_message_keys(&out);
             // An explicit null is set; the absent refusal, tool calls... are not.
             assert_eq!(mkeys, ["content", "role"]);
         });
@@ -703,15 +707,7 @@ mod tests {
                     "extra"
                 ]
             );
-            let msg = out
-                .get_item("choices")
-                .unwrap()
-                .unwrap()
-                .get_item(0)
-                .unwrap()
-                .get_item("message")
-                .unwrap();
-            let mkeys: Vec<String> = msg.cast::<PyDict>().unwrap().keys().extract().unwrap();
+            let mkeys = first_message_keys(&out);
             assert_eq!(
                 mkeys,
                 [
