@@ -6,6 +6,8 @@ exception, callback payloads — and (b) the patched call really went through th
 
 from __future__ import annotations
 
+import re
+
 import socket
 
 import litellm
@@ -230,7 +232,8 @@ def test_sdk_identification_headers_as_stock(provider, is_async, standin, patch)
     comparison = compare(_call(provider, standin, is_async=is_async, headers={"X-Caller": "c1"}), standin, patch)
     assert_same(comparison)
     sent = comparison.patched.requests[0]["headers"]
-    assert sent["user-agent"].startswith("OpenAI/Python "), sent
+    # openai 2: "OpenAI/Python 2.x"; openai 3 names the client class ("AsyncAzureOpenAI/Python 3.x").
+    assert re.match(r"^\w*OpenAI/Python \d", sent["user-agent"]), sent
     assert sent["x-stainless-lang"] == "python"
     assert sent["x-stainless-async"] == ("async:asyncio" if is_async else "false")
     assert sent["x-stainless-raw-response"] == "true"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.differential import EMBEDDING_PROVIDERS, assert_same, compare, litellm_call
@@ -53,6 +55,7 @@ def test_sdk_identification_headers_as_stock(provider, is_async, standin, patch)
     comparison = compare(_call(provider, standin, is_async=is_async, input=["hi"]), standin, patch)
     assert_same(comparison)
     sent = comparison.patched.requests[0]["headers"]
-    assert sent["user-agent"].startswith("OpenAI/Python "), sent
+    # openai 2: "OpenAI/Python 2.x"; openai 3 names the client class ("AsyncAzureOpenAI/Python 3.x").
+    assert re.match(r"^\w*OpenAI/Python \d", sent["user-agent"]), sent
     assert sent["x-stainless-lang"] == "python"
     assert sent["x-stainless-retry-count"] == "0"
