@@ -527,11 +527,19 @@ def test_user_client_session(net, proxy, https, pki, standin, patch, is_async):
     import httpx
 
     ctx = ssl.create_default_context(cafile=pki[0].ca_pem)
+    call = _call("openai", https.base_url(), is_async)
     if is_async:
-        net.setattr(litellm, "aclient_session", httpx.AsyncClient(proxy=proxy.url, verify=ctx))
+        # An httpx.AsyncClient belongs to the event loop it first ran on, and each run is its
+        # own asyncio.run(): each gets its own client, as an application with one loop has.
+        net.setattr(litellm, "aclient_session", None)
+        plain_call = call
+
+        async def call():
+            litellm.aclient_session = httpx.AsyncClient(proxy=proxy.url, verify=ctx)
+            return await plain_call()
     else:
         net.setattr(litellm, "client_session", httpx.Client(proxy=proxy.url, verify=ctx))
-    c, seen = _compare_through(proxy, _call("openai", https.base_url(), is_async), standin, patch)
+    c, seen = _compare_through(proxy, call, standin, patch)
     assert c.stock.error is None
     assert seen == [("CONNECT", f"127.0.0.1:{https.port}", None)]
     assert_same(c)

@@ -169,12 +169,17 @@ def test_where_stock_shows_the_key(standin, patch, debug_logging, capfd):
 def test_native_clients_do_not_show_the_key(standin):
     import openai
 
-    real = openai.OpenAI(api_key=SECRET, base_url=standin.base_url + "/v1")
+    import httpx
+
+    # With a legacy httpx client, as LiteLLM builds its SDK clients (openai 3 would otherwise
+    # make an httpx2 one, which the native client does not stand in for: stock serves it).
+    real = openai.OpenAI(api_key=SECRET, base_url=standin.base_url + "/v1", http_client=httpx.Client())
     client = sdk_transport.from_sdk_client(real, "openai")
     assert isinstance(client, sdk_transport.NativeSdkClient)
     assert SECRET_TAIL not in repr(client) and SECRET_TAIL not in str(client)
     assert SECRET_TAIL not in repr(client.chat.completions) and SECRET_TAIL not in repr(client.chat)
-    azure = openai.AzureOpenAI(api_key=SECRET, azure_endpoint=standin.base_url, api_version="2024-10-21")
+    azure = openai.AzureOpenAI(api_key=SECRET, azure_endpoint=standin.base_url, api_version="2024-10-21",
+                               http_client=httpx.Client())
     native_azure = sdk_transport.from_sdk_client(azure, "azure")
     assert SECRET_TAIL not in repr(native_azure)
     handler = http_transport._native_handler("xai", False, None)
