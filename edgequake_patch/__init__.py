@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 __version__ = "0.1.0"
-__all__ = ["install", "uninstall", "is_installed", "status", "__version__"]
+__all__ = ["install", "uninstall", "is_installed", "status", "report", "__version__"]
 
 #: Environment variable that activates the patch at interpreter start (see the .pth file).
 ENV_VAR = "EDGEQUAKE_PATCH"
@@ -71,6 +71,15 @@ def status() -> Dict[str, Any]:
         "litellm_rust_route": _litellm_rust_route(),
         **stats.snapshot(),
     }
+
+
+def report() -> str:
+    """`status()` as a readable report: per provider and per path, native or stock and why, the
+    compiled core, and this process's counters (`python -m edgequake_patch` prints the same for
+    a process of its own). Colour only when stdout is a terminal."""
+    from . import status_report
+
+    return status_report.render(status_report.collect(), in_process=True)
 
 
 def _release_decision(supported: bool) -> Dict[str, Any]:
