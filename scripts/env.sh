@@ -12,8 +12,9 @@ LITELLM_VERSION="${LITELLM_VERSION:-$NEWEST}"
 VENV="$ROOT/.venv-litellm-$LITELLM_VERSION"
 export LITELLM_LOCAL_MODEL_COST_MAP=True HF_HUB_OFFLINE=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# A set-up step, announced before it starts (on stderr, so a script's own output stays clean),
-# with the time since the set-up began.
+# A set-up step, announced before it starts, with the time since the set-up began. Set-up
+# output (these lines, pip's and cargo's progress) goes to stderr, so that what a script itself
+# prints on stdout (the demo's results, the test summary) can be piped or kept on its own.
 SETUP_STARTED=$SECONDS
 step() { printf '== [%ds] %s\n' "$((SECONDS - SETUP_STARTED))" "$*" >&2; }
 
@@ -26,13 +27,13 @@ ensure_env() {
     # the longest download of a first run.
     step "installing LiteLLM $LITELLM_VERSION, maturin and the test tools from PyPI (under a minute on a good connection)"
     # mcp: LiteLLM imports it for tool calls; uvloop: event-loop compatibility tests.
-    "$VENV/bin/pip" install --progress-bar on "litellm==$LITELLM_VERSION" maturin "pytest>=8" "pytest-asyncio>=0.23" "vcrpy>=6" aiohttp wrapt mcp uvloop
+    "$VENV/bin/pip" install --progress-bar on "litellm==$LITELLM_VERSION" maturin "pytest>=8" "pytest-asyncio>=0.23" "vcrpy>=6" aiohttp wrapt mcp uvloop >&2
   fi
   # Added after the first environments were made: property tests (hypothesis) and the test
   # certificate authority of the network-settings tests (cryptography), event-loop tests (uvloop).
   if ! "$VENV/bin/python" -c "import hypothesis, cryptography, uvloop" 2>/dev/null; then
     step "installing hypothesis, cryptography and uvloop from PyPI"
-    "$VENV/bin/pip" install --progress-bar on hypothesis cryptography uvloop
+    "$VENV/bin/pip" install --progress-bar on hypothesis cryptography uvloop >&2
   fi
   # Build the wheel (Rust core + Python package + .pth) and install it like a user would.
   local stamp="$VENV/.built-from" fingerprint
@@ -47,7 +48,7 @@ ensure_env() {
       rm -rf "$ROOT"/target/wheels/*
       # Not quiet: cargo's lines (each crate downloaded, then compiled) are the progress of
       # the longest step of a first run; without them it looks hung.
-      "$VENV/bin/maturin" build --release -i "$VENV/bin/python" -o "$wheels"
+      "$VENV/bin/maturin" build --release -i "$VENV/bin/python" -o "$wheels" >&2
     fi
     step "installing edgequake-patch into $VENV"
     "$VENV/bin/pip" install -q --force-reinstall --no-deps "$wheels"/edgequake_patch-*.whl
