@@ -1,12 +1,13 @@
 """The main job: an unmodified LiteLLM program whose calls go through edgequake-patch.
 
-    scripts/demo.sh  [--calls 300] [--streams 6] [--json out.json]
+    scripts/demo.sh  [--calls 200] [--streams 6] [--json out.json]
 
 1. Starts the bundled provider stand-in, turns the patch on with one call, and makes real chat,
    async chat, streamed, embedding and failing calls for every provider the core serves (all
    nine; Ollama under both its prefixes), each shown as native or stock.
 2. Measures, live, stock against patched LiteLLM on this machine, against a local
-   fixed-response server: the time per call, sync and async, and per streamed chunk.
+   fixed-response server: the time per call, sync and async, and per streamed chunk (in a
+   fresh interpreter, examples/speed.py, which nothing the calls above did can weigh on).
 
 No API keys, no network beyond loopback, no nginx.
 """
@@ -27,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable as a fi
 import litellm  # noqa: E402
 
 import edgequake_patch  # noqa: E402
-from bench.asyncio_fixed_server import AsyncioFixedServer  # noqa: E402
 from edgequake_patch.terminal import Painted, Style  # noqa: E402
 from examples import provider_tour, speed  # noqa: E402
 from tests.standin import StandIn  # noqa: E402
@@ -35,7 +35,7 @@ from tests.standin import StandIn  # noqa: E402
 
 def main(argv: Any = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=300, help="calls per mode and kind in the speed comparison")
+    parser.add_argument("--calls", type=int, default=200, help="calls per mode and kind in the speed comparison")
     parser.add_argument("--streams", type=int, default=6, help="streams per mode and kind in the speed comparison")
     parser.add_argument("--stream-chunks", type=int, default=200, help="chunks of each measured stream")
     parser.add_argument("--json", type=Path, help="also write what was shown, as JSON")
@@ -48,9 +48,9 @@ def main(argv: Any = None) -> int:
     asyncio.set_event_loop(loop)
     try:
         calls = show_calls(style, loop)
-        figures = show_speed(style, loop, args)
     finally:
-        _close(loop)
+        speed.close_loop(loop)
+    figures = show_speed(style, args)
     print()
     print(style.paint("Status", "bold") + style.paint(
         "  python -m edgequake_patch reports what is native here and why; "
@@ -93,12 +93,11 @@ def _served_by(outcome: provider_tour.Outcome) -> Painted:
     return Painted(f"stock ({outcome.fallback or 'not counted'})", "yellow")
 
 
-def show_speed(style: Style, loop: asyncio.AbstractEventLoop, args: argparse.Namespace) -> Dict[str, Any]:
+def show_speed(style: Style, args: argparse.Namespace) -> Dict[str, Any]:
     print()
     print(style.paint("Speed on this machine", "bold") + style.paint(
         "  measuring stock and patched LiteLLM against a local fixed-response server...", "dim"), flush=True)
-    with AsyncioFixedServer(stream_chunks=args.stream_chunks) as server:
-        figures = speed.measure(server.base_url, loop, calls=args.calls, streams=args.streams)
+    figures = speed.in_fresh_process(calls=args.calls, streams=args.streams, stream_chunks=args.stream_chunks)
     rows: List[List[Any]] = [[Painted(h, "dim") for h in ("", "stock", "patched", "speed-up")]]
     for key, label in speed.ROWS:
         stock, patched, ratio = figures["us"]["stock"][key], figures["us"]["patched"][key], figures["speedup"][key]
@@ -119,18 +118,6 @@ def _micros(us: float) -> str:
 
 def _times(ratio: float) -> str:
     return f"{ratio:.0f}×" if ratio >= 10 else f"{ratio:.2f}×"
-
-
-def _close(loop: asyncio.AbstractEventLoop) -> None:
-    """Let LiteLLM's logging worker finish what the calls queued, then close the loop."""
-    worker = speed._logging_worker()
-    try:
-        if worker is not None:
-            loop.run_until_complete(asyncio.wait_for(worker.flush(), 30))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-    finally:
-        asyncio.set_event_loop(None)
-        loop.close()
 
 
 if __name__ == "__main__":

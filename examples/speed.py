@@ -5,21 +5,39 @@ per call and per streamed chunk, and the patch's saving on it).
 Stock and patched alternate within one run, switched with install() / uninstall(), in rounds
 whose order flips each time, so that a busy machine weighs on both alike. A few seconds in all;
 bench/ has the full benchmarks (more calls, nginx, LiteLLM's dispatch floor).
+
+The demo runs it in an interpreter of its own (`in_fresh_process`): what earlier calls leave
+behind in LiteLLM would weigh on the figures. LiteLLM's first Gemini call, for one, registers
+its `cache` callback for good, and from then on every streamed chunk of any provider schedules
+a logging job on a thread pool.
+
+    python -m examples.speed [--calls 200] [--streams 6] [--stream-chunks 200]   # JSON on stdout
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, List
 
-import litellm
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no remote cost map fetched
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))  # bench/ as a package, when run as a file
 
-import edgequake_patch
-from edgequake_patch import stats
+import litellm  # noqa: E402
+
+import edgequake_patch  # noqa: E402
+from bench.asyncio_fixed_server import AsyncioFixedServer  # noqa: E402
+from edgequake_patch import stats  # noqa: E402
 
 MODES = ("stock", "patched")
 #: acompletion calls in flight at once: an async app serving several requests.
@@ -109,7 +127,7 @@ def _switch(mode: str) -> None:
         edgequake_patch.uninstall()
 
 
-def measure(base_url: str, loop: asyncio.AbstractEventLoop, calls: int = 300, streams: int = 6,
+def measure(base_url: str, loop: asyncio.AbstractEventLoop, calls: int = 200, streams: int = 6,
             rounds: int = 3) -> Dict[str, Any]:
     """`calls` completion and `calls` acompletion calls, and `streams` sync and async streams,
     per mode, spread over `rounds`. Returns the medians per mode (µs) and stock / patched."""
@@ -171,3 +189,54 @@ ROWS = (
     ("stream_chunk_us", "stream, per chunk (sync)"),
     ("astream_chunk_us", "stream, per chunk (async)"),
 )
+
+
+def run(calls: int = 200, streams: int = 6, stream_chunks: int = 200) -> Dict[str, Any]:
+    """`measure` in this process, against a fixed-response server and an event loop of its own."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        with AsyncioFixedServer(stream_chunks=stream_chunks) as server:
+            return measure(server.base_url, loop, calls=calls, streams=streams)
+    finally:
+        close_loop(loop)
+
+
+def in_fresh_process(calls: int = 200, streams: int = 6, stream_chunks: int = 200) -> Dict[str, Any]:
+    """`run` in a new interpreter; its warnings, if any, go to this process's stderr."""
+    # Not activated from the environment: the measurement switches the patch itself.
+    env = {k: v for k, v in os.environ.items() if k != "EDGEQUAKE_PATCH"}
+    done = subprocess.run(
+        [sys.executable, "-m", "examples.speed", "--calls", str(calls), "--streams", str(streams),
+         "--stream-chunks", str(stream_chunks)],
+        cwd=str(REPO_ROOT), env=env, stdout=subprocess.PIPE, text=True, timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the speed measurement failed (exit status {done.returncode}; its error is above)")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # the figures are its last line
+
+
+def close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Let LiteLLM's logging worker finish what the calls queued, then close the loop."""
+    worker = _logging_worker()
+    try:
+        if worker is not None:
+            loop.run_until_complete(asyncio.wait_for(worker.flush(), 30))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--streams", type=int, default=6)
+    parser.add_argument("--stream-chunks", type=int, default=200)
+    args = parser.parse_args()
+    print(json.dumps(run(args.calls, args.streams, args.stream_chunks)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
