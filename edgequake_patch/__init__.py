@@ -73,13 +73,14 @@ def status() -> Dict[str, Any]:
     }
 
 
-def report() -> str:
+def report(colour: bool = False) -> str:
     """`status()` as a readable report: per provider and per path, native or stock and why, the
     compiled core, and this process's counters (`python -m edgequake_patch` prints the same for
-    a process of its own). Colour only when stdout is a terminal."""
+    a process of its own). Plain text unless `colour`: an app's report often ends in a log."""
     from . import status_report
+    from .terminal import Style
 
-    return status_report.render(status_report.collect(), in_process=True)
+    return status_report.render(status_report.collect(), Style(enabled=colour), in_process=True)
 
 
 def _release_decision(supported: bool) -> Dict[str, Any]:
