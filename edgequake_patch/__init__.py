@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 __version__ = "0.1.0"
-__all__ = ["install", "uninstall", "is_installed", "status", "__version__"]
+__all__ = ["install", "uninstall", "is_installed", "status", "report", "__version__"]
 
 #: Environment variable that activates the patch at interpreter start (see the .pth file).
 ENV_VAR = "EDGEQUAKE_PATCH"
@@ -71,6 +71,16 @@ def status() -> Dict[str, Any]:
         "litellm_rust_route": _litellm_rust_route(),
         **stats.snapshot(),
     }
+
+
+def report(colour: bool = False) -> str:
+    """`status()` as a readable report: per provider and per path, native or stock and why, the
+    compiled core, and this process's counters (`python -m edgequake_patch` prints the same for
+    a process of its own). Plain text unless `colour`: an app's report often ends in a log."""
+    from . import status_report
+    from .terminal import Style
+
+    return status_report.render(status_report.collect(), Style(enabled=colour), in_process=True)
 
 
 def _release_decision(supported: bool) -> Dict[str, Any]:

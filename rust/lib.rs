@@ -6,6 +6,7 @@
 #[cfg(unix)]
 mod aio;
 mod anthropic;
+mod build_info;
 mod formats;
 mod gemini;
 mod http;
@@ -49,6 +50,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(openai::use_openai_schema, m)?)?;
     // Anthropic, Gemini and Ollama answers (formats.rs dispatches to each format's module).
     m.add_function(wrap_pyfunction!(formats::parse_answer, m)?)?;
+    m.add_function(wrap_pyfunction!(build_info::build_info, m)?)?;
     m.add(
         "ShapeUnsupported",
         py.get_type::<openai::ShapeUnsupported>(),

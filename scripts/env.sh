@@ -12,17 +12,29 @@ LITELLM_VERSION="${LITELLM_VERSION:-$NEWEST}"
 VENV="$ROOT/.venv-litellm-$LITELLM_VERSION"
 export LITELLM_LOCAL_MODEL_COST_MAP=True HF_HUB_OFFLINE=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# A set-up step, announced before it starts, with the time since the set-up began. Set-up
+# output (these lines, pip's and cargo's progress) goes to stderr, so that what a script itself
+# prints on stdout (the demo's results, the test summary) can be piped or kept on its own.
+SETUP_STARTED=$SECONDS
+step() { printf '== [%ds] %s\n' "$((SECONDS - SETUP_STARTED))" "$*" >&2; }
+
 ensure_env() {
   if [ ! -x "$VENV/bin/python" ]; then
-    echo "== creating $VENV (litellm $LITELLM_VERSION)"
+    step "creating $VENV (litellm $LITELLM_VERSION)"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --upgrade pip
+    # Not quiet: pip's own lines (each package collected, then installed) are the progress of
+    # the longest download of a first run.
+    step "installing LiteLLM $LITELLM_VERSION, maturin and the test tools from PyPI (under a minute on a good connection)"
     # mcp: LiteLLM imports it for tool calls; uvloop: event-loop compatibility tests.
-    "$VENV/bin/pip" install -q "litellm==$LITELLM_VERSION" maturin "pytest>=8" "pytest-asyncio>=0.23" "vcrpy>=6" aiohttp wrapt mcp uvloop
+    "$VENV/bin/pip" install --progress-bar on "litellm==$LITELLM_VERSION" maturin "pytest>=8" "pytest-asyncio>=0.23" "vcrpy>=6" aiohttp wrapt mcp uvloop >&2
   fi
   # Added after the first environments were made: property tests (hypothesis) and the test
   # certificate authority of the network-settings tests (cryptography), event-loop tests (uvloop).
-  "$VENV/bin/python" -c "import hypothesis, cryptography, uvloop" 2>/dev/null || "$VENV/bin/pip" install -q hypothesis cryptography uvloop
+  if ! "$VENV/bin/python" -c "import hypothesis, cryptography, uvloop" 2>/dev/null; then
+    step "installing hypothesis, cryptography and uvloop from PyPI"
+    "$VENV/bin/pip" install --progress-bar on hypothesis cryptography uvloop >&2
+  fi
   # Build the wheel (Rust core + Python package + .pth) and install it like a user would.
   local stamp="$VENV/.built-from" fingerprint
   fingerprint=$(cat Cargo.toml pyproject.toml edgequake_patch_autoload.pth $(git ls-files -co --exclude-standard rust edgequake_patch 2>/dev/null || find rust edgequake_patch -type f) 2>/dev/null | sha256sum | cut -d' ' -f1)
@@ -31,12 +43,14 @@ ensure_env() {
     # LiteLLM release) installs the wheel already built instead of building it again.
     local wheels="$ROOT/target/wheels/$fingerprint-$("$VENV/bin/python" -c 'import sys;print("cp%d%d" % sys.version_info[:2])')"
     if ! ls "$wheels"/edgequake_patch-*.whl >/dev/null 2>&1; then
-      echo "== building the wheel (the Rust core in release mode: a few minutes on a first run)"
+      step "building the Rust core in release mode (a first run: about 4 minutes on 2 cores)"
       # Wheels of other sources are stale (cargo's own cache keeps the rebuild incremental).
       rm -rf "$ROOT"/target/wheels/*
-      "$VENV/bin/maturin" build --release --quiet -i "$VENV/bin/python" -o "$wheels"
+      # Not quiet: cargo's lines (each crate downloaded, then compiled) are the progress of
+      # the longest step of a first run; without them it looks hung.
+      "$VENV/bin/maturin" build --release -i "$VENV/bin/python" -o "$wheels" >&2
     fi
-    echo "== installing edgequake-patch into $VENV"
+    step "installing edgequake-patch into $VENV"
     "$VENV/bin/pip" install -q --force-reinstall --no-deps "$wheels"/edgequake_patch-*.whl
     # Tests and the demo run from the checkout, whose edgequake_patch/ shadows the installed
     # one on sys.path: give it the very same compiled core (gitignored).

@@ -14,7 +14,7 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   fi
 fi
 if [ -z "${SKIP_CARGO:-}" ]; then
-  echo "== cargo test"
+  echo "== cargo test (a first run compiles the core and its dependencies for the tests first: a few minutes)"
   PYO3_PYTHON="$VENV/bin/python" cargo test --quiet --lib 2>&1 | tail -n 25
 fi
 echo "== pytest (litellm $LITELLM_VERSION)"
