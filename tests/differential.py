@@ -92,6 +92,14 @@ def block_python_connects(monkeypatch, port: int, what: str) -> List[Any]:
     return blocked
 
 
+# Appended to the model of scenarios that answer with errors stock's SDK client retries: the
+# stand-in then asks for a 1 ms wait (`retry-after-ms`), which the SDK and the core honour, in
+# place of the SDK's own backoff (0.5 s, 1 s, 2 s... per retry). The attempts, the exception and
+# the callbacks are what these comparisons check, and they are unchanged; the backoff's pacing
+# is tests/test_faults.py's subject, where the stand-in does not shorten it.
+QUICK_RETRY = "-retry-after-ms-1"
+
+
 # Request fixtures several test modules share.
 TINY_PNG = (
     "data:image/png;base64,"

@@ -11,7 +11,16 @@ import socket
 import litellm
 import pytest
 
-from tests.differential import CHAT_PROVIDERS, TINY_PNG, TOOL_RESULT_TURN, WEATHER_TOOL, assert_same, compare, litellm_call
+from tests.differential import (
+    CHAT_PROVIDERS,
+    QUICK_RETRY,
+    TINY_PNG,
+    TOOL_RESULT_TURN,
+    WEATHER_TOOL,
+    assert_same,
+    compare,
+    litellm_call,
+)
 
 MESSAGES = [
     {"role": "system", "content": "You are terse."},
@@ -112,7 +121,7 @@ def test_success_scenarios(provider, scenario, is_async, standin, patch):
 @pytest.mark.parametrize("marker", ERROR_MARKERS)
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_error_scenarios(provider, marker, is_async, standin, patch):
-    comparison = compare(_call(provider, standin, is_async=is_async, suffix=f"-{marker}"), standin, patch)
+    comparison = compare(_call(provider, standin, is_async=is_async, suffix=f"-{marker}{QUICK_RETRY}"), standin, patch)
     assert_same(comparison)
     assert comparison.stock.error is not None
     assert type(comparison.patched.error) is type(comparison.stock.error)
@@ -187,7 +196,7 @@ def test_key_and_base_from_module_globals(provider, standin, patch, monkeypatch)
 @pytest.mark.parametrize("max_retries", [0, 1, 3])
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_attempts_for_5xx_follow_max_retries(provider, max_retries, standin, patch):
-    call = _call(provider, standin, is_async=False, suffix="-error-503", max_retries=max_retries)
+    call = _call(provider, standin, is_async=False, suffix="-error-503" + QUICK_RETRY, max_retries=max_retries)
     comparison = compare(call, standin, patch)
     assert_same(comparison)
     assert len(comparison.patched.requests) == len(comparison.stock.requests)
@@ -196,7 +205,7 @@ def test_attempts_for_5xx_follow_max_retries(provider, max_retries, standin, pat
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_flaky_429_then_success(provider, is_async, standin, patch):
-    comparison = compare(_call(provider, standin, is_async=is_async, suffix="-flaky-429-once"), standin, patch)
+    comparison = compare(_call(provider, standin, is_async=is_async, suffix="-flaky-429-once" + QUICK_RETRY), standin, patch)
     assert_same(comparison)
     assert len(comparison.patched.requests) == len(comparison.stock.requests)
 

@@ -19,7 +19,7 @@ from litellm.integrations.custom_logger import CustomLogger
 import edgequake_patch
 from edgequake_patch import routing, stats
 from tests import differential
-from tests.differential import CHAT_PROVIDERS, assert_same, compare, litellm_call
+from tests.differential import CHAT_PROVIDERS, QUICK_RETRY, assert_same, compare, litellm_call
 from tests.test_chat_differential import ERROR_MARKERS, MESSAGES, SCENARIOS
 
 LEAN_PROVIDERS = sorted(routing.LEAN_PROVIDERS)
@@ -78,7 +78,7 @@ def test_status_counts_lean_calls(provider, is_async, standin, patch):
 @pytest.mark.parametrize("provider", LEAN_PROVIDERS)
 def test_flaky_429_retried_then_lean(provider, is_async, standin, patch):
     with Paths() as paths:
-        comparison = compare(_call(provider, standin, is_async=is_async, suffix="-flaky-429-once"), standin, patch)
+        comparison = compare(_call(provider, standin, is_async=is_async, suffix="-flaky-429-once" + QUICK_RETRY), standin, patch)
     assert_same(comparison)
     assert len(comparison.patched.requests) == len(comparison.stock.requests) == 2
     assert paths.lean == 1
@@ -92,7 +92,7 @@ def test_flaky_429_retried_then_lean(provider, is_async, standin, patch):
 @pytest.mark.parametrize("provider", LEAN_PROVIDERS)
 def test_errors_after_a_lean_send_are_stocks(provider, marker, is_async, standin, patch):
     with Paths() as paths:
-        comparison = compare(_call(provider, standin, is_async=is_async, suffix=f"-{marker}"), standin, patch)
+        comparison = compare(_call(provider, standin, is_async=is_async, suffix=f"-{marker}{QUICK_RETRY}"), standin, patch)
     assert_same(comparison)
     assert len(comparison.patched.requests) == len(comparison.stock.requests)
     assert paths.lean == 0
@@ -104,7 +104,7 @@ def test_errors_after_a_lean_send_are_stocks(provider, marker, is_async, standin
 @pytest.mark.parametrize("provider", LEAN_PROVIDERS)
 def test_attempts_for_5xx_after_a_lean_send(provider, max_retries, is_async, standin, patch):
     with Paths() as paths:
-        call = _call(provider, standin, is_async=is_async, suffix="-error-503", max_retries=max_retries)
+        call = _call(provider, standin, is_async=is_async, suffix="-error-503" + QUICK_RETRY, max_retries=max_retries)
         comparison = compare(call, standin, patch)
     assert_same(comparison)
     assert len(comparison.patched.requests) == len(comparison.stock.requests) == max_retries + 1
