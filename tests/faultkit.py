@@ -140,3 +140,102 @@ def rss_bytes() -> int:
     """Resident set size now, from /proc/self/statm."""
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+# Runs in a fresh interpreter: imports LiteLLM once, then forks a child per job read from stdin
+# (a JSON line: code and argv). The child starts from a just-imported LiteLLM as a fresh
+# interpreter would, without paying the import (2-3 s) again; its `ru_maxrss` counts from the
+# RSS it was forked with, the same for every child, so peaks compare as between fresh processes.
+_ZYGOTE = r"""
+import json, os, sys
+import litellm
+for line in sys.stdin:
+    job = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            sys.argv = ["-c", *job["argv"]]
+            exec(compile(job["code"], "<job>", "exec"), {"__name__": "__main__"})
+            code = 0
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    print("\0" + json.dumps(os.waitstatus_to_exitcode(status)), flush=True)
+"""
+
+
+class Zygote:
+    """`python -c code args...` for many runs that each need a fresh process with LiteLLM
+    imported, importing it once: `with Zygote(cwd, env) as z: exit_code, stdout = z.run(code, args)`.
+    stderr of every run goes to `z.stderr_path`."""
+
+    def __init__(self, cwd: str, env: dict):
+        self.cwd, self.env = cwd, env
+
+    def __enter__(self) -> "Zygote":
+        import subprocess
+        import sys
+        import tempfile
+
+        self._stderr = tempfile.NamedTemporaryFile(prefix="zygote-", suffix=".log", delete=False)
+        self.stderr_path = self._stderr.name
+        self.proc = subprocess.Popen([sys.executable, "-c", _ZYGOTE], cwd=self.cwd, env=self.env, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+                                     start_new_session=True, bufsize=1)
+        return self
+
+    def run(self, code: str, args: List[str], timeout: float = 300.0):
+        """(exit code, stdout) of one run."""
+        import json
+        import selectors
+
+        self.proc.stdin.write(json.dumps({"code": code, "argv": args}) + "\n")
+        self.proc.stdin.flush()
+        out, deadline = b"", time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)
+            # Raw reads (a buffered reader could hold the end line while select waits for more),
+            # until the zygote's line after the run's output, "\0<exit code>", is complete.
+            while not (out.endswith(b"\n") and out.rstrip(b"\n").rpartition(b"\n")[2].startswith(b"\0")):
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    self.close()
+                    raise TimeoutError(f"no answer within {timeout} s")
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    raise RuntimeError(f"the zygote exited: {self.stderr_tail()}")
+                out += chunk
+        text = out.decode()
+        body, _, end = text.rpartition("\0")
+        return json.loads(end), body
+
+    def stderr_tail(self, limit: int = 3000) -> str:
+        with open(self.stderr_path, errors="replace") as f:
+            return f.read()[-limit:]
+
+    def close(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=10)
+
+    def __exit__(self, *exc) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except Exception:  # noqa: BLE001 - stuck: end it and its children
+            self.close()
+        self.close()
+        self._stderr.close()
+        os.unlink(self.stderr_path)

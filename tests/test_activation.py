@@ -189,18 +189,21 @@ def test_environment_variable_activates_at_interpreter_start():
     code = "import edgequake_patch, litellm; print(edgequake_patch.is_installed())"
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     env.pop("EDGEQUAKE_PATCH", None)
-    off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    on = subprocess.run(
-        [sys.executable, "-c", code], env={**env, "EDGEQUAKE_PATCH": "1"}, capture_output=True, text=True, timeout=120
-    )
-    assert off.stdout.strip().splitlines()[-1] == "False", off.stderr
-    assert on.stdout.strip().splitlines()[-1] == "True", on.stderr
+
+    def start(source, **extra):
+        return subprocess.Popen([sys.executable, "-c", source], env={**env, **extra}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    # The three interpreters are independent: started together, their imports of LiteLLM
+    # (2-3 s each) overlap instead of adding up.
+    off = start(code)
+    on = start(code, EDGEQUAKE_PATCH="1")
     # Without LiteLLM being imported, the variable alone imports nothing heavy.
-    lazy = subprocess.run(
-        [sys.executable, "-c", "import sys; print('litellm' in sys.modules)"],
-        env={**env, "EDGEQUAKE_PATCH": "1"}, capture_output=True, text=True, timeout=60,
-    )
-    assert lazy.stdout.strip() == "False", lazy.stderr
+    lazy = start("import sys; print('litellm' in sys.modules)", EDGEQUAKE_PATCH="1")
+    (off_out, off_err), (on_out, on_err), (lazy_out, lazy_err) = (p.communicate(timeout=120) for p in (off, on, lazy))
+    assert off_out.strip().splitlines()[-1] == "False", off_err
+    assert on_out.strip().splitlines()[-1] == "True", on_err
+    assert lazy_out.strip() == "False", lazy_err
 
 
 def test_status_reports_litellm_own_rust_route(patch, monkeypatch):

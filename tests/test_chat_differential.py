@@ -13,7 +13,16 @@ import socket
 import litellm
 import pytest
 
-from tests.differential import CHAT_PROVIDERS, TINY_PNG, TOOL_RESULT_TURN, WEATHER_TOOL, assert_same, compare, litellm_call
+from tests.differential import (
+    CHAT_PROVIDERS,
+    QUICK_RETRY,
+    TINY_PNG,
+    TOOL_RESULT_TURN,
+    WEATHER_TOOL,
+    assert_same,
+    compare,
+    litellm_call,
+)
 
 MESSAGES = [
     {"role": "system", "content": "You are terse."},
@@ -102,7 +111,7 @@ def _call(provider_name, standin, *, is_async, suffix="", **overrides):
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_success_scenarios(provider, scenario, is_async, standin, patch):
-    comparison = compare(_call(provider, standin, is_async=is_async, **SCENARIOS[scenario]), standin, patch)
+    comparison = compare(_call(provider, standin, is_async=is_async, **SCENARIOS[scenario]), standin, patch, reuse=True)
     assert_same(comparison)
     # The comparison must be about a real answer, not two identical failures.
     assert comparison.stock.error is None, comparison.stock.error
@@ -114,7 +123,8 @@ def test_success_scenarios(provider, scenario, is_async, standin, patch):
 @pytest.mark.parametrize("marker", ERROR_MARKERS)
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_error_scenarios(provider, marker, is_async, standin, patch):
-    comparison = compare(_call(provider, standin, is_async=is_async, suffix=f"-{marker}"), standin, patch)
+    comparison = compare(_call(provider, standin, is_async=is_async, suffix=f"-{marker}{QUICK_RETRY}"), standin, patch,
+                         reuse=True)
     assert_same(comparison)
     assert comparison.stock.error is not None
     assert type(comparison.patched.error) is type(comparison.stock.error)
@@ -140,7 +150,7 @@ def test_connection_refused(provider, is_async, standin, patch):
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_timeout(provider, is_async, standin, patch):
     call = _call(provider, standin, is_async=is_async, suffix="-slow-1500", timeout=0.3, max_retries=0)
-    comparison = compare(call, standin, patch)
+    comparison = compare(call, standin, patch, reuse=True)
     assert_same(comparison)
     assert isinstance(comparison.patched.error, litellm.Timeout), comparison.patched.error
 
@@ -189,8 +199,8 @@ def test_key_and_base_from_module_globals(provider, standin, patch, monkeypatch)
 @pytest.mark.parametrize("max_retries", [0, 1, 3])
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_attempts_for_5xx_follow_max_retries(provider, max_retries, standin, patch):
-    call = _call(provider, standin, is_async=False, suffix="-error-503", max_retries=max_retries)
-    comparison = compare(call, standin, patch)
+    call = _call(provider, standin, is_async=False, suffix="-error-503" + QUICK_RETRY, max_retries=max_retries)
+    comparison = compare(call, standin, patch, reuse=True)
     assert_same(comparison)
     assert len(comparison.patched.requests) == len(comparison.stock.requests)
 
@@ -198,7 +208,8 @@ def test_attempts_for_5xx_follow_max_retries(provider, max_retries, standin, pat
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_flaky_429_then_success(provider, is_async, standin, patch):
-    comparison = compare(_call(provider, standin, is_async=is_async, suffix="-flaky-429-once"), standin, patch)
+    comparison = compare(_call(provider, standin, is_async=is_async, suffix="-flaky-429-once" + QUICK_RETRY), standin, patch,
+                         reuse=True)
     assert_same(comparison)
     assert len(comparison.patched.requests) == len(comparison.stock.requests)
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.differential import EMBEDDING_PROVIDERS, assert_same, compare, litellm_call
+from tests.differential import EMBEDDING_PROVIDERS, QUICK_RETRY, assert_same, compare, litellm_call
 
 SCENARIOS = {
     "one_string": {"input": "hello world"},
@@ -40,7 +40,8 @@ def test_embedding_scenarios(provider, scenario, is_async, standin, patch):
 @pytest.mark.parametrize("marker", ERROR_MARKERS)
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_embedding_errors(provider, marker, is_async, standin, patch):
-    comparison = compare(_call(provider, standin, is_async=is_async, suffix=f"-{marker}", input=["hi"]), standin, patch)
+    comparison = compare(_call(provider, standin, is_async=is_async, suffix=f"-{marker}{QUICK_RETRY}", input=["hi"]),
+                         standin, patch)
     assert_same(comparison)
     if marker.startswith("error-"):
         assert comparison.stock.error is not None

@@ -239,7 +239,7 @@ def test_a_stream_broken_after_fast_chunks_fails_as_stocks(standin, patch, provi
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 def test_a_read_timeout_after_fast_chunks_is_stocks(standin, patch, is_async):
-    call = litellm_stream(_kwargs("openai", standin, BROKEN + "-hang-mid-stream", timeout=1.0), is_async=is_async)
+    call = litellm_stream(_kwargs("openai", standin, BROKEN + "-hang-mid-stream", timeout=0.5), is_async=is_async)
     before = _fast_chunks("openai")
     comparison = compare(call, standin, patch)
     assert_same(comparison)

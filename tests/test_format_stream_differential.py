@@ -100,7 +100,7 @@ RATE_LIMIT_TEXT = {
 # is litellm.request_timeout, not the call's, so a stalled Gemini stream hangs stock as well.
 @pytest.mark.parametrize("provider", ["anthropic", "ollama", "ollama_chat"])
 def test_stream_read_timeout_matches_stock(provider, is_async, standin, patch):
-    call = _stream(provider, standin, is_async=is_async, suffix="-hang-mid-stream", timeout=1.0)
+    call = _stream(provider, standin, is_async=is_async, suffix="-hang-mid-stream", timeout=0.5)
     comparison = compare(call, standin, patch)
     assert_same(comparison)
     error = comparison.patched.result.error if comparison.patched.result is not None else comparison.patched.error

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from typing import Dict, Tuple
 
 import litellm
 import pytest
@@ -19,7 +20,7 @@ from litellm.integrations.custom_logger import CustomLogger
 import edgequake_patch
 from edgequake_patch import routing, stats
 from tests import differential
-from tests.differential import CHAT_PROVIDERS, assert_same, compare, litellm_call
+from tests.differential import CHAT_PROVIDERS, QUICK_RETRY, assert_same, compare, litellm_call
 from tests.test_chat_differential import ERROR_MARKERS, MESSAGES, SCENARIOS
 
 LEAN_PROVIDERS = sorted(routing.LEAN_PROVIDERS)
@@ -30,6 +31,17 @@ def _call(provider_name, standin, *, is_async, suffix="", **overrides):
     provider = CHAT_PROVIDERS[provider_name]
     kwargs = {"messages": MESSAGES, **provider.kwargs(standin, suffix), **overrides}
     return litellm_call("completion", kwargs, is_async=is_async)
+
+
+def _paths(comparison) -> Tuple[int, Dict[str, int]]:
+    """How a comparison's calls were served, over its three runs (as `Paths` counts around the
+    comparison): lean, and why not. Read from the runs, so a comparison another test made of
+    the same scenario (`compare(..., reuse=True)`) tells it too."""
+    lean, not_lean = 0, Counter()
+    for outcome in comparison.outcomes:
+        lean += outcome.lean_calls
+        not_lean.update(outcome.not_lean)
+    return lean, dict(not_lean)
 
 
 class Paths:
@@ -59,12 +71,13 @@ def test_lean_path_is_active_on_this_release():
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 @pytest.mark.parametrize("provider", LEAN_PROVIDERS)
 def test_success_scenarios_are_lean(provider, scenario, is_async, standin, patch):
-    with Paths() as paths:
-        comparison = compare(_call(provider, standin, is_async=is_async, **SCENARIOS[scenario]), standin, patch)
+    # The chat matrix's own comparison of this scenario (test_chat_differential), when it ran.
+    comparison = compare(_call(provider, standin, is_async=is_async, **SCENARIOS[scenario]), standin, patch, reuse=True)
+    lean, not_lean = _paths(comparison)
     assert_same(comparison)
     assert comparison.stock.error is None, comparison.stock.error
-    assert paths.lean == 1, paths.not_lean
-    assert paths.not_lean == {}
+    assert lean == 1, not_lean
+    assert not_lean == {}
 
 
 @ASYNC
@@ -79,11 +92,11 @@ def test_status_counts_lean_calls(provider, is_async, standin, patch):
 @ASYNC
 @pytest.mark.parametrize("provider", LEAN_PROVIDERS)
 def test_flaky_429_retried_then_lean(provider, is_async, standin, patch):
-    with Paths() as paths:
-        comparison = compare(_call(provider, standin, is_async=is_async, suffix="-flaky-429-once"), standin, patch)
+    call = _call(provider, standin, is_async=is_async, suffix="-flaky-429-once" + QUICK_RETRY)
+    comparison = compare(call, standin, patch, reuse=True)
     assert_same(comparison)
     assert len(comparison.patched.requests) == len(comparison.stock.requests) == 2
-    assert paths.lean == 1
+    assert _paths(comparison)[0] == 1
 
 
 # --- inside the whitelist, answer not a success: one send, then stock's handler on it ----------
@@ -93,35 +106,32 @@ def test_flaky_429_retried_then_lean(provider, is_async, standin, patch):
 @pytest.mark.parametrize("marker", ERROR_MARKERS)
 @pytest.mark.parametrize("provider", LEAN_PROVIDERS)
 def test_errors_after_a_lean_send_are_stocks(provider, marker, is_async, standin, patch):
-    with Paths() as paths:
-        comparison = compare(_call(provider, standin, is_async=is_async, suffix=f"-{marker}"), standin, patch)
+    call = _call(provider, standin, is_async=is_async, suffix=f"-{marker}{QUICK_RETRY}")
+    comparison = compare(call, standin, patch, reuse=True)
     assert_same(comparison)
     assert len(comparison.patched.requests) == len(comparison.stock.requests)
-    assert paths.lean == 0
-    assert paths.not_lean == {"replayed_through_stock": 1}
+    assert _paths(comparison) == (0, {"replayed_through_stock": 1})
 
 
 @ASYNC
 @pytest.mark.parametrize("max_retries", [0, 1, 3])
 @pytest.mark.parametrize("provider", LEAN_PROVIDERS)
 def test_attempts_for_5xx_after_a_lean_send(provider, max_retries, is_async, standin, patch):
-    with Paths() as paths:
-        call = _call(provider, standin, is_async=is_async, suffix="-error-503", max_retries=max_retries)
-        comparison = compare(call, standin, patch)
+    call = _call(provider, standin, is_async=is_async, suffix="-error-503" + QUICK_RETRY, max_retries=max_retries)
+    comparison = compare(call, standin, patch, reuse=True)
     assert_same(comparison)
     assert len(comparison.patched.requests) == len(comparison.stock.requests) == max_retries + 1
-    assert paths.not_lean == {"replayed_through_stock": 1}
+    assert _paths(comparison)[1] == {"replayed_through_stock": 1}
 
 
 @ASYNC
 @pytest.mark.parametrize("provider", LEAN_PROVIDERS)
 def test_timeout_after_a_lean_send(provider, is_async, standin, patch):
-    with Paths() as paths:
-        call = _call(provider, standin, is_async=is_async, suffix="-slow-1500", timeout=0.3, max_retries=0)
-        comparison = compare(call, standin, patch)
+    call = _call(provider, standin, is_async=is_async, suffix="-slow-1500", timeout=0.3, max_retries=0)
+    comparison = compare(call, standin, patch, reuse=True)
     assert_same(comparison)
     assert isinstance(comparison.patched.error, litellm.Timeout), comparison.patched.error
-    assert paths.not_lean == {"replayed_through_stock": 1}
+    assert _paths(comparison)[1] == {"replayed_through_stock": 1}
 
 
 class CountingLogger(CustomLogger):

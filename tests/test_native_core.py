@@ -302,10 +302,11 @@ def test_keepalive_connection_closed_by_server_while_idle_is_not_an_error():
     srv, rec = _serve(QuickIdleHandler)
     base = f"http://127.0.0.1:{srv.server_address[1]}"
     try:
-        for _ in range(3):
+        for i in range(3):
+            if i:
+                time.sleep(0.8)  # the server drops the idle connection after 300 ms
             r = send(base + "/echo", {"a": 1})
             assert r.status == 200 and r.attempts == 1
-            time.sleep(0.8)  # the server drops the idle connection after 300 ms
         assert len(rec.requests) == 3
     finally:
         srv.shutdown()
@@ -329,10 +330,11 @@ async def test_async_keepalive_connection_closed_by_server_while_idle():
     srv, rec = _serve(QuickIdleHandler)
     base = f"http://127.0.0.1:{srv.server_address[1]}"
     try:
-        for _ in range(3):
+        for i in range(3):
+            if i:
+                await asyncio.sleep(0.8)  # the server drops the idle connection after 300 ms
             r = await native.send_async("POST", base + "/echo", [], {"a": 1}, timeout=5.0, connect_timeout=None, max_retries=0, retry="none")
             assert r.status == 200 and r.attempts == 1
-            await asyncio.sleep(0.8)  # the server drops the idle connection after 300 ms
     finally:
         srv.shutdown()
 

@@ -98,7 +98,7 @@ def test_stream_error_status_matches_stock(standin, patch, provider, is_async):
 def test_stream_read_timeout_matches_stock(standin, patch, provider, is_async):
     """A stream that stops sending: the per-read timeout fires as in stock, with its exception."""
     p = CHAT_PROVIDERS[provider]
-    call = litellm_stream(_kwargs(p, standin, "-hang-mid-stream", timeout=1.0), is_async=is_async)
+    call = litellm_stream(_kwargs(p, standin, "-hang-mid-stream", timeout=0.5), is_async=is_async)
     comparison = compare(call, standin, patch)
     assert_same(comparison)
     error = comparison.patched.result.error if comparison.patched.result is not None else comparison.patched.error

@@ -76,6 +76,7 @@ _SLOW_RE = re.compile(r"(?<![a-z0-9])slow-(\d+)(?![0-9])")
 # Fault-suite patterns (tests/test_faults.py):
 _BURST_RE = re.compile(r"(?<![a-z0-9])burst-(\d+)-(\d{3})(?![0-9])")   # N x status, then normal
 _RETRY_AFTER_RE = re.compile(r"(?<![a-z0-9])retry-after-(\d+)(?![0-9])")  # retry-after header value
+_RETRY_AFTER_MS_RE = re.compile(r"(?<![a-z0-9])retry-after-ms-(\d+)(?![0-9])")  # retry-after-ms on every error
 _HUGE_RE = re.compile(r"(?<![a-z0-9])huge-(\d+)(?![0-9])")  # content of this many MiB
 _DRIP_RE = re.compile(r"(?<![a-z0-9])drip-(\d+)(?![0-9])")  # body tail one byte per <ms>
 _CUT_AT_RE = re.compile(r"(?<![a-z0-9])cut-at-(\d+)(?![0-9])")  # mid-stream faults after <n> events
@@ -92,6 +93,7 @@ class Scenario:
     slow_ms: int = 0
     burst: int = 0                   # for kind == "burst": failures before success
     retry_after: Optional[str] = None  # retry-after header on 429/503 answers
+    retry_after_ms: Optional[str] = None  # retry-after-ms header on every 4xx/5xx answer
     huge_mib: int = 0
     drip_ms: int = 0
     cut_at: Optional[int] = None     # OpenAI streams: where mid-stream scenarios strike
@@ -122,6 +124,9 @@ def parse_scenario(text: str) -> Scenario:
     m = _RETRY_AFTER_RE.search(text)
     if m:
         sc.retry_after = m.group(1)
+    m = _RETRY_AFTER_MS_RE.search(text)
+    if m:
+        sc.retry_after_ms = m.group(1)
     m = _HUGE_RE.search(text)
     if m:
         sc.huge_mib = min(int(m.group(1)), MAX_HUGE_MIB)
@@ -426,6 +431,16 @@ _CONTEXT_LENGTH = {
 
 async def apply_scenario(ctx: Ctx) -> Optional[web.StreamResponse]:
     """Scenarios that replace the normal answer. None means: answer normally."""
+    response = await _scenario_response(ctx)
+    ms = ctx.scenario.retry_after_ms
+    if ms is not None and response is not None and response.status >= 400:
+        # The OpenAI SDK (and the core, which follows it) waits this long before a retry
+        # instead of its own backoff of 0.5 s, 1 s, 2 s...: the same attempts, without the wait.
+        response.headers["retry-after-ms"] = ms
+    return response
+
+
+async def _scenario_response(ctx: Ctx) -> Optional[web.StreamResponse]:
     sc = ctx.scenario
     if sc.slow_ms:
         await asyncio.sleep(sc.slow_ms / 1000.0)
