@@ -553,7 +553,7 @@ _CLOCK_FIELDS = (
     ".date", ".llm_provider-date", "-date",
     "._response_ms", ".response_ms", ".litellm_overhead_time_ms", ".response_time",
     ".startTime", ".endTime", ".completionStartTime", ".llm_api_duration_ms", ".api_call_start_time",
-    ".queue_time_seconds", ".start_time", ".end_time",
+    ".queue_time_seconds", ".start_time", ".end_time", ".callback_duration_ms",
 )
 
 

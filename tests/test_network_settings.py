@@ -313,6 +313,8 @@ def test_unreachable_proxy_fails_like_stock(net, standin, patch, provider):
 # Settings the core does not reproduce: stock serves them, and the reason is counted
 
 
+# LiteLLM hands httpx the certificate as `cert=`, which httpx deprecates: stock's own warning.
+@pytest.mark.filterwarnings("ignore:`cert=...` is deprecated:DeprecationWarning:httpx._config")
 def test_client_certificate_falls_back(net, https, pki, standin, patch, tmp_path):
     """A client certificate (SSL_CERTIFICATE / litellm.ssl_certificate) is stock's to present."""
     combined = tmp_path / "client.pem"
