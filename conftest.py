@@ -16,6 +16,28 @@ import pytest  # noqa: E402
 from tests.standin import StandIn  # noqa: E402
 
 
+def pytest_collection_finish(session):
+    # After -k / deselection: only a selected memory run is started early (see below).
+    session.config._eqp_memory_run_early = any(
+        item.nodeid.endswith("test_memory.py::test_litellm_calls_do_not_grow_memory") for item in session.items)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _memory_run_in_background(request):
+    """tests/test_memory.py's LiteLLM run, a process of its own, started with the session so
+    that it runs while the rest of the suite waits; its test collects the result."""
+    if not getattr(request.config, "_eqp_memory_run_early", False):
+        yield
+        return
+    from tests import test_memory
+
+    test_memory.start_litellm_run_early()
+    try:
+        yield
+    finally:
+        test_memory.stop_litellm_run_early()
+
+
 @pytest.fixture(scope="session")
 def standin():
     with StandIn.start() as server:

@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -115,6 +116,56 @@ print(json.dumps({"grown_mb": (rss_bytes() - before) / 1e6, "seconds": elapsed, 
 """
 
 
+def _start_litellm_run(base_url: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEQUAKE")}
+    env["MALLOC_ARENA_MAX"] = "2"
+    # Output to files: nobody reads a pipe while the run goes on in the background, and a full
+    # pipe would stall it.
+    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen([sys.executable, "-c", _LITELLM_CHILD, base_url, str(LITELLM_CALLS), str(2 * WARM_UP), "patched"],
+                            cwd=str(REPO_ROOT), env=env, stdout=out, stderr=err, text=True)
+    proc.output_files = (out, err)
+    return proc
+
+
+def _finish(proc: subprocess.Popen, timeout: float) -> tuple:
+    """(stdout, stderr) once the run ends; killed if it outlasts `timeout`."""
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    texts = []
+    for f in proc.output_files:
+        f.seek(0)
+        texts.append(f.read())
+        f.close()
+    return tuple(texts)
+
+
+# The LiteLLM run is a process of its own against an nginx of its own, and takes a minute or two
+# of one core. Most of the rest of the suite waits (on timeouts, retries, callbacks) rather than
+# computes, so conftest.py starts this run when the session starts (when this test is selected)
+# and the test collects its result: the same measurement, overlapped with the waiting.
+_EARLY: dict = {}
+
+
+def start_litellm_run_early() -> None:
+    server = FixedServer()
+    server.__enter__()
+    _EARLY["run"] = (server, _start_litellm_run(server.base_url))
+
+
+def stop_litellm_run_early() -> None:
+    server, proc = _EARLY.pop("run", (None, None))
+    if proc is not None:  # not collected by its test (which failed before, or was interrupted)
+        proc.kill()
+        _finish(proc, timeout=10)
+    if server is not None:
+        server.__exit__(None, None, None)
+
+
 def test_litellm_calls_do_not_grow_memory(fixed_server):
     """In a fresh interpreter. Two effects of LiteLLM's logging pool are kept out, because they
     follow the call RATE, not the number of calls, and the patch makes calls faster:
@@ -136,13 +187,16 @@ def test_litellm_calls_do_not_grow_memory(fixed_server):
       is left to grow is what calls keep: keeping one 50-byte object per call fails it (7.6 MB
       over 100,000 calls; 3.3-3.5 MB over the 30,000 run here, against a 1.5 MB limit).
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEQUAKE")}
-    env["MALLOC_ARENA_MAX"] = "2"
-    proc = subprocess.run([sys.executable, "-c", _LITELLM_CHILD, fixed_server.base_url, str(LITELLM_CALLS), str(2 * WARM_UP),
-                           "patched"],
-                          cwd=str(REPO_ROOT), env=env, capture_output=True, text=True, timeout=1200)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    server, proc = _EARLY.pop("run", (None, None))
+    if proc is None:
+        proc = _start_litellm_run(fixed_server.base_url)
+    try:
+        stdout, stderr = _finish(proc, timeout=1200)
+    finally:
+        if server is not None:
+            server.__exit__(None, None, None)
+    assert proc.returncode == 0, stderr[-3000:]
+    report = json.loads(stdout.strip().splitlines()[-1])
     print(f"\n{LITELLM_CALLS} litellm.completion calls (patched) in {report['seconds']:.0f} s: "
           f"RSS grew {report['grown_mb']:.2f} MB (threads {report['threads']}, "
           f"logging backlog at most {report['backlog_max']})")
