@@ -58,8 +58,26 @@ def as_httpx_error(error: Any, request: httpx.Request, stock: Any = None, *,
             headers, received = httpx.Headers(error.headers), error.received
         worded = word(kind, error, request, headers, received or 0)
         if worded is not None:
-            return worded
+            return _without_the_core(worded, error)
     return _BY_KIND.get(kind, httpx.ConnectError)(str(error), request=request)
+
+
+def _without_the_core(exc: Exception, error: Any) -> Exception:
+    """`exc` with the core's error taken out of its chain. Callers word a failure while handling
+    the core's error, so Python makes that error the context of every exception raised meanwhile
+    (aiohttp's, in a replay), and tracebacks, which stock embeds in some messages and failure
+    payloads, would show it where stock shows its transport's own exceptions only."""
+    seen = set()
+    todo = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if e.__context__ is error:
+            e.__context__ = None
+        todo += [e.__cause__, e.__context__]
+    return exc
 
 
 def _flavour(stock: Any) -> Optional[str]:
