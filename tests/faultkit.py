@@ -1,15 +1,19 @@
 """Helpers the reliability tests share: a timed scenario, the exception chain as text, the
-sockets this process holds open to a port, peak memory."""
+sockets this process holds open to a port, peak memory, and a listener that fails connections
+at the socket level."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import socket
 import struct
+import threading
 import time
 from typing import Any, Callable, Iterator, List
+from urllib.parse import parse_qs, urlsplit
 
 # Text that would mean the core's internals reached the user: a Rust panic, or the core
 # naming itself in a message stock would word as Python's.
@@ -279,6 +283,8 @@ RAW_MODES = {
 # Before a reset, the bytes sent must have reached the client's reads; otherwise the reset
 # overtakes them and the failure is an earlier phase's (a race, not the scenario).
 _DELIVERY_PAUSE = 0.05
+# How long the listener waits on a client (for its request, or for it to give up and close)
+# before closing itself: past any timeout the tests set.
 _STALL_LIMIT = 3.0
 
 
@@ -290,8 +296,6 @@ class RawListener:
     (`connections`), so a test can tell how many attempts a client made."""
 
     def __init__(self) -> None:
-        import threading
-
         self.mode = "rst-before-status"
         self._server = socket.socket()
         self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -326,8 +330,6 @@ class RawListener:
         self._server.close()
 
     def _accept_loop(self) -> None:
-        import threading
-
         while not self._closing:
             try:
                 conn, _ = self._server.accept()
@@ -406,9 +408,6 @@ def _read_request(conn: socket.socket, peek: bool = False) -> "dict | None":
 
 
 def _parse_request(data: bytes) -> dict:
-    import json
-    from urllib.parse import parse_qs, urlsplit
-
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     method, target, _version = lines[0].split(" ", 2)
