@@ -26,7 +26,7 @@ import httpx
 
 from . import native, routing, stats
 from .net_settings import Resolver, Unsupported
-from .transport_errors import as_httpx_error, body_read_timeout_error, incomplete_body_error
+from .transport_errors import as_httpx_error
 from .wire_formats import whole_response
 
 # Set by the core or meaningless for it: the core frames the request itself.
@@ -79,12 +79,10 @@ class _Body:
         self._stream.close()
 
     def _broken(self, error: Any) -> Exception:
-        if error.kind == "incomplete":
-            headers = httpx.Headers(self._stream.headers)
-            return incomplete_body_error(self._stock, headers, self._received, self._request)
-        if error.kind == "read_timeout":
-            return body_read_timeout_error(self._stock, self._request)
-        return as_httpx_error(error, self._request)
+        """Stock's transport's exception for the body breaking as the core says (its words
+        depend on the head's framing and on how much of the body had come)."""
+        headers = httpx.Headers(self._stream.headers)
+        return as_httpx_error(error, self._request, self._stock, headers=headers, received=self._received)
 
 
 class _SyncBody(_Body, httpx.SyncByteStream):
@@ -99,7 +97,8 @@ class _SyncBody(_Body, httpx.SyncByteStream):
                 self._received += len(chunk)
                 yield chunk
         except native.TransportError as error:
-            raise self._broken(error) from None
+            broken = self._broken(error)
+            raise broken from broken.__cause__
         finally:
             # Also when the reader gives up (an exception thrown in, the generator closed).
             self._stream.close()
@@ -123,7 +122,8 @@ class _AsyncBody(_Body, httpx.AsyncByteStream):
                 self._received += len(chunk)
                 yield chunk
         except native.TransportError as error:
-            raise self._broken(error) from None
+            broken = self._broken(error)
+            raise broken from broken.__cause__
         finally:
             # Also when the task reading is cancelled while waiting for a chunk.
             stream.close()
@@ -167,7 +167,8 @@ class NativeTransport(httpx.BaseTransport):
                 routing.refuse("connect_failed_before_send")
                 return stock.handle_request(request)
             stats.count_native(self.provider)
-            raise as_httpx_error(error, request) from None
+            failed = as_httpx_error(error, request, stock)
+            raise failed from failed.__cause__
         stats.count_native(self.provider)
         if streamed:
             return _streamed(opened, request, _SyncBody, stock)
@@ -208,7 +209,8 @@ class NativeAsyncTransport(httpx.AsyncBaseTransport):
                 routing.refuse("connect_failed_before_send")
                 return await stock.handle_async_request(request)
             stats.count_native(self.provider)
-            raise as_httpx_error(error, request) from None
+            failed = as_httpx_error(error, request, stock)
+            raise failed from failed.__cause__
         stats.count_native(self.provider)
         if streamed:
             return _streamed(opened, request, _AsyncBody, stock)

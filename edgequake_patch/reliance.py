@@ -88,12 +88,22 @@ _OPENAI_SDK = (
     "openai._legacy_response:LegacyAPIResponse.headers",
 )
 
+# How LiteLLM's aiohttp transport reports a failed connection: transport_errors words the core's
+# failures as it does, running its exception mapping on what aiohttp records, for the response
+# head and the body alike (the async clients of both families have that transport).
+_AIOHTTP_FAILURES = (
+    "litellm.llms.custom_httpx.aiohttp_transport:map_aiohttp_exceptions",
+    "litellm.llms.custom_httpx.aiohttp_transport:LiteLLMAiohttpTransport.handle_async_request",
+    "litellm.llms.custom_httpx.aiohttp_transport:AiohttpResponseStream.__aiter__",
+)
+
 # Stock's OpenAI and Azure handlers, from the dispatch to the client they ask for and the
 # raw-response calls they make on it (what the native SDK client must answer).
 _OPENAI_HANDLER = (
     "litellm.llms.openai.common_utils:BaseOpenAILLM.get_cached_openai_client",
     "litellm.llms.openai.common_utils:BaseOpenAILLM._get_async_http_client",
     "litellm.llms.openai.common_utils:BaseOpenAILLM._get_sync_http_client",
+    *_AIOHTTP_FAILURES,
 )
 _AZURE_HANDLER = (
     "litellm.llms.azure.common_utils:BaseAzureLLM.initialize_azure_sdk_client",
@@ -114,6 +124,7 @@ _HTTP_HANDLER = (
     "litellm.llms.custom_httpx.http_handler:_default_cached_client_timeout",
     "litellm.llms.custom_httpx.aiohttp_transport:LiteLLMAiohttpTransport.__init__",
     "litellm.llms.custom_httpx.aiohttp_transport:LiteLLMAiohttpTransport._get_proxy_settings",
+    *_AIOHTTP_FAILURES,
 )
 
 # LiteLLM's generic provider handler (xai, mistral, openrouter, ollama): where it asks for its

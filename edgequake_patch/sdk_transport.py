@@ -114,15 +114,20 @@ def _take_prefetched(is_async: bool) -> Optional[Callable[..., Any]]:
 
 
 class _Replay(httpx.BaseTransport, httpx.AsyncBaseTransport):
-    """An httpx transport that answers once with what the core received."""
+    """An httpx transport that answers once with what the core received. A failure is raised
+    as the transport of the SDK client stock would have used raises it (`resolver`: that
+    client's, which knows its transport per URL)."""
 
-    def __init__(self, outcome: Any):
+    def __init__(self, outcome: Any, resolver: Any = None):
         self.outcome = outcome
+        self.resolver = resolver
 
     def _answer(self, request: httpx.Request) -> httpx.Response:
         outcome = self.outcome
         if isinstance(outcome, native.TransportError):
-            raise as_httpx_error(outcome, request)
+            stock = self.resolver.stock_transport(request.url) if self.resolver is not None else None
+            failed = as_httpx_error(outcome, request, stock)
+            raise failed from failed.__cause__
         return httpx.Response(outcome.status, headers=outcome.headers, content=outcome.body, request=request)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -276,7 +281,8 @@ class NativeSdkClient:
     def replay(self, outcome: Any, call_stock: Callable[[Any], Any]):
         """Run the real SDK over what the core received (no network, no retry): a copy of the
         client stock would have used, whose transport answers with that outcome."""
-        http_client = (httpx.AsyncClient if self.is_async else httpx.Client)(transport=_Replay(outcome))
+        replayed = _Replay(outcome, net_settings.resolver_for(self._real._client))
+        http_client = (httpx.AsyncClient if self.is_async else httpx.Client)(transport=replayed)
         return call_stock(self._real.copy(http_client=http_client, max_retries=0))
 
 

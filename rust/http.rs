@@ -27,7 +27,7 @@ pyo3::create_exception!(
     edgequake_patch._native,
     TransportError,
     PyException,
-    "The request did not produce an HTTP response. Attributes: kind, sent, attempts, message (and timeout_seconds for timeouts)."
+    "The request did not produce an HTTP response. Attributes: kind, sent, attempts, message (and timeout_seconds for timeouts); where a connected exchange broke: phase ('head' or 'body', else ''), os_error (errno or None), headers and received (a whole answer's head and body bytes so far, when its body broke; else None)."
 );
 
 // ---------------------------------------------------------------------------------------
@@ -294,13 +294,35 @@ pub(crate) struct RawResponse {
     url: String,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Failure {
     pub(crate) kind: &'static str,
     pub(crate) sent: bool,
     pub(crate) attempts: u32,
     pub(crate) message: String,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) broke: Broke,
+}
+
+/// Where an exchange that had connected broke, and how. Stock's transports word the same
+/// failure differently by these facts (httpx: "Server disconnected without sending a
+/// response." for a close before the response head, "[Errno 104] Connection reset by peer"
+/// for a reset anywhere; aiohttp: its own words, and a cut body by its framing), and LiteLLM's
+/// async handler re-sends or not by the class they become: Python words each failure as the
+/// transport stock would have used (transport_errors.py), from these facts alone. Kept to what
+/// the connection shows: hyper does not tell whether part of a head had arrived before a close.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Broke {
+    /// "head": the request was (being) written and no complete response head had arrived;
+    /// "body": the head had, the body had not; "" otherwise (not connected, not built).
+    pub(crate) phase: &'static str,
+    /// The OS error that broke the connection (ECONNRESET, EPIPE, ...), if one did. None with
+    /// kind "incomplete": the peer closed cleanly.
+    pub(crate) os_error: Option<i32>,
+    /// A whole answer's head and how many body bytes had come when its body broke (a streamed
+    /// body's reader knows both itself).
+    pub(crate) headers: Option<Vec<(String, String)>>,
+    pub(crate) received: Option<u64>,
 }
 
 enum Waited {
@@ -366,6 +388,7 @@ impl RequestSpec {
             attempts: 0,
             message,
             timeout: None,
+            broke: Broke::default(),
         };
         let parsed = reqwest::Url::parse(url).map_err(|e| {
             // The URL itself may carry a key in its query: never echo it.
@@ -526,6 +549,7 @@ enum AttemptResult {
         sent: bool,
         message: String,
         timeout: Option<Duration>,
+        broke: Broke,
     },
 }
 
@@ -539,9 +563,9 @@ fn new_attempt_state(spec: &RequestSpec) -> Arc<AttemptState> {
     })
 }
 
-/// The failure for a wait for bytes (the response head, or a piece of the body) that our
-/// timeout `t` cut short, after the request was written.
-fn read_timed_out(spec: &RequestSpec, t: Duration) -> AttemptResult {
+/// The failure for a wait for bytes (the response head, or a piece of the body: `phase`) that
+/// our timeout `t` cut short, after the request was written.
+fn read_timed_out(spec: &RequestSpec, t: Duration, phase: &'static str) -> AttemptResult {
     AttemptResult::Failed {
         kind: "read_timeout",
         sent: true,
@@ -552,6 +576,10 @@ fn read_timed_out(spec: &RequestSpec, t: Duration) -> AttemptResult {
             safe_url(&spec.url)
         ),
         timeout: Some(t),
+        broke: Broke {
+            phase,
+            ..Broke::default()
+        },
     }
 }
 
@@ -588,10 +616,10 @@ async fn head(
             if state.head_wait_starts() + t > std::time::Instant::now() {
                 continue; // a connect finished since: the wait starts there
             }
-            return Err(read_timed_out(spec, t));
+            return Err(read_timed_out(spec, t, "head"));
         },
     };
-    resp.map_err(|e| classify(&e, spec))
+    resp.map_err(|e| classify(&e, spec, "head"))
 }
 
 async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> AttemptResult {
@@ -605,15 +633,27 @@ async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> Attemp
         // One piece: kept as is. More: gathered in one buffer sized from Content-Length.
         let mut first: Option<Bytes> = None;
         let mut gathered: Option<Vec<u8>> = None;
+        let mut received: u64 = 0;
         loop {
             let next = match spec.timeout {
                 None => resp.chunk().await,
                 Some(t) => match tokio::time::timeout(t, resp.chunk()).await {
                     Ok(r) => r,
-                    Err(_) => return Err(read_timed_out(spec, t)),
+                    Err(_) => return Err(read_timed_out(spec, t, "body")),
                 },
             };
-            match next.map_err(|e| classify(&e, spec))? {
+            let next = next.map_err(|e| {
+                let mut failed = classify(&e, spec, "body");
+                if let AttemptResult::Failed { broke, .. } = &mut failed {
+                    broke.headers = Some(header_pairs(&headers));
+                    broke.received = Some(received);
+                }
+                failed
+            })?;
+            if let Some(piece) = &next {
+                received += piece.len() as u64;
+            }
+            match next {
                 None => break,
                 Some(piece) => match (&mut gathered, first.take()) {
                     (Some(buf), _) => buf.extend_from_slice(&piece),
@@ -650,6 +690,7 @@ async fn attempt(client: &reqwest::Client, spec: &RequestSpec, n: u32) -> Attemp
                 safe_url(&spec.url)
             ),
             timeout: None,
+            broke: Broke::default(),
         },
     }
 }
@@ -669,12 +710,14 @@ pub(crate) async fn attempt_head(
             sent,
             message,
             timeout,
+            broke,
         } => Failure {
             kind,
             sent,
             attempts: if kind == "builder" { 0 } else { 1 },
             message,
             timeout,
+            broke,
         },
         AttemptResult::Response(..) => unreachable!("only failures are mapped"),
     })
@@ -732,7 +775,9 @@ pub(crate) fn decode_content(headers: &HeaderMap, body: Bytes) -> Result<Bytes, 
 
 /// Map a reqwest error onto the kinds Python understands, with a message built only from
 /// the innermost causes (reqwest's own Display includes the full URL, query and all).
-fn classify(e: &reqwest::Error, spec: &RequestSpec) -> AttemptResult {
+/// `phase`: what the exchange was waiting for when it failed ("head" or "body"); a failure to
+/// connect is the connect phase whatever the caller waited for.
+fn classify(e: &reqwest::Error, spec: &RequestSpec, phase: &'static str) -> AttemptResult {
     let mut detail: Option<String> = None;
     let mut connect_timed_out = false;
     let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
@@ -745,16 +790,24 @@ fn classify(e: &reqwest::Error, spec: &RequestSpec) -> AttemptResult {
     }
     let detail = detail.unwrap_or_else(|| "unknown error".into());
     let target = format!("{} {}", spec.method, safe_url(&spec.url));
+    let mut broke = Broke::default();
     let (kind, sent, timeout) = if e.is_builder() {
         ("builder", false, None)
     } else if e.is_connect() {
-        if connect_timed_out || e.is_timeout() {
+        // Only our own limit is a connect timeout. The kernel giving up on SYNs (ETIMEDOUT,
+        // which reqwest also calls a timeout) is a failed connect to stock's transports too:
+        // httpx calls it a ConnectTimeout, aiohttp a ConnectError, so stock's transport, given
+        // the last try a request that never left gets, words it.
+        if connect_timed_out {
             ("connect_timeout", false, spec.connect_timeout)
         } else {
             ("connect", false, None)
         }
     } else {
-        ("read", true, None)
+        let (closed, os_error) = how_it_broke(e);
+        broke.phase = phase;
+        broke.os_error = os_error;
+        (if closed { "incomplete" } else { "read" }, true, None)
     };
     let what = match kind {
         "builder" => "could not build the request",
@@ -767,7 +820,37 @@ fn classify(e: &reqwest::Error, spec: &RequestSpec) -> AttemptResult {
         sent,
         message: format!("{what} ({detail}) for {target}"),
         timeout,
+        broke,
     }
+}
+
+/// How a connection that was answering broke: `(closed, os_error)`. `closed`: the peer closed
+/// it cleanly before the response was complete (hyper's "incomplete message" before the head
+/// was in, an unexpected end of file in the body); `os_error`: the OS error that ended it
+/// otherwise (a reset, say), when there was one.
+pub(crate) fn how_it_broke(e: &reqwest::Error) -> (bool, Option<i32>) {
+    let mut closed = false;
+    let mut os_error = None;
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = src {
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            closed |= h.is_incomplete_message();
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            closed |= io.kind() == std::io::ErrorKind::UnexpectedEof;
+            os_error = os_error.or(io.raw_os_error());
+        }
+        src = err.source();
+    }
+    (closed && os_error.is_none(), os_error)
+}
+
+/// A response head as Python's `[(name, value), ...]` pairs.
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), decode_header_value(v.as_bytes())))
+        .collect()
 }
 
 async fn perform(client: &reqwest::Client, spec: &RequestSpec) -> Result<RawResponse, Failure> {
@@ -833,6 +916,7 @@ async fn perform(client: &reqwest::Client, spec: &RequestSpec) -> Result<RawResp
                         kind,
                         message,
                         timeout,
+                        broke,
                         ..
                     } => Err(Failure {
                         kind,
@@ -841,6 +925,7 @@ async fn perform(client: &reqwest::Client, spec: &RequestSpec) -> Result<RawResp
                         attempts: if kind == "builder" { n } else { attempts },
                         message,
                         timeout,
+                        broke,
                     }),
                 };
             }
@@ -1078,6 +1163,7 @@ pub(crate) fn unbuildable(message: String) -> Failure {
         attempts: 0,
         message,
         timeout: None,
+        broke: Broke::default(),
     }
 }
 
@@ -1110,6 +1196,7 @@ fn run_on_shared(spec: &RequestSpec) -> Waited {
                     attempts: 1,
                     message: "request task ended unexpectedly".into(),
                     timeout: None,
+                    broke: Broke::default(),
                 }));
             }
         }
@@ -1132,6 +1219,14 @@ impl Failure {
             if self.kind.ends_with("timeout") {
                 value.setattr("timeout_seconds", self.timeout.map(|t| t.as_secs_f64()))?;
             }
+            let broke = &self.broke;
+            value.setattr("phase", broke.phase)?;
+            value.setattr("os_error", broke.os_error)?;
+            match &broke.headers {
+                Some(h) => value.setattr("headers", header_list(py, h)?)?,
+                None => value.setattr("headers", py.None())?,
+            }
+            value.setattr("received", broke.received)?;
             Ok(())
         };
         match set() {
@@ -1355,5 +1450,101 @@ mod tests {
             Some("true, true")
         );
         assert_eq!(header_joined(&h, "retry-after"), None);
+    }
+
+    // --- how a connected exchange broke (Broke), which Python words as stock's transport ---
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// One connection served like this: read the request head, send `reply`, then reset the
+    /// connection (`reset`) or close it cleanly.
+    async fn misbehave_once(reply: &'static [u8], reset: bool) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                match sock.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+            sock.write_all(reply).await.unwrap();
+            if reset {
+                // What is sent must be read before the reset overtakes it.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                #[allow(deprecated)] // a zero linger never blocks: close() just sends RST
+                sock.set_linger(Some(Duration::ZERO)).unwrap();
+                drop(sock);
+            } else {
+                sock.shutdown().await.ok();
+                let _ = sock.read(&mut buf).await; // until the client closes
+            }
+        });
+        format!("http://{addr}/v1/x")
+    }
+
+    fn spec_for(url: &str) -> RequestSpec {
+        Python::initialize();
+        Python::attach(|py| {
+            let headers = PyList::empty(py);
+            RequestSpec::from_py(
+                py,
+                "POST",
+                url,
+                headers.as_any(),
+                None,
+                Some(5.0),
+                None,
+                0,
+                "none",
+                false,
+                None,
+            )
+            .unwrap()
+        })
+    }
+
+    async fn failed(reply: &'static [u8], reset: bool) -> Failure {
+        let url = misbehave_once(reply, reset).await;
+        let client = build_client(None).unwrap();
+        match perform(&client, &spec_for(&url)).await {
+            Err(f) => f,
+            Ok(r) => panic!("answered {}", r.status),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_close_before_the_head_is_incomplete_in_the_head() {
+        for reply in [&b""[..], b"HTTP/1.1 20", b"HTTP/1.1 200 OK\r\ncontent-type: a/b\r\n"] {
+            let f = failed(reply, false).await;
+            assert_eq!((f.kind, f.broke.phase, f.broke.os_error), ("incomplete", "head", None));
+            assert!(f.sent);
+            assert!(f.broke.headers.is_none() && f.broke.received.is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reset_before_the_head_is_a_read_failure_with_its_os_error() {
+        for reply in [&b""[..], b"HTTP/1.1 20", b"HTTP/1.1 200 OK\r\ncontent-type: a/b\r\n"] {
+            let f = failed(reply, true).await;
+            assert_eq!((f.kind, f.broke.phase), ("read", "head"));
+            assert_eq!(f.broke.os_error, Some(104)); // ECONNRESET
+        }
+    }
+
+    #[tokio::test]
+    async fn a_whole_body_cut_short_says_what_had_come() {
+        let f = failed(b"HTTP/1.1 200 OK\r\ncontent-length: 200\r\n\r\n{\"id\": \"partial", false).await;
+        assert_eq!((f.kind, f.broke.phase, f.broke.os_error), ("incomplete", "body", None));
+        assert_eq!(f.broke.received, Some(15));
+        let headers = f.broke.headers.unwrap();
+        assert!(headers.contains(&("content-length".into(), "200".into())), "{headers:?}");
+
+        let f = failed(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n40\r\n{\"id\"", true).await;
+        assert_eq!((f.kind, f.broke.phase, f.broke.os_error), ("read", "body", Some(104)));
+        assert_eq!(f.broke.received, Some(5));
     }
 }

@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use tokio::sync::{mpsc, Notify};
 
-use crate::http::{self, Failure, RequestSpec};
+use crate::http::{self, Broke, Failure, RequestSpec};
 use crate::net::NetConfig;
 
 /// Chunks read ahead of the consumer. Enough to keep the socket busy while Python works on
@@ -38,7 +38,7 @@ struct Body {
 }
 
 impl Body {
-    fn failure(&self, kind: &'static str, message: String) -> Failure {
+    fn failure(&self, kind: &'static str, message: String, os_error: Option<i32>) -> Failure {
         Failure {
             kind,
             sent: true,
@@ -48,6 +48,12 @@ impl Body {
                 self.read_timeout
             } else {
                 None
+            },
+            // The consumer knows the head and counts what it was handed: see `http::Broke`.
+            broke: Broke {
+                phase: "body",
+                os_error,
+                ..Broke::default()
             },
         }
     }
@@ -70,17 +76,22 @@ impl Body {
                         t.as_secs_f64(),
                         self.target
                     ),
+                    None,
                 )),
-                Err(ReadFailed::Broken(detail)) => {
-                    // The peer closing before the body's end is told apart from other
-                    // breakage: HTTP stacks report it in their own words, which Python matches.
-                    let eof = detail.contains("EOF") || detail.contains("end of file");
+                Err(ReadFailed::Broken {
+                    detail,
+                    closed,
+                    os_error,
+                }) => {
+                    // The peer closing before the body's end is told apart from a reset:
+                    // HTTP stacks report them in their own words, which Python matches.
                     Err(self.failure(
-                        if eof { "incomplete" } else { "read" },
+                        if closed { "incomplete" } else { "read" },
                         format!(
                             "the connection broke while receiving the response ({detail}) from {}",
                             self.target
                         ),
+                        os_error,
                     ))
                 }
             };
@@ -99,7 +110,11 @@ impl Body {
 
 enum ReadFailed {
     TimedOut(Duration),
-    Broken(String),
+    Broken {
+        detail: String,
+        closed: bool,
+        os_error: Option<i32>,
+    },
 }
 
 async fn read_chunk(
@@ -113,7 +128,14 @@ async fn read_chunk(
             .map_err(|_| ReadFailed::TimedOut(t))?,
         None => read.await,
     };
-    result.map_err(|e| ReadFailed::Broken(innermost(&e)))
+    result.map_err(|e| {
+        let (closed, os_error) = http::how_it_broke(&e);
+        ReadFailed::Broken {
+            detail: innermost(&e),
+            closed,
+            os_error,
+        }
+    })
 }
 
 /// The innermost cause's text: reqwest's own Display names the full URL (query included).
@@ -174,7 +196,7 @@ pub struct StreamResponse {
     rx: Arc<tokio::sync::Mutex<Option<mpsc::Receiver<Chunk>>>>,
     closed: Arc<Notify>,
     /// Set once the body failed; later reads repeat it rather than report a clean end.
-    read_error: Mutex<Option<(&'static str, String, Option<Duration>)>>,
+    read_error: Mutex<Option<Failure>>,
 }
 
 /// What one receive produced, before it becomes a Python value.
@@ -191,19 +213,12 @@ impl StreamResponse {
             None => {
                 let e = self.read_error.lock().unwrap_or_else(|e| e.into_inner());
                 match &*e {
-                    Some((kind, message, timeout)) => Received::Failed(Failure {
-                        kind,
-                        sent: true,
-                        attempts: 1,
-                        message: message.clone(),
-                        timeout: *timeout,
-                    }),
+                    Some(failure) => Received::Failed(failure.clone()),
                     None => Received::End,
                 }
             }
             Some(Err(f)) => {
-                *self.read_error.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some((f.kind, f.message.clone(), f.timeout));
+                *self.read_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(f.clone());
                 Received::Failed(f)
             }
         }
@@ -225,6 +240,7 @@ fn closed_failure() -> Failure {
         attempts: 1,
         message: "the response stream was closed".into(),
         timeout: None,
+        broke: Broke::default(),
     }
 }
 
@@ -432,6 +448,7 @@ pub fn open_stream<'py>(
                     attempts: 1,
                     message: "request task ended unexpectedly".into(),
                     timeout: None,
+                    broke: Broke::default(),
                 }
                 .into_pyerr(py))
             }
@@ -547,6 +564,7 @@ mod tests {
         assert_eq!(bytes, b"data: 1");
         let failure = last.as_ref().unwrap_err();
         assert_eq!(failure.kind, "incomplete");
+        assert_eq!((failure.broke.phase, failure.broke.os_error), ("body", None));
         assert!(failure.sent);
         assert!(!failure.message.contains("chat/completions?"));
     }
