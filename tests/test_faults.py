@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import time
 
 import litellm
@@ -19,7 +21,6 @@ import pytest
 from tests.differential import CHAT_PROVIDERS, QUICK_RETRY, assert_same, compare, litellm_call, litellm_stream
 from tests.faultkit import (
     Blackhole,
-    Zygote,
     assert_no_panic_text,
     closed_port,
     open_connections,
@@ -324,28 +325,21 @@ print(json.dumps(outcome))
 """
 
 
-@pytest.fixture(scope="module")
-def zygote():
-    """Each 100 MiB run is a process of its own (its peak RSS is the measure), forked from one
-    that imported LiteLLM once instead of a fresh interpreter importing it eight times."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEQUAKE")}
-    with Zygote(str(REPO_ROOT), env) as z:
-        yield z
-
-
-def _huge_run(zygote, mode, provider, is_async, standin, mib):
+def _huge_run(mode, provider, is_async, standin, mib):
     kwargs = _kwargs(provider, standin, f"-huge-{mib}", timeout=120, max_retries=0)
-    code, out = zygote.run(_HUGE_CHILD, [mode, json.dumps(kwargs), "async" if is_async else "sync"], timeout=300)
-    assert code == 0, zygote.stderr_tail()
-    return json.loads(out.strip().splitlines()[-1])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEQUAKE")}
+    proc = subprocess.run([sys.executable, "-c", _HUGE_CHILD, mode, json.dumps(kwargs), "async" if is_async else "sync"],
+                          cwd=str(REPO_ROOT), env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 @FAMILIES
-def test_100mb_response(provider, is_async, standin, zygote, record_property):
+def test_100mb_response(provider, is_async, standin, record_property):
     mib = 100
-    stock = _huge_run(zygote, "stock", provider, is_async, standin, mib)
-    patched = _huge_run(zygote, "patched", provider, is_async, standin, mib)
+    stock = _huge_run("stock", provider, is_async, standin, mib)
+    patched = _huge_run("patched", provider, is_async, standin, mib)
     print(f"\n100 MiB {provider} {'async' if is_async else 'sync'}: stock {stock}\n  patched {patched}")
     record_property("stock", stock)
     record_property("patched", patched)
