@@ -14,10 +14,6 @@ import json
 
 import litellm
 import pytest
-
-# Arbitrary bodies make LiteLLM build responses from values of the wrong type, and pydantic warns
-# when it dumps them (in stock as patched): the point of these tests, so that warning is expected.
-pytestmark = pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning:pydantic.main")
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
