@@ -167,19 +167,27 @@ def _is_aiohttp_transport(transport: Any) -> bool:
     return hasattr(transport, "_ssl_verify") and hasattr(transport, "_get_proxy_settings")
 
 
-def _run_now(coroutine: Any) -> Any:
-    """The result of a coroutine that never suspends (LiteLLM's proxy lookup only reads the
-    environment); one that would suspend is not ours to drive."""
+class WouldSuspend(Exception):
+    """`run_now` was given a coroutine that waits for something: not ours to drive."""
+
+
+def run_now(coroutine: Any) -> Any:
+    """The result of a coroutine that has it already, without an event loop (it never suspends:
+    LiteLLM's proxy lookup only reads the environment; aiohttp's body reader after the loss was
+    fed in). One that would suspend is closed and WouldSuspend raised."""
     try:
         coroutine.send(None)
     except StopIteration as done:
         return done.value
     coroutine.close()
-    raise Unsupported("proxy_lookup")
+    raise WouldSuspend()
 
 
 def _aiohttp_proxy(transport: Any, request: httpx.Request) -> Optional[str]:
-    proxy = _run_now(transport._get_proxy_settings(request))
+    try:
+        proxy = run_now(transport._get_proxy_settings(request))
+    except WouldSuspend:
+        raise Unsupported("proxy_lookup") from None
     if proxy is None and _session_trusts_env(transport):
         # With no proxy passed, an aiohttp session that trusts the environment looks one up
         # itself, by aiohttp's own rules.

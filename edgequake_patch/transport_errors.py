@@ -27,7 +27,7 @@ from typing import Any, Callable, Optional
 
 import httpx
 
-from .net_settings import _is_aiohttp_transport
+from .net_settings import _is_aiohttp_transport, run_now
 
 # The class by kind, for what cannot be worded as stock's transport would (see the end of the
 # module docstring).
@@ -240,7 +240,7 @@ def _aiohttp_loss(phase: str, headers: Any, received: int, lost: Optional[OSErro
             if headers is None:
                 return None
             protocol.data_received(_head_with_framing(headers))
-            _message, payload = _now(protocol.read())
+            _message, payload = run_now(protocol.read())
             if "chunked" not in headers.get("transfer-encoding", "").lower():
                 left = received
                 while left > 0:
@@ -262,16 +262,6 @@ def _head_with_framing(headers: Any) -> bytes:
     elif headers.get("content-length") is not None:
         lines.append(b"Content-Length: " + headers["content-length"].encode("latin-1"))
     return b"\r\n".join(lines) + b"\r\n\r\n"
-
-
-def _now(coroutine: Any) -> Any:
-    """The result of a coroutine that has it already (never suspends)."""
-    try:
-        coroutine.send(None)
-    except StopIteration as done:
-        return done.value
-    coroutine.close()
-    raise RuntimeError("would wait")
 
 
 _WORDERS: "dict[Optional[str], Callable[..., Optional[Exception]]]" = {
