@@ -10,6 +10,7 @@ body, logging, mapping errors, building the response object) stays LiteLLM's, fo
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 from . import fast_stream, lean_chat, routing, stats
 
@@ -27,7 +28,9 @@ def complete(wrapped, _instance, args, kwargs):
         if not_lean is None:
             return _run_lean(wrapped, args, kwargs, ctx, provider)
         stats.count_not_lean(not_lean)
-    return _run_marked(wrapped, args, kwargs, provider, bool(ctx.stream))
+    # A streamed call is marked with what the fast stream path needs to read its body.
+    stream = fast_stream.stream_call(provider) if ctx.stream else False
+    return _run_marked(wrapped, args, kwargs, provider, stream)
 
 
 def _run_lean(wrapped, args, kwargs, ctx, provider: str):
@@ -62,7 +65,8 @@ def embed(wrapped, _instance, args, kwargs):
     return _run_marked(wrapped, args, kwargs, provider)
 
 
-def _run_marked(wrapped, args, kwargs, provider: str, stream: bool = False):
+def _run_marked(wrapped, args, kwargs, provider: str, stream: Any = False):
+    """`stream`: False, or what marks a streamed call (True, or fast_stream.StreamCall)."""
     token = routing.active_call.set(provider)
     stream_token = routing.active_stream.set(stream)
     try:
@@ -77,7 +81,7 @@ def _run_marked(wrapped, args, kwargs, provider: str, stream: bool = False):
     return _carry_mark_into_lazy_stream(result, provider, stream)
 
 
-async def _marked(coroutine, provider: str, stream: bool):
+async def _marked(coroutine, provider: str, stream: Any):
     token = routing.active_call.set(provider)
     stream_token = routing.active_stream.set(stream)
     try:
@@ -88,7 +92,7 @@ async def _marked(coroutine, provider: str, stream: bool):
     return _carry_mark_into_lazy_stream(result, provider, stream)
 
 
-def _carry_mark_into_lazy_stream(result, provider: str, stream: bool):
+def _carry_mark_into_lazy_stream(result, provider: str, stream: Any):
     """Some handlers (Gemini's) return their stream wrapper before sending anything: the
     wrapper's `make_call` sends the request when the caller first reads, after the dispatch
     has returned. That call belongs to this dispatch, so it runs marked too."""
@@ -96,10 +100,10 @@ def _carry_mark_into_lazy_stream(result, provider: str, stream: bool):
         return result
     make_call = getattr(result, "make_call", None)
     if make_call is None or getattr(result, "completion_stream", None) is not None:
-        return fast_stream.adopt(result, provider)
+        return fast_stream.adopt(result, provider, stream)
 
     def marked_call(*args, **kwargs):
         return _run_marked(make_call, args, kwargs, provider, stream)
 
     result.make_call = marked_call
-    return result
+    return fast_stream.adopt(result, provider, stream)

@@ -71,7 +71,7 @@ class _Body:
         self._request = request
         self._stock = stock  # whose wording a broken body is reported in
         self._received = 0
-        #: Set by fast_stream.adopt() before anyone reads: the body is then read as SSE frames.
+        #: Set by fast_stream.StreamCall.attach() before anyone reads: the body is then read as frames.
         self.feed = None
         self.started = False
 
@@ -132,9 +132,12 @@ class _AsyncBody(_Body, httpx.AsyncByteStream):
         self._stream.close()
 
 
-def _streamed(opened: Any, request: httpx.Request, body_class: type, stock: Any) -> httpx.Response:
+def _streamed(opened: Any, request: httpx.Request, body_class: type, stock: Any, call: Any) -> httpx.Response:
     body = body_class(opened, request, stock)
-    return httpx.Response(opened.status, headers=opened.headers, stream=body, request=request)
+    response = httpx.Response(opened.status, headers=opened.headers, stream=body, request=request)
+    if call is not True:  # a fast_stream.StreamCall: the body may be read as frames
+        call.attach(body, opened.status, response.headers)
+    return response
 
 
 class NativeTransport(httpx.BaseTransport):
@@ -171,7 +174,7 @@ class NativeTransport(httpx.BaseTransport):
             raise failed from failed.__cause__
         stats.count_native(self.provider)
         if streamed:
-            return _streamed(opened, request, _SyncBody, stock)
+            return _streamed(opened, request, _SyncBody, stock, streamed)
         # Anthropic, Gemini and Ollama answers may come back parsed by the core (wire_formats).
         return whole_response(self.provider, reply, request, body)
 
@@ -213,7 +216,7 @@ class NativeAsyncTransport(httpx.AsyncBaseTransport):
             raise failed from failed.__cause__
         stats.count_native(self.provider)
         if streamed:
-            return _streamed(opened, request, _AsyncBody, stock)
+            return _streamed(opened, request, _AsyncBody, stock, streamed)
         return whole_response(self.provider, reply, request, body)
 
     async def aclose(self) -> None:

@@ -21,7 +21,7 @@ PROVIDERS = ("openai", "azure", "anthropic", "gemini", "mistral", "ollama", "oll
              "openrouter", "xai")
 #: The providers whose streams the fast stream path serves (fast_stream.py; imported from there
 #: when LiteLLM is importable, this is its fallback for the report).
-_FAST_STREAM_PROVIDERS = ("openai", "lm_studio", "azure")
+_FAST_STREAM_PROVIDERS = ("openai", "lm_studio", "azure", "xai", "mistral", "openrouter", "anthropic", "gemini", "ollama", "ollama_chat")
 #: The wire formats the core's format modules parse, and the chat path their answers come on.
 _FORMAT_PATHS = {"anthropic": "chat_anthropic", "gemini": "chat_gemini", "ollama": "chat_ollama"}
 #: Why a provider has no embedding row: LiteLLM's own coverage, not the patch's.
@@ -164,7 +164,7 @@ def _fast_stream_providers() -> frozenset:
     try:
         from . import fast_stream
 
-        return frozenset(fast_stream._SDK_PROVIDERS)
+        return frozenset(fast_stream.STREAM_FORMATS)
     except Exception:  # noqa: BLE001 - LiteLLM missing: nothing streams natively anyway
         return frozenset(_FAST_STREAM_PROVIDERS)
 

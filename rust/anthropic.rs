@@ -548,3 +548,17 @@ event: error\ndata: {\"type\": \"error\", \"error\": {\"type\": \"overloaded_err
         }
     }
 }
+
+/// Steady frames of a Messages stream (`frames.rs`): a `content_block_delta` event whose only
+/// varying value is its delta's text, thinking text or tool-input JSON fragment.
+pub static STEADY_FRAMES: crate::frames::SteadyFrames = {
+    use crate::frames::{text, Framing, Kind, SteadyFrames, Step::*};
+    SteadyFrames {
+        framing: Framing::Sse,
+        kinds: &[
+            Kind { slots: &[text(&[Key("delta"), Key("text")])], text_excludes: &[] },
+            Kind { slots: &[text(&[Key("delta"), Key("thinking")])], text_excludes: &[] },
+            Kind { slots: &[text(&[Key("delta"), Key("partial_json")])], text_excludes: &[] },
+        ],
+    }
+};

@@ -530,3 +530,19 @@ data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \" answer\"}],\"ro
         .is_err());
     }
 }
+
+/// Steady frames of a `streamGenerateContent?alt=sse` stream (`frames.rs`): a one-part
+/// candidate whose text varies, with the running `usageMetadata` Gemini sends on every chunk.
+pub static STEADY_FRAMES: crate::frames::SteadyFrames = {
+    use crate::frames::{optional_value, text, Framing, Kind, SteadyFrames, Step::*};
+    SteadyFrames {
+        framing: Framing::Sse,
+        kinds: &[Kind {
+            slots: &[
+                text(&[Key("candidates"), Index(0), Key("content"), Key("parts"), Index(0), Key("text")]),
+                optional_value(&[Key("usageMetadata")]),
+            ],
+            text_excludes: &[],
+        }],
+    }
+};

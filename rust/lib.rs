@@ -8,12 +8,12 @@ mod aio;
 mod anthropic;
 mod build_info;
 mod formats;
+mod frames;
 mod gemini;
 mod http;
 mod net;
 mod ollama;
 mod openai;
-mod openai_stream;
 mod pyjson;
 mod retry;
 mod stream;
@@ -35,7 +35,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stream::open_stream, m)?)?;
     m.add_function(wrap_pyfunction!(stream::open_stream_async, m)?)?;
     m.add_class::<stream::StreamResponse>()?;
-    m.add_class::<openai_stream::PyFrameSplitter>()?;
+    m.add_class::<frames::PyFrameSplitter>()?;
     m.add("TransportError", py.get_type::<http::TransportError>())?;
 
     // Exposed as loads/dumps; the Rust names avoid clashing with the internal functions.

@@ -419,3 +419,21 @@ mod tests {
         assert!(decode_stream(Endpoint::Embed, b"{}").is_err());
     }
 }
+
+/// Steady lines of an NDJSON stream, `/api/chat` and `/api/generate` (`frames.rs`): the text
+/// or thinking piece varies, and so does `created_at`, a timestamp per line. A text with a
+/// `<think>` tag is not steady: LiteLLM's Ollama parsers turn tagged text into reasoning.
+pub static STEADY_FRAMES: crate::frames::SteadyFrames = {
+    use crate::frames::{optional_value, text, Framing, Kind, Slot, SteadyFrames, Step::*};
+    const CREATED_AT: Slot = optional_value(&[Key("created_at")]);
+    const TAGS: &[&str] = &["<think>", "</think>"];
+    SteadyFrames {
+        framing: Framing::Ndjson,
+        kinds: &[
+            Kind { slots: &[text(&[Key("message"), Key("content")]), CREATED_AT], text_excludes: TAGS },
+            Kind { slots: &[text(&[Key("message"), Key("thinking")]), CREATED_AT], text_excludes: TAGS },
+            Kind { slots: &[text(&[Key("response")]), CREATED_AT], text_excludes: TAGS },
+            Kind { slots: &[text(&[Key("thinking")]), CREATED_AT], text_excludes: TAGS },
+        ],
+    }
+};

@@ -771,3 +771,31 @@ mod tests {
         });
     }
 }
+
+/// Steady frames of an OpenAI-style chat completion stream (`frames.rs`): one `data:` event,
+/// a one-choice `chat.completion.chunk` whose only varying text is the choice's delta: its
+/// content, its reasoning (`reasoning_content`, or OpenRouter's `reasoning`), or the first
+/// tool call's argument fragment. OpenAI pads chunks with a random `obfuscation` string,
+/// which varies too.
+pub static STEADY_FRAMES: crate::frames::SteadyFrames = {
+    use crate::frames::{optional_value, text, Framing, Kind, Slot, SteadyFrames, Step::*};
+    const OBFUSCATION: Slot = optional_value(&[Key("obfuscation")]);
+    SteadyFrames {
+        framing: Framing::Sse,
+        kinds: &[
+            Kind { slots: &[text(&[Key("choices"), Index(0), Key("delta"), Key("content")]), OBFUSCATION], text_excludes: &[] },
+            Kind {
+                slots: &[text(&[Key("choices"), Index(0), Key("delta"), Key("reasoning_content")]), OBFUSCATION],
+                text_excludes: &[],
+            },
+            Kind { slots: &[text(&[Key("choices"), Index(0), Key("delta"), Key("reasoning")]), OBFUSCATION], text_excludes: &[] },
+            Kind {
+                slots: &[
+                    text(&[Key("choices"), Index(0), Key("delta"), Key("tool_calls"), Index(0), Key("function"), Key("arguments")]),
+                    OBFUSCATION,
+                ],
+                text_excludes: &[],
+            },
+        ],
+    }
+};

@@ -1,0 +1,474 @@
+"""Stock's chunk for a steady frame, learned from stock itself, for every wire format.
+
+The core recognises steady frames (rust/frames.rs, each format's `STEADY_FRAMES`): frames that
+are one armed frame but for a few values (the text delta; Gemini's running usage; Ollama's
+timestamp). What LiteLLM makes of such a frame is not described anywhere here: it is learned
+from two frames of the same shape that stock turned into chunks, one after the other:
+
+* the chunks (the one stock returned, and the one it appended to its list, which differ when a
+  chunk carries usage) are walked side by side; every value that is the same in both is a
+  constant, every value that differs must be one of the frame's varying values (or a part of
+  one) in both, the chunk's `created_at` stamp, or a fresh id stock drew for each chunk;
+* what changed in the stream wrapper, the provider's parser and the logging object while
+  stock handled each frame must be, in both, an append of a frame value to a text (stock's
+  `response_uptil_now`) or an assignment of a frame value or of the fresh id.
+
+Anything else (a value computed from the text, a counter, a nested object changing, a type the
+copy cannot reproduce) makes the shape unlearnable and stock keeps building those chunks. A
+learned shape is compiled into one Python function that builds the chunks (new objects every
+time, so no caller can change one chunk through another) and one that applies the state
+changes. The function also checks the frame's other values: a value that did not change
+while learning must not change later, or the frame goes to stock.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import uuid
+from typing import Any, Dict, List, Optional, Tuple
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+_SCALARS = (type(None), str, int, float, bool)
+
+#: Ids stock draws for each chunk (LiteLLM's Ollama parsers): an optional prefix and a UUID4.
+_FRESH_ID = re.compile(r"^(.*?)([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})$")
+
+#: The chunk's creation stamp stock puts in its hidden params (time.time() for each chunk).
+_CREATED_AT = (("private", "_hidden_params"), ("key", "created_at"))
+
+
+class Unlearnable(Exception):
+    """This shape of frame is left to stock (the message says why, for tests and debugging)."""
+
+
+# -- frozen copies of what stock built ----------------------------------------------------------
+
+
+class Model:
+    """A pydantic object as it was: its class and the parts BaseModel.__copy__ copies."""
+
+    __slots__ = ("cls", "values", "extra", "fields_set", "private")
+
+
+class Seq:
+    __slots__ = ("items",)
+
+
+class Map:
+    __slots__ = ("items",)
+
+
+_NODES = (Model, Seq, Map)
+
+
+def freeze(obj: Any, memo: Dict[int, Any]) -> Any:
+    """A copy of `obj` that nothing a caller does to `obj` changes; objects reached twice are
+    frozen once (stock's chunk and its list entry may share parts)."""
+    if obj.__class__ in _SCALARS or isinstance(obj, enum.Enum):
+        return obj
+    key = id(obj)
+    if key in memo:
+        return memo[key]
+    if isinstance(obj, BaseModel):
+        node = memo[key] = Model()
+        node.cls = type(obj)
+        node.values = {k: freeze(v, memo) for k, v in obj.__dict__.items()}
+        extra = obj.__pydantic_extra__
+        node.extra = None if extra is None else {k: freeze(v, memo) for k, v in extra.items()}
+        node.fields_set = frozenset(obj.__pydantic_fields_set__)
+        private = obj.__pydantic_private__
+        node.private = None if private is None else {
+            k: freeze(v, memo) for k, v in private.items() if v is not PydanticUndefined
+        }
+        return node
+    if obj.__class__ is list:
+        node = memo[key] = Seq()
+        node.items = [freeze(v, memo) for v in obj]
+        return node
+    if obj.__class__ is dict:
+        node = memo[key] = Map()
+        node.items = {k: freeze(v, memo) for k, v in obj.items()}
+        return node
+    if obj.__class__ is tuple:
+        items = tuple(freeze(v, memo) for v in obj)
+        if any(isinstance(v, _NODES) for v in items):
+            raise Unlearnable("a tuple holding objects")
+        return items
+    raise Unlearnable(f"a {type(obj).__name__} in the chunk")
+
+
+# -- state of the objects stock changes while it handles a frame --------------------------------
+
+
+def snapshot(holder: Any, skip: frozenset = frozenset(), opaque: frozenset = frozenset()) -> Dict[str, Tuple]:
+    """What can be seen of `holder`'s attributes, one level into plain objects it holds (not
+    into those named `opaque`): each scalar's value; of anything else, which object it is and
+    its length. One level in, a container counts by its type and length only: parsers keep
+    buffers there that they replace by new empty ones after each event."""
+    out: Dict[str, Tuple] = {}
+    for name, value in getattr(holder, "__dict__", {}).items():
+        if name in skip:
+            continue
+        if value.__class__ in _SCALARS:
+            out[name] = ("v", value)
+            continue
+        size = len(value) if isinstance(value, (list, dict, set, tuple, bytes, bytearray)) else None
+        out[name] = ("o", id(value), size, value)
+        if name in opaque or _is_http_message(value):
+            continue
+        inner = getattr(value, "__dict__", None)
+        if inner is not None and not isinstance(value, (BaseModel, type)) and type(inner) is dict:
+            for sub, sub_value in inner.items():
+                if sub_value.__class__ in _SCALARS:
+                    out[f"{name}.{sub}"] = ("v", sub_value)
+                else:
+                    sized = isinstance(sub_value, (list, dict, set, tuple, str, bytes, bytearray))
+                    out[f"{name}.{sub}"] = ("c", sub_value.__class__, len(sub_value) if sized else id(sub_value))
+    return out
+
+
+def _is_http_message(value: Any) -> bool:
+    """httpx's response object counts the bytes the transport handed over; frames the fast
+    path takes are never handed over, and nothing in LiteLLM reads that count."""
+    return type(value).__module__.split(".", 1)[0] in ("httpx", "httpx2")
+
+
+class Observation:
+    """One frame stock turned into a chunk: the frame's values, the chunks (frozen), and the
+    state of each holder (wrapper, parser, logging object) before and after."""
+
+    __slots__ = ("values", "returned", "appended", "before", "after")
+
+    def __init__(self, values: tuple, returned: Any, appended: Any, before: list, after: list):
+        memo: Dict[int, Any] = {}
+        self.values = values
+        self.returned = freeze(returned, memo)
+        self.appended = freeze(appended, memo)
+        self.before = before
+        self.after = after
+
+
+# -- learning -------------------------------------------------------------------------------------
+
+
+class Source:
+    """A frame value, or a scalar inside one (`path` into it), that a chunk value equals."""
+
+    __slots__ = ("slot", "path")
+
+    def __init__(self, slot: int, path: tuple):
+        self.slot, self.path = slot, path
+
+
+class Now:
+    __slots__ = ()
+
+
+class Fresh:
+    __slots__ = ("prefix", "group")
+
+    def __init__(self, prefix: str, group: int):
+        self.prefix, self.group = prefix, group
+
+
+class Const:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+def _leaves(value: Any, path: tuple = ()):
+    """(path, value) for every scalar inside a frame value, and every container too."""
+    yield path, value
+    if value.__class__ is dict:
+        for k, v in value.items():
+            yield from _leaves(v, path + (k,))
+    elif value.__class__ is list:
+        for i, v in enumerate(value):
+            yield from _leaves(v, path + (i,))
+
+
+class _Learner:
+    def __init__(self, first: Observation, second: Observation):
+        if len(first.values) != len(second.values):
+            raise Unlearnable("the frames' values differ in number")
+        self.first, self.second = first, second
+        # Candidate sources: every part of every frame value, with its value in both frames.
+        by_path: List[Tuple[Source, Any, Any]] = []
+        for slot, (a, b) in enumerate(zip(first.values, second.values)):
+            one = dict(_leaves(a))
+            for path, value in _leaves(b):
+                if path in one:
+                    by_path.append((Source(slot, path), one[path], value))
+        self.sources = by_path
+        self.fresh: Dict[str, int] = {}
+        self.used = set()
+        self.memo: Dict[int, Any] = {}
+
+    def source_for(self, a: Any, b: Any, containers: bool = False) -> Optional[Source]:
+        found = [s for s, x, y in self.sources
+                 if x.__class__ is a.__class__ and y.__class__ is b.__class__ and x == a and y == b
+                 and (containers or x.__class__ in _SCALARS)]
+        if len(found) > 1:  # two parts of the frames agree in both: either could be the one
+            raise Unlearnable("a chunk value matches several frame values")
+        if found:
+            self.used.add((found[0].slot, found[0].path))
+            return found[0]
+        return None
+
+    def leaf(self, a: Any, b: Any, path: tuple) -> Any:
+        if a.__class__ is b.__class__ and a == b:
+            return Const(b)
+        if path[-2:] == _CREATED_AT and isinstance(a, float) and isinstance(b, float):
+            return Now()
+        source = self.source_for(a, b)
+        if source is not None:
+            return source
+        if isinstance(a, str) and isinstance(b, str):
+            ma, mb = _FRESH_ID.match(a), _FRESH_ID.match(b)
+            if ma and mb and ma.group(1) == mb.group(1):
+                group = self.fresh.setdefault(b, len(self.fresh))
+                return Fresh(mb.group(1), group)
+        raise Unlearnable(f"{_where(path)} changed with no frame value behind it")
+
+    def walk(self, a: Any, b: Any, path: tuple) -> Any:
+        a_node, b_node = isinstance(a, _NODES), isinstance(b, _NODES)
+        if not a_node and not b_node:
+            return self.leaf(a, b, path)
+        if a.__class__ is not b.__class__:
+            raise Unlearnable(f"{_where(path)} changed type")
+        known = self.memo.get(id(b))
+        if known is not None:
+            return known
+        if isinstance(b, Model):
+            if a.cls is not b.cls or a.fields_set != b.fields_set:
+                raise Unlearnable(f"{_where(path)} changed class or fields")
+            out = Model()
+            self.memo[id(b)] = out
+            out.cls, out.fields_set = b.cls, b.fields_set
+            out.values = self.walk_map(a.values, b.values, path + (("attr", None),))
+            out.extra = None if b.extra is None and a.extra is None else self.walk_map(
+                a.extra, b.extra, path + (("extra", None),))
+            out.private = None if b.private is None and a.private is None else self.walk_map(
+                a.private, b.private, path + (("private", None),))
+            return out
+        if isinstance(b, Seq):
+            if len(a.items) != len(b.items):
+                raise Unlearnable(f"{_where(path)} changed length")
+            out = Seq()
+            self.memo[id(b)] = out
+            out.items = [self.walk(x, y, path + (("index", i),)) for i, (x, y) in enumerate(zip(a.items, b.items))]
+            return out
+        out = Map()
+        self.memo[id(b)] = out
+        out.items = self.walk_map(a.items, b.items, path + (("key", None),))
+        return out
+
+    def walk_map(self, a: Optional[dict], b: Optional[dict], path: tuple) -> dict:
+        if a is None or b is None or list(a) != list(b):
+            raise Unlearnable(f"{_where(path)} changed keys")
+        kind = path[-1][0]
+        return {k: self.walk(a[k], b[k], path[:-1] + ((kind, k),)) for k in b}
+
+    def state_rules(self) -> list:
+        """For each holder, the changes stock made to it in both observations, as rules."""
+        rules = []
+        for index, ((b1, a1), (b2, a2)) in enumerate(zip(zip(self.first.before, self.first.after),
+                                                           zip(self.second.before, self.second.after))):
+            for name in set(b1) | set(a1) | set(b2) | set(a2):
+                x1, y1, x2, y2 = b1.get(name), a1.get(name), b2.get(name), a2.get(name)
+                if _same(x1, y1) and _same(x2, y2):
+                    continue
+                if "." in name or None in (x1, y1, x2, y2):
+                    raise Unlearnable(f"stock changed {name} inside an object it holds")
+                rules.append((index, name, self.state_rule(name, x1, y1, x2, y2)))
+        return rules
+
+    def state_rule(self, name: str, x1: tuple, y1: tuple, x2: tuple, y2: tuple) -> tuple:
+        if x1[0] == y1[0] == x2[0] == y2[0] == "v" and all(isinstance(v[1], str) for v in (x1, y1, x2, y2)):
+            if y1[1].startswith(x1[1]) and y2[1].startswith(x2[1]):
+                added1, added2 = y1[1][len(x1[1]):], y2[1][len(x2[1]):]
+                source = self.source_for(added1, added2)
+                if source is not None:
+                    return ("append", source)
+        value1 = y1[1] if y1[0] == "v" else y1[3]
+        value2 = y2[1] if y2[0] == "v" else y2[3]
+        source = self.source_for(value1, value2, containers=True)
+        if source is not None:
+            return ("assign", source)
+        if isinstance(value2, str) and value2 in self.fresh and isinstance(value1, str) and _FRESH_ID.match(value1):
+            return ("fresh", self.fresh[value2])
+        raise Unlearnable(f"stock changed {name} in a way no frame value explains")
+
+    def checks(self) -> list:
+        """What a later frame's values must be for the learned chunk to be stock's: every part
+        that did not vary while learning stays as it was; every part that did keeps its type
+        (and a container its size)."""
+        out = []
+        for slot, (a, b) in enumerate(zip(self.first.values, self.second.values)):
+            one = dict(_leaves(a))
+            for path, value in _leaves(b):
+                if value.__class__ in (dict, list):
+                    out.append(("len", slot, path, len(value)))
+                elif path in one and one[path].__class__ is value.__class__ and one[path] == value:
+                    out.append(("eq", slot, path, value))
+                else:
+                    out.append(("type", slot, path, value.__class__))
+        return out
+
+
+def _same(x: Optional[tuple], y: Optional[tuple]) -> bool:
+    if x is None or y is None:
+        return x is y
+    if x[0] != y[0]:
+        return False
+    if x[0] == "v":
+        return x[1].__class__ is y[1].__class__ and x[1] == y[1]
+    if x[0] == "c":
+        return x == y
+    # The same object, or an empty container replaced by another empty one.
+    return x[1:3] == y[1:3] or (x[2] == 0 and y[2] == 0 and x[3].__class__ is y[3].__class__)
+
+
+def _where(path: tuple) -> str:
+    return "chunk" + "".join(f".{step[1]}" if step[0] in ("attr", "extra") else f"[{step[1]!r}]" for step in path)
+
+
+# -- compiling --------------------------------------------------------------------------------------
+
+
+class Recipe:
+    """A learned shape: `build(values, now, fresh)` gives (returned chunk, appended chunk,
+    fresh ids) or None if the values break a check; `apply(holders, values, fresh)` makes the
+    state changes stock makes. `texts` are the text slots (joined when fast chunks are shown
+    merged to stock's aggregation)."""
+
+    __slots__ = ("build", "apply", "texts", "slots", "source")
+
+    def merged_values(self, runs_values: List[tuple]) -> tuple:
+        """One chunk's values standing for a run of chunks: texts joined, anything else as in
+        the run's last chunk."""
+        last = runs_values[-1]
+        return tuple("".join(v[i] for v in runs_values) if i in self.texts else last[i] for i in range(self.slots))
+
+
+def learn(first: Observation, second: Observation, text_slots: frozenset) -> Recipe:
+    learner = _Learner(first, second)
+    returned = learner.walk(first.returned, second.returned, ())
+    appended = learner.walk(first.appended, second.appended, ())
+    rules = learner.state_rules()
+    return _compile(returned, appended, rules, learner.checks(), len(second.values), text_slots, learner.fresh)
+
+
+class _Emitter:
+    def __init__(self):
+        self.names: Dict[str, Any] = {"_new": object.__new__, "_set": object.__setattr__, "_uuid4": uuid.uuid4}
+        self.lines: List[str] = []
+        self.done: Dict[int, str] = {}
+        self.count = 0
+
+    def const(self, value: Any) -> str:
+        if value is None or value is True or value is False:
+            return repr(value)
+        if value.__class__ in (int, str):
+            return repr(value)
+        name = f"k{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def var(self, expression: str) -> str:
+        self.count += 1
+        name = f"v{self.count}"
+        self.lines.append(f"    {name} = {expression}")
+        return name
+
+    def expr(self, node: Any) -> str:
+        if isinstance(node, Const):
+            value = node.value
+            if isinstance(value, tuple):
+                return self.const(value)
+            return self.const(value)
+        if isinstance(node, Source):
+            return _source_expr(node)
+        if isinstance(node, Now):
+            return "now"
+        if isinstance(node, Fresh):
+            return f"f{node.group}"
+        known = self.done.get(id(node))
+        if known is not None:
+            return known
+        if isinstance(node, Seq):
+            name = self.var("[" + ", ".join(self.expr(i) for i in node.items) + "]")
+        elif isinstance(node, Map):
+            name = self.var(self.mapping(node.items))
+        else:
+            values = self.mapping(node.values)
+            extra = "None" if node.extra is None else self.mapping(node.extra)
+            private = "None" if node.private is None else self.mapping(node.private)
+            fields = "{" + ", ".join(repr(f) for f in sorted(node.fields_set)) + "}" if node.fields_set else "set()"
+            name = self.var(f"_new({self.const(node.cls)})")
+            self.lines.append(f"    _set({name}, '__dict__', {values})")
+            self.lines.append(f"    _set({name}, '__pydantic_extra__', {extra})")
+            self.lines.append(f"    _set({name}, '__pydantic_fields_set__', {fields})")
+            self.lines.append(f"    _set({name}, '__pydantic_private__', {private})")
+        self.done[id(node)] = name
+        return name
+
+    def mapping(self, items: dict) -> str:
+        parts = []
+        for key, value in items.items():
+            parts.append(f"{self.const(key)}: {self.expr(value)}")
+        return "{" + ", ".join(parts) + "}"
+
+
+def _source_expr(source: Source) -> str:
+    return f"s[{source.slot}]" + "".join(f"[{step!r}]" for step in source.path)
+
+
+def _compile(returned, appended, rules, checks, slots: int, text_slots: frozenset, fresh: dict) -> Recipe:
+    e = _Emitter()
+    head = ["def build(s, now, fresh):", "    try:"]
+    for kind, slot, path, expected in checks:
+        value = _source_expr(Source(slot, path))
+        if kind == "len":
+            head.append(f"        if len({value}) != {expected}: return None")
+        elif kind == "eq":
+            head.append(f"        x = {value}")
+            head.append(f"        if x.__class__ is not {e.const(expected.__class__)} or x != {e.const(expected)}: return None")
+        else:
+            head.append(f"        if {value}.__class__ is not {e.const(expected)}: return None")
+    head.append("    except (KeyError, IndexError, TypeError):")
+    head.append("        return None")
+    groups = sorted(set(fresh.values()))
+    for group in groups:
+        prefix = next(k for k, v in fresh.items() if v == group)
+        match = _FRESH_ID.match(prefix)
+        head.append(f"    f{group} = fresh[{group}] if fresh is not None else {e.const(match.group(1))} + str(_uuid4())")
+    returned_name = e.expr(returned)
+    appended_name = e.expr(appended)
+    fresh_tuple = "(" + "".join(f"f{g}, " for g in groups) + ")"
+    body = head + e.lines + [f"    return {returned_name}, {appended_name}, {fresh_tuple}"]
+    apply = ["def apply(holders, s, fresh):"]
+    for index, name, rule in rules:
+        target = f"holders[{index}]"
+        if rule[0] == "append":
+            apply.append(f"    {target}.{name} += {_source_expr(rule[1])}")
+        elif rule[0] == "assign":
+            apply.append(f"    {target}.{name} = {_source_expr(rule[1])}")
+        else:
+            apply.append(f"    {target}.{name} = fresh[{rule[1]}]")
+    apply.append("    return None")
+    namespace = dict(e.names)
+    source = "\n".join(body) + "\n\n" + "\n".join(apply) + "\n"
+    exec(compile(source, "<edgequake_patch chunk recipe>", "exec"), namespace)  # noqa: S102 - code generated above from learned structure, no outside text
+    recipe = Recipe()
+    recipe.build = namespace["build"]
+    recipe.apply = namespace["apply"]
+    recipe.texts = frozenset(text_slots)
+    recipe.slots = slots
+    recipe.source = source
+    return recipe
