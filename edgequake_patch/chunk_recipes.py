@@ -48,17 +48,28 @@ class Unlearnable(Exception):
 
 
 class Model:
-    """A pydantic object as it was: its class and the parts BaseModel.__copy__ copies."""
+    """A pydantic object as it was: its class and the parts BaseModel.__copy__ copies; and the
+    object itself (`origin`), to tell an object stock shares between its chunks."""
 
-    __slots__ = ("cls", "values", "extra", "fields_set", "private")
+    __slots__ = ("cls", "values", "extra", "fields_set", "private", "origin")
 
 
 class Seq:
-    __slots__ = ("items",)
+    __slots__ = ("items", "origin")
 
 
 class Map:
-    __slots__ = ("items",)
+    __slots__ = ("items", "origin")
+
+
+class Shared:
+    """An object stock put in both chunks learned from, the very same one: every chunk built
+    shares it too, as stock's do."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
 
 
 _NODES = (Model, Seq, Map)
@@ -74,6 +85,7 @@ def freeze(obj: Any, memo: Dict[int, Any]) -> Any:
         return memo[key]
     if isinstance(obj, BaseModel):
         node = memo[key] = Model()
+        node.origin = obj
         node.cls = type(obj)
         node.values = {k: freeze(v, memo) for k, v in obj.__dict__.items()}
         extra = obj.__pydantic_extra__
@@ -86,10 +98,12 @@ def freeze(obj: Any, memo: Dict[int, Any]) -> Any:
         return node
     if obj.__class__ is list:
         node = memo[key] = Seq()
+        node.origin = obj
         node.items = [freeze(v, memo) for v in obj]
         return node
     if obj.__class__ is dict:
         node = memo[key] = Map()
+        node.origin = obj
         node.items = {k: freeze(v, memo) for k, v in obj.items()}
         return node
     if obj.__class__ is tuple:
@@ -244,6 +258,9 @@ class _Learner:
         known = self.memo.get(id(b))
         if known is not None:
             return known
+        if a.origin is b.origin:
+            out = self.memo[id(b)] = Shared(b.origin)
+            return out
         if isinstance(b, Model):
             if a.cls is not b.cls or a.fields_set != b.fields_set:
                 raise Unlearnable(f"{_where(path)} changed class or fields")
@@ -347,7 +364,7 @@ class Recipe:
     state changes stock makes. `texts` are the text slots (joined when fast chunks are shown
     merged to stock's aggregation)."""
 
-    __slots__ = ("build", "apply", "texts", "slots", "source")
+    __slots__ = ("build", "apply", "texts", "slots", "source", "content")
 
     def merged_values(self, runs_values: List[tuple]) -> tuple:
         """One chunk's values standing for a run of chunks: texts joined, anything else as in
@@ -396,6 +413,8 @@ class _Emitter:
             return _source_expr(node)
         if isinstance(node, Now):
             return "now"
+        if isinstance(node, Shared):
+            return self.const(node.value)
         if isinstance(node, Fresh):
             return f"f{node.group}"
         known = self.done.get(id(node))
@@ -471,4 +490,19 @@ def _compile(returned, appended, rules, checks, slots: int, text_slots: frozense
     recipe.texts = frozenset(text_slots)
     recipe.slots = slots
     recipe.source = source
+    recipe.content = _content_of(appended)
     return recipe
+
+
+def _content_of(chunk: Any) -> Optional[int]:
+    """Which frame value is the appended chunk's `choices[0].delta.content` (what stock's
+    repetition guard compares), or None if it is no frame value."""
+    node = chunk
+    for name in ("choices", 0, "delta", "content"):
+        if isinstance(node, Model):
+            node = node.values.get(name, (node.extra or {}).get(name)) if isinstance(name, str) else None
+        elif isinstance(node, Seq):
+            node = node.items[name] if isinstance(name, int) and len(node.items) > name else None
+        else:
+            return None
+    return node.slot if isinstance(node, Source) and not node.path else None

@@ -54,7 +54,7 @@ STREAM_FORMATS = {
 #: Wrapper attributes the fast path itself keeps as stock does (not learned): the chunk list,
 #: the repetition guard's count, and this module's own.
 _OWN_STATE = frozenset({"chunks", "_repeated_messages_count", "_eqp_call", "_eqp_feed", "_eqp_recipe", "_eqp_seen",
-                        "_eqp_runs", "_eqp_log", "_eqp_provider", "_eqp_targets"})
+                        "_eqp_runs", "_eqp_log", "_eqp_provider", "_eqp_targets", "_eqp_known"})
 # Runs shorter than this are left as they are: merging them saves little.
 _MIN_MERGED = 8
 
@@ -431,23 +431,22 @@ class FastStreamWrapper(CustomStreamWrapper):
         None if stock must handle this frame (its repetition guard would trip, or the values
         are not ones the recipe was learned for)."""
         chunks = self.chunks
+        repeated = self._repeated_messages_count
         # Stock's repetition guard (raise_on_model_repetition), run before the chunk is built:
-        # it compares the contents of the last two chunks handed out.
+        # it compares the contents of the last two chunks handed out (remembered for the fast
+        # ones: reading them back goes through pydantic's slow attribute lookup).
         if len(chunks) >= 2:
             last, before = chunks[-1], chunks[-2]
             if last.choices and before.choices:
-                last_content = last.choices[0].delta.content
+                known = self._eqp_known
+                last_content = known[1] if last is known[0] else _content(last)
                 if not isinstance(last_content, str) or len(last_content) <= 2:
                     repeated = 1
                 else:
-                    before_content = before.choices[0].delta.content
-                    repeated = self._repeated_messages_count + 1 if last_content == before_content else 1
+                    before_content = known[3] if before is known[2] else _content(before)
+                    repeated = repeated + 1 if last_content == before_content else 1
                 if repeated >= litellm.REPEATED_STREAMING_CHUNK_LIMIT:
                     return None
-            else:
-                repeated = self._repeated_messages_count
-        else:
-            repeated = self._repeated_messages_count
 
         now = time.time()
         built = recipe.build(values, now, None)
@@ -460,6 +459,9 @@ class FastStreamWrapper(CustomStreamWrapper):
         recipe.apply(self._eqp_targets, values, fresh)
         # Stock calls self.rules.post_call_rules(...) here; with no rules set it does nothing.
         chunks.append(appended)
+        known = self._eqp_known
+        slot = recipe.content
+        self._eqp_known = (appended, values[slot] if slot is not None else _content(appended), known[0], known[1])
         runs = self._eqp_runs
         run = runs[-1] if runs else None
         if run is not None and run[1] == len(chunks) - 1 and run[2] is recipe:
@@ -469,6 +471,10 @@ class FastStreamWrapper(CustomStreamWrapper):
             runs.append([len(chunks) - 1, len(chunks), recipe, [values], None, now, fresh])
         stats.count_fast_chunk(self._eqp_provider)
         return chunk
+
+
+def _content(chunk: Any) -> Any:
+    return chunk.choices[0].delta.content
 
 
 def _snapshot(wrapper: Any, holder: Any) -> dict:
@@ -511,6 +517,7 @@ def adopt(wrapper: Any, provider: str, call: Any) -> Any:
     wrapper._eqp_call = call
     wrapper._eqp_feed = call.feed  # None until the body is opened (Gemini opens it on first read)
     wrapper._eqp_recipe = None
+    wrapper._eqp_known = (None, None, None, None)  # the last two fast chunks and their contents
     wrapper._eqp_seen = None  # the last chunk stock built from a steady frame (chunk_recipes.Observation)
     wrapper._eqp_runs = []  # runs of consecutive fast chunks in wrapper.chunks (see _eqp_compacted)
     wrapper._eqp_log = _per_chunk_logging(wrapper)

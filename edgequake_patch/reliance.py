@@ -304,7 +304,7 @@ PATHS: Tuple[Path, ...] = (
     ),
     Path(
         "fast_stream",
-        "steady stream chunks built by copying stock's last one (openai, lm_studio, azure streams)",
+        "steady stream chunks built from a shape learned from stock's own chunks (every provider's streams)",
         (
             # fast_stream repeats what stock's wrapper does per chunk and reads its state ...
             "litellm.litellm_core_utils.streaming_handler:CustomStreamWrapper.__init__",
