@@ -389,9 +389,10 @@ class _Emitter:
         self.count = 0
 
     def const(self, value: Any) -> str:
+        """A name for a constant: every value but None and the booleans is passed in rather
+        than written into the source, so streams of one shape compile to the same source (and
+        share its compiled code) whatever their ids and texts."""
         if value is None or value is True or value is False:
-            return repr(value)
-        if value.__class__ in (int, str):
             return repr(value)
         name = f"k{len(self.names)}"
         self.names[name] = value
@@ -444,6 +445,11 @@ class _Emitter:
         return "{" + ", ".join(parts) + "}"
 
 
+#: Compiled recipe sources (their constants are names, so one shape's source is the same for
+#: every stream of it).
+_COMPILED: Dict[str, Any] = {}
+
+
 def _source_expr(source: Source) -> str:
     return f"s[{source.slot}]" + "".join(f"[{step!r}]" for step in source.path)
 
@@ -483,7 +489,12 @@ def _compile(returned, appended, rules, checks, slots: int, text_slots: frozense
     apply.append("    return None")
     namespace = dict(e.names)
     source = "\n".join(body) + "\n\n" + "\n".join(apply) + "\n"
-    exec(compile(source, "<edgequake_patch chunk recipe>", "exec"), namespace)  # noqa: S102 - code generated above from learned structure, no outside text
+    code = _COMPILED.get(source)
+    if code is None:
+        if len(_COMPILED) >= 256:  # shapes seen by a long-running process: keep the newest
+            _COMPILED.pop(next(iter(_COMPILED)))
+        code = _COMPILED[source] = compile(source, "<edgequake_patch chunk recipe>", "exec")
+    exec(code, namespace)  # noqa: S102 - code generated above from a learned structure; every value is passed in namespace
     recipe = Recipe()
     recipe.build = namespace["build"]
     recipe.apply = namespace["apply"]
