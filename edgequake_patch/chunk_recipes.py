@@ -9,9 +9,10 @@ from two frames of the same shape that stock turned into chunks, one after the o
   chunk carries usage) are walked side by side; every value that is the same in both is a
   constant, every value that differs must be one of the frame's varying values (or a part of
   one) in both, the chunk's `created_at` stamp, or a fresh id stock drew for each chunk;
-* what changed in the stream wrapper, the provider's parser and the logging object while
-  stock handled each frame must be, in both, an append of a frame value to a text (stock's
-  `response_uptil_now`) or an assignment of a frame value or of the fresh id.
+* what changed in the stream wrapper and the provider's parser while stock handled each frame
+  must be, in both, an append of a frame value to a text (stock's `response_uptil_now`), an
+  assignment of a frame value or of the fresh id, or the frame's whole document appended to a
+  list the parser keeps.
 
 Anything else (a value computed from the text, a counter, a nested object changing, a type the
 copy cannot reproduce) makes the shape unlearnable and stock keeps building those chunks. A
@@ -154,11 +155,14 @@ class Observation:
     """One frame stock turned into a chunk: the frame's values, the chunks (frozen), and the
     state of each holder (wrapper, parser, logging object) before and after."""
 
-    __slots__ = ("values", "returned", "appended", "before", "after")
+    __slots__ = ("values", "returned", "appended", "before", "after", "document")
 
-    def __init__(self, values: tuple, returned: Any, appended: Any, before: list, after: list):
+    def __init__(self, values: tuple, returned: Any, appended: Any, before: list, after: list,
+                 document: Any = None):
         memo: Dict[int, Any] = {}
         self.values = values
+        #: The frame's whole JSON document (what a parser that keeps every event keeps).
+        self.document = document
         self.returned = freeze(returned, memo)
         self.appended = freeze(appended, memo)
         self.before = before
@@ -312,6 +316,13 @@ class _Learner:
                 source = self.source_for(added1, added2)
                 if source is not None:
                     return ("append", source)
+        if x1[0] == y1[0] == x2[0] == y2[0] == "o" and x1[1] == y1[1] and x2[1] == y2[1] \
+                and isinstance(y1[3], list) and y1[2] == x1[2] + 1 and y2[2] == x2[2] + 1:
+            # A list the parser keeps every event in (LiteLLM 1.95's Anthropic parser).
+            added1, added2 = y1[3][y1[2] - 1], y2[3][y2[2] - 1]
+            document1, document2 = self.first.document, self.second.document
+            if document1 is not None and added1 == document1 and added2 == document2:
+                return ("append_document",)
         value1 = y1[1] if y1[0] == "v" else y1[3]
         value2 = y2[1] if y2[0] == "v" else y2[3]
         source = self.source_for(value1, value2, containers=True)
@@ -360,8 +371,9 @@ def _where(path: tuple) -> str:
 
 class Recipe:
     """A learned shape: `build(values, now, fresh)` gives (returned chunk, appended chunk,
-    fresh ids) or None if the values break a check; `apply(holders, values, fresh)` makes the
-    state changes stock makes. `texts` are the text slots (joined when fast chunks are shown
+    fresh ids) or None if the values break a check; `apply(holders, values, fresh, splitter)`
+    makes the state changes stock makes (the splitter gives the frame's whole document to a
+    rule that needs it). `texts` are the text slots (joined when fast chunks are shown
     merged to stock's aggregation)."""
 
     __slots__ = ("build", "apply", "texts", "slots", "source", "content")
@@ -477,13 +489,15 @@ def _compile(returned, appended, rules, checks, slots: int, text_slots: frozense
     appended_name = e.expr(appended)
     fresh_tuple = "(" + "".join(f"f{g}, " for g in groups) + ")"
     body = head + e.lines + [f"    return {returned_name}, {appended_name}, {fresh_tuple}"]
-    apply = ["def apply(holders, s, fresh):"]
+    apply = ["def apply(holders, s, fresh, split):"]
     for index, name, rule in rules:
         target = f"holders[{index}]"
         if rule[0] == "append":
             apply.append(f"    {target}.{name} += {_source_expr(rule[1])}")
         elif rule[0] == "assign":
             apply.append(f"    {target}.{name} = {_source_expr(rule[1])}")
+        elif rule[0] == "append_document":
+            apply.append(f"    {target}.{name}.append(split.document(split.last()))")
         else:
             apply.append(f"    {target}.{name} = fresh[{rule[1]}]")
     apply.append("    return None")

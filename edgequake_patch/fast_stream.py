@@ -329,7 +329,8 @@ class FastStreamWrapper(CustomStreamWrapper):
         after = [_snapshot(self, h)
                  for h in holders]
         try:
-            seen_now = chunk_recipes.Observation(values, chunk, self.chunks[-1], before, after)
+            seen_now = chunk_recipes.Observation(values, chunk, self.chunks[-1], before, after,
+                                                 feed.split.document(frame))
         except chunk_recipes.Unlearnable:
             self._eqp_seen = None
             return
@@ -456,7 +457,7 @@ class FastStreamWrapper(CustomStreamWrapper):
         self._repeated_messages_count = repeated
         if log:
             _logging_pool.submit(self.run_success_logging_and_cache_storage, appended, False)
-        recipe.apply(self._eqp_targets, values, fresh)
+        recipe.apply(self._eqp_targets, values, fresh, self._eqp_feed.split)
         # Stock calls self.rules.post_call_rules(...) here; with no rules set it does nothing.
         chunks.append(appended)
         known = self._eqp_known

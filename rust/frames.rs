@@ -533,6 +533,15 @@ impl PyFrameSplitter {
     fn disarm(&mut self) {
         self.inner.disarm();
     }
+
+    /// `frame`'s whole JSON document, as Python objects (None if it has none): what a stock
+    /// parser that keeps every event it parsed keeps.
+    fn document<'py>(&self, py: Python<'py>, frame: &[u8]) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match payload(self.inner.format.framing, frame) {
+            Some((begin, end)) => pyjson::loads(py, &frame[begin..end]).map(Some).or(Ok(None)),
+            None => Ok(None),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ def test_a_text_delta_becomes_stocks_chunk_with_new_objects_each_time():
     assert other._hidden_params["additional_headers"] is HEADERS
     # The state stock changes: its running text.
     holder = Holder(response_uptil_now="ab")
-    recipe.apply((holder,), ("cd",), ())
+    recipe.apply((holder,), ("cd",), (), None)
     assert holder.response_uptil_now == "abcd"
 
 
@@ -94,17 +94,43 @@ def test_a_counter_in_the_parser_is_not_learned():
         learn(first, second, frozenset({0}))
 
 
-def test_a_list_growing_in_the_parser_is_not_learned():
+def _growing_list_observations(kept):
     blocks = []
     before = Holder(content_blocks=blocks)
-    snapshot_before = snapshot(before)
-    blocks.append({"text": "ab"})
-    first = Observation(("ab",), chunk("ab"), chunk("ab"), [snapshot_before], [snapshot(before)])
-    snapshot_before = snapshot(before)
-    blocks.append({"text": "cd"})
-    second = Observation(("cd",), chunk("cd"), chunk("cd"), [snapshot_before], [snapshot(before)])
+    out = []
+    for text in ("ab", "cd"):
+        document = {"type": "content_block_delta", "delta": {"text": text}}
+        snapshot_before = snapshot(before)
+        blocks.append(kept(document))
+        out.append(Observation((text,), chunk(text), chunk(text), [snapshot_before], [snapshot(before)], document))
+    return blocks, out
+
+
+def test_a_list_growing_in_the_parser_by_anything_but_the_frame_is_not_learned():
+    _, observations = _growing_list_observations(lambda document: {"text": document["delta"]["text"]})
     with pytest.raises(Unlearnable, match="content_blocks"):
-        learn(first, second, frozenset({0}))
+        learn(*observations, frozenset({0}))
+
+
+class Splitter:
+    def __init__(self, document):
+        self._document = document
+
+    def last(self):
+        return b"the frame"
+
+    def document(self, frame):
+        assert frame == b"the frame"
+        return self._document
+
+
+def test_a_parser_keeping_every_event_keeps_the_fast_ones_too():
+    """LiteLLM 1.95's Anthropic parser appends each parsed event to a list it keeps."""
+    blocks, observations = _growing_list_observations(dict)
+    recipe = learn(*observations, frozenset({0}))
+    parser = Holder(content_blocks=blocks)
+    recipe.apply((parser,), ("ef",), (), Splitter({"delta": {"text": "ef"}}))
+    assert blocks[-1] == {"delta": {"text": "ef"}} and len(blocks) == 3
 
 
 def gemini_usage(candidates, prompt=8):
@@ -134,7 +160,7 @@ def test_running_usage_maps_to_the_chunks_counts_and_the_parsers_state():
     built = recipe.build(("ef", meta), 1.0, None)[0]
     assert (built.usage.prompt_tokens, built.usage.completion_tokens, built.usage.total_tokens) == (8, 7, 15)
     parser = Holder(_hop_usage={})
-    recipe.apply((parser,), ("ef", meta), ())
+    recipe.apply((parser,), ("ef", meta), (), None)
     assert parser._hop_usage == meta
     # What did not vary while learning must not vary later: a new prompt count, a new key or
     # a count that is not a number hands the frame to stock.
@@ -157,7 +183,7 @@ def test_ids_stock_draws_per_chunk_are_drawn_again():
     assert re.fullmatch(r"chatcmpl-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", built.id)
     assert built.id not in ids and fresh == (built.id,)
     wrapper = Holder(response_id="x")
-    recipe.apply((wrapper,), ("ef",), fresh)
+    recipe.apply((wrapper,), ("ef",), fresh, None)
     assert wrapper.response_id == built.id
     # A run of chunks shown merged keeps its first chunk's id.
     assert recipe.build(("ef",), 1.0, ("chatcmpl-given",))[0].id == "chatcmpl-given"
