@@ -303,3 +303,50 @@ def test_with_debug_logging_streams_stay_stocks(standin, patch, monkeypatch):
     wrapper, chunks = _consume(_kwargs("openai", standin, "-words-20"), False)
     assert type(wrapper) is litellm.CustomStreamWrapper
     assert _content_chunks(chunks) == 20 and _fast_chunks("openai") == before
+
+
+def _first_chunk_delay(kwargs: dict, is_async: bool) -> tuple:
+    """Seconds until the first chunk, and until the end, of a stream that pauses 1.5 s after
+    its first frame."""
+    started = time.monotonic()
+    if is_async:
+
+        async def read():
+            stream = await litellm.acompletion(**kwargs, stream=True)
+            first = await stream.__anext__()
+            at = time.monotonic() - started
+            return first, at, [c async for c in stream]
+
+        first, first_at, rest = asyncio.run(read())
+    else:
+        stream = litellm.completion(**kwargs, stream=True)
+        first = next(iter(stream))
+        first_at = time.monotonic() - started
+        rest = list(stream)
+    assert rest, "the rest of the stream arrived"
+    return first_at, time.monotonic() - started
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("provider", ["anthropic", "gemini", "ollama", "ollama_chat", "openrouter"])
+def test_the_first_chunk_comes_no_later_than_stocks(standin, patch, provider, is_async):
+    """A provider pausing after its first frame: whichever chunk stock hands over before the
+    pause, the patched stream hands over before it too (frames are cut as they arrive)."""
+    from tests.native_formats import CHAT, kwargs as format_kwargs
+
+    if provider in CHAT:
+        call = {**format_kwargs(CHAT[provider], standin, "-stall-after-first"), "messages": MESSAGES}
+    else:
+        call = _kwargs(provider, standin, "-stall-after-first")
+    patch.off()
+    stock_first, stock_total = _first_chunk_delay(call, is_async)
+    patch.on()
+    try:
+        patched_first, patched_total = _first_chunk_delay(call, is_async)
+    finally:
+        patch.off()
+    assert stock_total >= 1.0 and patched_total >= 1.0  # the pause happened
+    assert (patched_first < 1.0) == (stock_first < 1.0), (stock_first, patched_first)
+    # Anthropic's first event (message_start) makes no chunk on its own; every other
+    # format's first frame does, before the pause.
+    assert (patched_first < 1.0) == (provider != "anthropic"), patched_first
