@@ -195,6 +195,14 @@ def long_arguments(n: int) -> tuple[dict, list[str]]:
     return arguments, pieces
 
 
+_MISTRAL_FAMILIES = ("mistral", "magistral", "codestral", "ministral", "pixtral", "devstral", "open-mistral", "open-mixtral")
+
+
+def is_mistral_model(model: str) -> bool:
+    """Mistral's own models, by name (the stand-in serves every OpenAI-style provider on `/v1`)."""
+    return (model or "").lower().startswith(_MISTRAL_FAMILIES)
+
+
 def reasoning_style(path: str, model: str) -> str:
     """How an OpenAI-compatible provider streams reasoning, per its API reference:
     OpenRouter (`/api/v1/...`) in `delta.reasoning`; Mistral's Magistral models as `thinking`
@@ -258,6 +266,8 @@ class ChatPlan:
         # Reasoning before the answer, streamed the way this provider streams it.
         self.reasoning_pieces = word_pieces(self.markers.think_words, "thought") if self.markers.think_words else []
         self.reasoning_style = reasoning_style(path, model)
+        # Mistral's API ends every stream with usage on the finish chunk, asked or not.
+        self.usage_on_finish = is_mistral_model(model) and "/api/v1/" not in (path or "")
         self.finish_reason = "tool_calls" if self.tool_name is not None else "stop"
 
     # -- pieces ---------------------------------------------------------------------
@@ -394,10 +404,13 @@ class ChatPlan:
                         [{"index": i, "delta": {"content": tok}, "logprobs": lp, "finish_reason": None}],
                         include_usage,
                     ))
-            out.append(self._chunk(
+            finish = self._chunk(
                 [{"index": i, "delta": {}, "logprobs": None, "finish_reason": self.finish_reason}],
                 include_usage,
-            ))
+            )
+            if self.usage_on_finish and not include_usage:
+                finish["usage"] = self.usage()
+            out.append(finish)
         if include_usage:
             out.append(self._chunk([], True, self.usage()))
         return out

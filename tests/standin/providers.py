@@ -463,7 +463,7 @@ class OllamaPlan:
         elif json_mode and not chat and "get_current_weather" in str(body.get("prompt", "")):
             # /api/generate has no tools: LiteLLM describes them in the prompt and asks for a
             # JSON object naming the function, which is what a model answers.
-            self.text = json.dumps({"name": "get_current_weather", "arguments": TOOL_ARGUMENTS})
+            self.text = json.dumps({"name": "get_current_weather", "arguments": self.long.arguments})
         else:
             self.text = self.long.text(JSON_TEXT if json_mode else DEFAULT_TEXT)
 

@@ -360,6 +360,8 @@ async def send_stream(ctx: Ctx, frames: list, content_type: str = "text/event-st
     resp.charset = "utf-8"
     await resp.prepare(ctx.request)
     cut = min(2, len(frames)) if cut is None else cut
+    if ctx.scenario.cut_at is not None:  # `cut-at-<n>`: the mid-stream fault after n frames, any route
+        cut = min(ctx.scenario.cut_at, len(frames))
     for i, frame in enumerate(frames):
         if i == cut and kind in ("close-mid-stream", "close-mid-body"):
             await _flush(ctx)
