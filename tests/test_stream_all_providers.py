@@ -52,21 +52,17 @@ REASONING_TEXT = "".join(word_pieces(THOUGHTS, "thought"))
 ARGUMENTS, _ = long_arguments(WORDS)
 
 
-def _call(provider: Provider, standin, suffix: str, *, is_async: bool, stop_after=None, **extra):
+def _call(provider: Provider, standin, suffix: str, *, is_async: bool, **extra):
     call_kwargs = {"messages": MESSAGES, "max_retries": 0, **kwargs(provider, standin, suffix), **extra}
-    return litellm_stream(call_kwargs, is_async=is_async, stop_after=stop_after)
-
-
-def _native_key(provider: str) -> str:
-    return provider
+    return litellm_stream(call_kwargs, is_async=is_async)
 
 
 def _compare_native(provider: str, call, standin, patch, **options):
     """compare(), and the patched run went through the core as this provider, once."""
-    before = stats.native_calls[_native_key(provider)]
+    before = stats.native_calls[provider]
     comparison = compare(call, standin, patch, **options)
     assert_same(comparison)
-    assert stats.native_calls[_native_key(provider)] - before == 1, dict(stats.native_calls)
+    assert stats.native_calls[provider] - before == 1, dict(stats.native_calls)
     streamed = comparison.patched.result
     assert streamed.is_stock_wrapper and streamed.error is None, streamed.error
     return comparison, streamed
@@ -268,7 +264,7 @@ def test_leaving_early_closes_the_connection(provider, is_async, standin, patch)
                    **kwargs(PROVIDERS[provider], standin, f"-words-{WORDS}-cut-at-10-hang-mid-stream")}
     patch.on()
     standin.reset()
-    before = stats.native_calls[_native_key(provider)]
+    before = stats.native_calls[provider]
     taken = []
     if is_async:
 
@@ -289,7 +285,7 @@ def test_leaving_early_closes_the_connection(provider, is_async, standin, patch)
                 break
         del stream, chunk
     assert len(taken) == 3
-    assert stats.native_calls[_native_key(provider)] == before + 1
+    assert stats.native_calls[provider] == before + 1
     wait_for_disconnect(standin)
     assert len([r for r in standin.requests() if r["path"] != "/api/show"]) == 1
 
