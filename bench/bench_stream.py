@@ -1,22 +1,28 @@
-"""Streaming cost per chunk: stock vs patched vs raw line iteration, in one run.
+"""Streaming cost per chunk, per provider: stock vs patched vs raw line iteration, in one run.
 
-    python bench/bench_stream.py [--rounds 7] [--json out.json]
+    python bench/bench_stream.py [--providers openai,anthropic] [--rounds 7] [--chunks 500] [--json out.json]
 
-Against nginx serving one 500-chunk OpenAI chat completion stream (502 chunks with the role and
-finish chunks) from a static file, so the server is never the bottleneck:
+Against nginx serving, for each provider, one text stream of 500 words in that provider's own
+wire format from a static file (bench/stream_formats.py: OpenAI-style SSE for openai, azure,
+lm_studio, xai, mistral and openrouter, Anthropic's Messages events, Gemini's
+streamGenerateContent SSE with usageMetadata on every chunk, Ollama's NDJSON on /api/generate
+and /api/chat), so the server is never the bottleneck:
 
-* raw:     httpx streaming the same response and iterating its SSE lines (the floor any
-           Python consumer pays);
+* raw:     httpx streaming the same response and parsing each of its JSON frames (the floor
+           any Python consumer pays);
 * stock:   `litellm.completion(..., stream=True)` iterated to the end;
-* patched: the same with edgequake_patch installed (checked to be native).
+* patched: the same with edgequake_patch installed (every patched stream is checked to have
+           gone through the core, `edgequake_patch.stats.native_calls`).
 
-Two figures per mode, sync and async, medians over rounds that interleave the modes so machine
-drift hits all alike:
+Two figures per mode, sync and async, medians over rounds that interleave the modes (and the
+providers) so machine drift hits all alike:
 * streaming: from the first chunk to the end of iteration, over the chunks after the first:
   what each further chunk costs, LiteLLM's end-of-stream work (usage, the complete response
   for its callbacks) included;
 * whole call: from calling completion() to the end, over all chunks: adds the request, the
-  wait for the first byte and LiteLLM's call set-up, spread over 502 chunks.
+  wait for the first byte and LiteLLM's call set-up, spread over the stream's chunks.
+The fast path's share is reported too: chunks it built (`stats.fast_stream_chunks`) per
+patched stream.
 """
 
 from __future__ import annotations
@@ -39,16 +45,11 @@ import httpx  # noqa: E402
 import litellm  # noqa: E402
 
 import edgequake_patch  # noqa: E402
-from bench.fixed_server import STREAM_CHUNKS, FixedServer  # noqa: E402
+from bench import stream_formats  # noqa: E402
+from bench.fixed_server import FixedServer  # noqa: E402
 from edgequake_patch import stats  # noqa: E402
 
-MESSAGES = [{"role": "user", "content": "Say hello."}]
-CHUNKS = STREAM_CHUNKS + 2  # the role chunk and the finish chunk
-
-
-def _kwargs(base_url: str) -> dict:
-    return {"model": "openai/gpt-4o-mini", "messages": MESSAGES, "api_base": base_url + "/stream/v1",
-            "api_key": "sk-bench", "stream": True}
+MODES = ("raw", "stock", "patched")
 
 
 class Clock:
@@ -71,96 +72,142 @@ class Clock:
         self.n += 1
 
 
-def raw_sync(base_url: str, clock: Clock) -> None:
+def _frames(line: str):
+    """The JSON payload of one line of any of the formats (SSE `data:` lines, NDJSON lines)."""
+    if line.startswith("data: "):
+        line = line[6:]
+        if line == "[DONE]":
+            return None
+    elif not line.startswith("{"):
+        return None  # SSE event names, comments, blank lines
+    return json.loads(line)
+
+
+def raw_sync(provider, base_url: str, clock: Clock) -> None:
     clock.begin()
     with httpx.Client() as client:
-        with client.stream("POST", base_url + "/stream/v1/chat/completions", json={"stream": True}) as r:
+        with client.stream("POST", base_url + provider.stream_path, json={"stream": True}) as r:
             for line in r.iter_lines():
-                if line.startswith("data: ") and line != "data: [DONE]":
-                    json.loads(line[6:])
+                if _frames(line) is not None:
                     clock.tick()
     clock.done()
 
 
-async def raw_async(base_url: str, clock: Clock) -> None:
+async def raw_async(provider, base_url: str, clock: Clock) -> None:
     clock.begin()
     async with httpx.AsyncClient() as client:
-        async with client.stream("POST", base_url + "/stream/v1/chat/completions", json={"stream": True}) as r:
+        async with client.stream("POST", base_url + provider.stream_path, json={"stream": True}) as r:
             async for line in r.aiter_lines():
-                if line.startswith("data: ") and line != "data: [DONE]":
-                    json.loads(line[6:])
+                if _frames(line) is not None:
                     clock.tick()
     clock.done()
 
 
-def litellm_sync(base_url: str, clock: Clock) -> None:
+def litellm_sync(provider, base_url: str, clock: Clock) -> None:
     clock.begin()
-    for _ in litellm.completion(**_kwargs(base_url)):
+    for _ in litellm.completion(**provider.kwargs(base_url)):
         clock.tick()
     clock.done()
 
 
-async def litellm_async(base_url: str, clock: Clock) -> None:
+async def litellm_async(provider, base_url: str, clock: Clock) -> None:
     clock.begin()
-    async for _ in await litellm.acompletion(**_kwargs(base_url)):
+    async for _ in await litellm.acompletion(**provider.kwargs(base_url)):
         clock.tick()
     clock.done()
 
 
-def per_chunk_us(fn, base_url: str, is_async: bool) -> tuple:
+FUNCTIONS = {"raw": (raw_sync, raw_async), "stock": (litellm_sync, litellm_async), "patched": (litellm_sync, litellm_async)}
+
+
+def per_chunk_us(fn, provider, base_url: str, is_async: bool, least: int) -> tuple:
     """(µs per chunk once the stream has started: first chunk to the end of iteration, which
     includes LiteLLM's end-of-stream work, over the chunks after the first; µs per chunk for
-    the whole call, from calling to the end, over all chunks)."""
+    the whole call, from calling to the end, over all chunks; chunks)."""
     clock = Clock()
-    asyncio.run(fn(base_url, clock)) if is_async else fn(base_url, clock)
-    assert clock.n >= CHUNKS - 1, f"{fn.__name__}: {clock.n} chunks"
-    return (clock.end - clock.first) / (clock.n - 1) * 1e6, (clock.end - clock.start) / clock.n * 1e6
+    asyncio.run(fn(provider, base_url, clock)) if is_async else fn(provider, base_url, clock)
+    assert clock.n >= least, f"{provider.name} {fn.__name__}: {clock.n} chunks, expected at least {least}"
+    return (clock.end - clock.first) / (clock.n - 1) * 1e6, (clock.end - clock.start) / clock.n * 1e6, clock.n
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    results: dict = {}
-    with FixedServer() as server:
-        base = server.base_url
-        modes = {
-            "raw": (raw_sync, raw_async, False),
-            "stock": (litellm_sync, litellm_async, False),
-            "patched": (litellm_sync, litellm_async, True),
-        }
-        samples = {(m, a): [] for m in modes for a in (False, True)}
-        for fn_pair in modes.values():  # warm-up: imports, pools, caches
-            edgequake_patch.install() if fn_pair[2] else edgequake_patch.uninstall()
-            per_chunk_us(fn_pair[0], base, False)
-            per_chunk_us(fn_pair[1], base, True)
-        for _ in range(args.rounds):
-            for mode, (sync_fn, async_fn, patched) in modes.items():
-                if patched:
-                    edgequake_patch.install()
-                    before = stats.native_calls["openai"]
-                else:
-                    edgequake_patch.uninstall()
-                samples[(mode, False)].append(per_chunk_us(sync_fn, base, False))
-                samples[(mode, True)].append(per_chunk_us(async_fn, base, True))
-                if patched:
-                    assert stats.native_calls["openai"] == before + 2, "a patched stream did not go through the core"
+def measure(provider, base_url: str, mode: str, least: int) -> dict:
+    """One sync and one async stream of this provider in this mode."""
+    if mode == "patched":
+        edgequake_patch.install()
+        native_before = stats.native_calls[provider.name]
+        fast_before = stats.fast_stream_chunks.get(provider.name, 0)
+    else:
         edgequake_patch.uninstall()
-    for (mode, is_async), values in samples.items():
-        side = "async" if is_async else "sync"
-        results.setdefault(mode, {})[side] = round(statistics.median(v[0] for v in values), 1)
-        results[mode][side + "_whole_call"] = round(statistics.median(v[1] for v in values), 1)
-    print(f"{CHUNKS}-chunk stream, litellm {version('litellm')}, median of {args.rounds} rounds, µs per chunk")
+    sync_fn, async_fn = FUNCTIONS[mode]
+    out = {"sync": per_chunk_us(sync_fn, provider, base_url, False, least),
+           "async": per_chunk_us(async_fn, provider, base_url, True, least)}
+    if mode == "patched":
+        went_native = stats.native_calls[provider.name] - native_before
+        assert went_native == 2, f"{provider.name}: {went_native} of 2 patched streams went through the core"
+        out["fast_chunks"] = (stats.fast_stream_chunks.get(provider.name, 0) - fast_before) / 2
+        out["chunks"] = (out["sync"][2] + out["async"][2]) / 2
+    return out
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--providers", default=",".join(stream_formats.ORDER),
+                        help="comma-separated, from: " + ",".join(stream_formats.ORDER))
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--chunks", type=int, default=500, help="words per stream (one chunk each)")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    names = [p.strip() for p in args.providers.split(",") if p.strip()]
+    unknown = sorted(set(names) - set(stream_formats.ORDER))
+    if unknown:
+        parser.error(f"unknown providers: {', '.join(unknown)}")
+    providers = stream_formats.build(args.chunks)
+    chosen = [providers[n] for n in names]
+    files = {f.path: f for p in chosen for f in p.files}
+    least = args.chunks  # every format gives at least one chunk per word
+    samples = {(p.name, m): [] for p in chosen for m in MODES}
+    fast = {p.name: [] for p in chosen}
+    with FixedServer(files=list(files.values())) as server:
+        base = server.base_url
+        for p in chosen:  # warm-up: imports, pools, caches
+            for mode in MODES:
+                measure(p, base, mode, least)
+        for _ in range(args.rounds):
+            for p in chosen:
+                for mode in MODES:
+                    result = measure(p, base, mode, least)
+                    samples[(p.name, mode)].append(result)
+                    if mode == "patched":
+                        fast[p.name].append((result["fast_chunks"], result["chunks"]))
+        edgequake_patch.uninstall()
+
+    results: dict = {}
+    for (name, mode), runs in samples.items():
+        row = results.setdefault(name, {}).setdefault(mode, {})
+        for side in ("sync", "async"):
+            row[side] = round(statistics.median(r[side][0] for r in runs), 1)
+            row[side + "_whole_call"] = round(statistics.median(r[side][1] for r in runs), 1)
+        row["chunks"] = int(statistics.median(r["sync"][2] for r in runs))
+    for name, runs in fast.items():
+        results[name]["patched"]["fast_chunks"] = statistics.median(f for f, _ in runs)
+
+    print(f"{args.chunks}-word streams, litellm {version('litellm')}, median of {args.rounds} rounds, µs per chunk")
     print("  streaming: first chunk to the end of iteration (LiteLLM's end-of-stream work included)")
     print("  whole call: from calling completion() to the end, over all chunks")
-    print(f"{'mode':<8} {'sync':>10} {'async':>10} {'sync whole':>12} {'async whole':>12}")
-    for mode in modes:
-        r = results[mode]
-        print(f"{mode:<8} {r['sync']:>10.1f} {r['async']:>10.1f} {r['sync_whole_call']:>12.1f} {r['async_whole_call']:>12.1f}")
+    print("  fast: chunks the fast path built, of the stream's chunks (patched)")
+    header = (f"{'provider':<12} {'mode':<8} {'sync':>9} {'async':>9} {'sync whole':>11} {'async whole':>12} {'chunks':>7} {'fast':>6}")
+    print(header)
+    for p in chosen:
+        for mode in MODES:
+            r = results[p.name][mode]
+            fast_col = f"{r['fast_chunks']:>6.0f}" if mode == "patched" else f"{'':>6}"
+            print(f"{p.name:<12} {mode:<8} {r['sync']:>9.1f} {r['async']:>9.1f} {r['sync_whole_call']:>11.1f} "
+                  f"{r['async_whole_call']:>12.1f} {r['chunks']:>7} {fast_col}")
+    report = {"litellm": version("litellm"), "words": args.chunks, "rounds": args.rounds, "us_per_chunk": results}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"litellm": version('litellm'), "chunks": CHUNKS, "us_per_chunk": results}, indent=2))
+        args.json.write_text(json.dumps(report, indent=2))
+    return report
 
 
 if __name__ == "__main__":

@@ -77,8 +77,25 @@ http {{
       types {{ }}
       default_type text/event-stream;
     }}
+{extra_locations}
   }}
 }}
+"""
+
+# One more static answer (bench/stream_formats.py): the same POST-to-a-file turn as above.
+_FILE_LOCATION = """
+    location = {path} {{
+      root {dir};
+      default_type {content_type};
+      client_body_buffer_size 1m;
+      rewrite ^ /{file} break;
+      error_page 405 =200 /{file};
+    }}
+    location = /{file} {{
+      root {dir};
+      types {{ }}
+      default_type {content_type};
+    }}
 """
 
 
@@ -111,8 +128,11 @@ def sse_stream(chunks: int = 500) -> bytes:
 class FixedServer:
     """`with FixedServer() as server: server.base_url` — nginx on a free loopback port."""
 
-    def __init__(self, body: dict = CHAT_COMPLETION):
+    def __init__(self, body: dict = CHAT_COMPLETION, files: list = ()):
+        """`files`: more static answers, objects with `path`, `content_type` and `body` (the
+        per-provider streams of bench/stream_formats.py), each served at its exact path."""
         self.body = json.dumps(body, separators=(",", ":"))
+        self.files = list(files)
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._dir = None
@@ -127,8 +147,15 @@ class FixedServer:
         os.chmod(self._dir, 0o755)
         (Path(self._dir) / "stream.sse").write_bytes(sse_stream(STREAM_CHUNKS))
         os.chmod(Path(self._dir) / "stream.sse", 0o644)
+        locations = []
+        for i, extra in enumerate(self.files):
+            name = f"answer{i}"
+            (Path(self._dir) / name).write_bytes(extra.body)
+            os.chmod(Path(self._dir) / name, 0o644)
+            locations.append(_FILE_LOCATION.format(path=extra.path, dir=self._dir, file=name, content_type=extra.content_type))
         conf = Path(self._dir) / "nginx.conf"
-        conf.write_text(_CONF.format(dir=self._dir, port=self.port, body=self.body.replace("'", "\\'")))
+        conf.write_text(_CONF.format(dir=self._dir, port=self.port, body=self.body.replace("'", "\\'"),
+                                     extra_locations="".join(locations)))
         self._proc = subprocess.Popen([nginx, "-c", str(conf), "-p", self._dir], stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

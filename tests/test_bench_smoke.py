@@ -27,3 +27,28 @@ def test_bench_dispatch_runs_every_mode(tmp_path):
     # A real exchange cannot make the instant dispatch cheaper: p50s of 30 calls, so a wide margin.
     assert rows["floor+http"]["sync_p50_us"] > rows["floor"]["sync_p50_us"] * 0.9
     assert "targets:" in done.stdout
+
+
+def test_bench_stream_runs_every_provider(tmp_path):
+    """The per-provider stream benchmark end to end with 30-word streams and one round: every
+    provider's file served in its own format, every mode measured, every patched stream native
+    (the script asserts it). Not a timing test."""
+    from bench import stream_formats
+
+    out = tmp_path / "stream.json"
+    done = subprocess.run(
+        [sys.executable, "bench/bench_stream.py", "--rounds", "1", "--chunks", "30", "--json", str(out)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    rows = report["us_per_chunk"]
+    assert list(rows) == stream_formats.ORDER and report["words"] == 30
+    for provider, modes in rows.items():
+        assert set(modes) == {"raw", "stock", "patched"}, provider
+        for mode, row in modes.items():
+            assert row["sync"] > 0 and row["async"] > 0 and row["sync_whole_call"] > 0, (provider, mode)
+            # One chunk per word, plus what the format adds around them (role, finish, usage).
+            assert 30 <= row["chunks"] <= 36, (provider, mode, row["chunks"])
+        assert 0 <= modes["patched"]["fast_chunks"] <= modes["patched"]["chunks"], provider
+    assert "ollama_chat" in done.stdout and "µs per chunk" in done.stdout

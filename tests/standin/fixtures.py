@@ -145,21 +145,90 @@ def token_logprob_entries(tokens: list[str], top_n: int) -> list[dict]:
 
 
 _REPEAT_RE = re.compile(r"(?<![a-z0-9])repeat-(\d+)(?![0-9])")
-_WORDS_RE = re.compile(r"(?<![a-z0-9])words-(\d+)(?![0-9])")
+# `words-<n>` but not the `think-words-<n>` / `args-words-<n>` markers that end the same way.
+_WORDS_RE = re.compile(r"(?<![a-z0-9])(?<!think-)(?<!args-)words-(\d+)(?![0-9])")
+_THINK_WORDS_RE = re.compile(r"(?<![a-z0-9])think-words-(\d+)(?![0-9])")
+_ARGS_WORDS_RE = re.compile(r"(?<![a-z0-9])args-words-(\d+)(?![0-9])")
+_PING_EVERY_RE = re.compile(r"(?<![a-z0-9])ping-every-(\d+)(?![0-9])")
+_UNKNOWN_FRAME_RE = re.compile(r"(?<![a-z0-9])unknown-frame(?![a-z0-9])")
 REPEATED_TOKEN = " again"
 MAX_REPEAT = 5000
 
 
-class ChatPlan:
-    """What the stand-in will answer for one chat request (shared by JSON and SSE forms)."""
+class StreamMarkers:
+    """The markers that shape a long stream, shared by every route (see README.md):
+    `words-<n>` (n answer tokens), `think-words-<n>` (n reasoning pieces before the answer),
+    `args-words-<n>` (tool-call arguments in n pieces), `ping-every-<k>` (Anthropic: a ping
+    after every k content deltas) and `unknown-frame` (a frame of a kind the provider may add,
+    in the middle of the stream)."""
 
-    def __init__(self, body: dict, model: str):
+    def __init__(self, text: str):
+        text = (text or "").lower()
+
+        def count(rx: re.Pattern) -> Optional[int]:
+            m = rx.search(text)
+            return min(int(m.group(1)), MAX_REPEAT) if m else None
+
+        self.words = count(_WORDS_RE)
+        self.think_words = count(_THINK_WORDS_RE)
+        self.args_words = count(_ARGS_WORDS_RE)
+        ping = count(_PING_EVERY_RE)
+        self.ping_every = ping if ping else None  # 0 would mean a ping between every delta pair
+        self.unknown_frame = bool(_UNKNOWN_FRAME_RE.search(text))
+
+
+def word_pieces(n: int, stem: str = "word") -> list[str]:
+    """n distinct text tokens, one per streamed piece: " word0", " word1", ..."""
+    return [f" {stem}{i}" for i in range(n)]
+
+
+def long_arguments(n: int) -> tuple[dict, list[str]]:
+    """Tool-call arguments streamed in exactly n pieces: the usual location plus a `words`
+    string of n words, cut so that each piece after the first is one more word (the last
+    also closes the object). The pieces join into `json.dumps(arguments)`."""
+    n = max(1, n)
+    words = [f"word{i}" for i in range(n)]
+    arguments = {"location": "Boston, MA", "words": " ".join(words)}
+    pieces = ['{"location": "Boston, MA", "words": "' + words[0]] + [" " + w for w in words[1:]]
+    pieces[-1] += '"}'
+    assert "".join(pieces) == json.dumps(arguments)
+    return arguments, pieces
+
+
+_MISTRAL_FAMILIES = ("mistral", "magistral", "codestral", "ministral", "pixtral", "devstral", "open-mistral", "open-mixtral")
+
+
+def is_mistral_model(model: str) -> bool:
+    """Mistral's own models, by name (the stand-in serves every OpenAI-style provider on `/v1`)."""
+    return (model or "").lower().startswith(_MISTRAL_FAMILIES)
+
+
+def reasoning_style(path: str, model: str) -> str:
+    """How an OpenAI-compatible provider streams reasoning, per its API reference:
+    OpenRouter (`/api/v1/...`) in `delta.reasoning`; Mistral's Magistral models as `thinking`
+    blocks in a `delta.content` list; xAI, LM Studio and other OpenAI-compatible servers in
+    `delta.reasoning_content`."""
+    if "/api/v1/" in (path or ""):
+        return "reasoning"
+    if "magistral" in (model or "").lower():
+        return "magistral"
+    return "reasoning_content"
+
+
+class ChatPlan:
+    """What the stand-in will answer for one chat request (shared by JSON and SSE forms).
+    `markers` is the text markers are read from (model, path, scenario header); the model
+    alone when not given."""
+
+    def __init__(self, body: dict, model: str, markers: Optional[str] = None, path: str = ""):
         self.model = model
         self.n = _as_int(body.get("n"), 1, 1, MAX_CHOICES)
         self.logprobs = body.get("logprobs") is True
         self.top_logprobs = _as_int(body.get("top_logprobs"), 0, 0, MAX_TOP_LOGPROBS)
         messages = body.get("messages")
         self.prompt_tokens = count_prompt_tokens(messages)
+        marker_text = (model if markers is None else markers).lower()
+        self.markers = StreamMarkers(marker_text)
 
         self.tool_name: Optional[str] = None
         tools = body.get("tools")
@@ -169,6 +238,11 @@ class ChatPlan:
             last_role = messages[-1].get("role")
         if isinstance(tools, list) and tools and tool_choice != "none" and last_role == "user":
             self.tool_name = _choose_tool_name(tools, tool_choice)
+        self.arguments = TOOL_CALL_ARGUMENTS
+        self.argument_pieces = tokenize(TOOL_CALL_ARGUMENTS)
+        if self.markers.args_words:
+            arguments, self.argument_pieces = long_arguments(self.markers.args_words)
+            self.arguments = json.dumps(arguments)
 
         response_format = body.get("response_format")
         rf_type = response_format.get("type") if isinstance(response_format, dict) else None
@@ -180,16 +254,20 @@ class ChatPlan:
         else:
             self.content = DEFAULT_TEXT
         self.tokens = tokenize(self.content) if self.content is not None else []
-        repeat = _REPEAT_RE.search(model.lower())
+        repeat = _REPEAT_RE.search(marker_text)
         if repeat and self.content is not None:
             # A model stuck in a loop: the same token over and over (stock's repetition guard).
             self.tokens = [REPEATED_TOKEN] * min(int(repeat.group(1)), MAX_REPEAT)
             self.content = "".join(self.tokens)
-        words = _WORDS_RE.search(model.lower())
-        if words and self.content is not None:
+        if self.markers.words and self.content is not None:
             # A long answer of distinct tokens.
-            self.tokens = [f" word{i}" for i in range(min(int(words.group(1)), MAX_REPEAT))]
+            self.tokens = word_pieces(self.markers.words)
             self.content = "".join(self.tokens)
+        # Reasoning before the answer, streamed the way this provider streams it.
+        self.reasoning_pieces = word_pieces(self.markers.think_words, "thought") if self.markers.think_words else []
+        self.reasoning_style = reasoning_style(path, model)
+        # Mistral's API ends every stream with usage on the finish chunk, asked or not.
+        self.usage_on_finish = is_mistral_model(model) and "/api/v1/" not in (path or "")
         self.finish_reason = "tool_calls" if self.tool_name is not None else "stop"
 
     # -- pieces ---------------------------------------------------------------------
@@ -198,16 +276,28 @@ class ChatPlan:
         return {
             "id": TOOL_CALL_ID,
             "type": "function",
-            "function": {"name": self.tool_name, "arguments": TOOL_CALL_ARGUMENTS},
+            "function": {"name": self.tool_name, "arguments": self.arguments},
         }
 
     def message(self) -> dict:
         msg: dict = {"role": "assistant", "content": self.content}
+        if self.reasoning_pieces:
+            reasoning = "".join(self.reasoning_pieces)
+            if self.reasoning_style == "magistral":
+                msg["content"] = [{"type": "thinking", "thinking": [{"type": "text", "text": reasoning}]}] + (
+                    [{"type": "text", "text": self.content}] if self.content is not None else [])
+            else:
+                msg[self.reasoning_style] = reasoning
         if self.tool_name is not None:
             msg["tool_calls"] = [self.tool_call()]
         msg["refusal"] = None
         msg["annotations"] = []
         return msg
+
+    def reasoning_delta(self, piece: str) -> dict:
+        if self.reasoning_style == "magistral":
+            return {"content": [{"type": "thinking", "thinking": [{"type": "text", "text": piece}]}]}
+        return {self.reasoning_style: piece}
 
     def logprobs_object(self) -> Optional[dict]:
         if not self.logprobs:
@@ -217,9 +307,10 @@ class ChatPlan:
         return {"content": token_logprob_entries(self.tokens, self.top_logprobs), "refusal": None}
 
     def completion_tokens_per_choice(self) -> int:
+        reasoning = len(self.reasoning_pieces)
         if self.tool_name is not None:
-            return len(tokenize(self.tool_name)) + len(tokenize(TOOL_CALL_ARGUMENTS)) + 7
-        return len(self.tokens)
+            return len(tokenize(self.tool_name)) + len(tokenize(self.arguments)) + 7 + reasoning
+        return len(self.tokens) + reasoning
 
     def usage(self) -> dict:
         completion = self.completion_tokens_per_choice() * self.n
@@ -229,7 +320,7 @@ class ChatPlan:
             "total_tokens": self.prompt_tokens + completion,
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
             "completion_tokens_details": {
-                "reasoning_tokens": 0,
+                "reasoning_tokens": len(self.reasoning_pieces) * self.n,
                 "audio_tokens": 0,
                 "accepted_prediction_tokens": 0,
                 "rejected_prediction_tokens": 0,
@@ -292,8 +383,14 @@ class ChatPlan:
                 [{"index": i, "delta": first_delta, "logprobs": first_lp, "finish_reason": None}],
                 include_usage,
             ))
+            # Reasoning models think before they answer: every reasoning delta comes first.
+            for piece in self.reasoning_pieces:
+                out.append(self._chunk(
+                    [{"index": i, "delta": self.reasoning_delta(piece), "logprobs": None, "finish_reason": None}],
+                    include_usage,
+                ))
             if self.tool_name is not None:
-                for piece in tokenize(TOOL_CALL_ARGUMENTS):
+                for piece in self.argument_pieces:
                     delta = {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
                     out.append(self._chunk(
                         [{"index": i, "delta": delta, "logprobs": None, "finish_reason": None}],
@@ -307,10 +404,13 @@ class ChatPlan:
                         [{"index": i, "delta": {"content": tok}, "logprobs": lp, "finish_reason": None}],
                         include_usage,
                     ))
-            out.append(self._chunk(
+            finish = self._chunk(
                 [{"index": i, "delta": {}, "logprobs": None, "finish_reason": self.finish_reason}],
                 include_usage,
-            ))
+            )
+            if self.usage_on_finish and not include_usage:
+                finish["usage"] = self.usage()
+            out.append(finish)
         if include_usage:
             out.append(self._chunk([], True, self.usage()))
         return out
@@ -331,14 +431,14 @@ def _choose_tool_name(tools: list, tool_choice: Any) -> str:
     return FALLBACK_TOOL_NAME
 
 
-def chat_completion(body: dict, model: str) -> dict:
-    return ChatPlan(body, model).completion()
+def chat_completion(body: dict, model: str, markers: Optional[str] = None, path: str = "") -> dict:
+    return ChatPlan(body, model, markers, path).completion()
 
 
-def chat_completion_chunks(body: dict, model: str) -> list[dict]:
+def chat_completion_chunks(body: dict, model: str, markers: Optional[str] = None, path: str = "") -> list[dict]:
     opts = body.get("stream_options")
     include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
-    return ChatPlan(body, model).chunks(include_usage)
+    return ChatPlan(body, model, markers, path).chunks(include_usage)
 
 
 def sse_event(obj: Any) -> bytes:
@@ -346,6 +446,9 @@ def sse_event(obj: Any) -> bytes:
 
 
 SSE_DONE = b"data: [DONE]\n\n"
+# What `unknown-frame` puts in the middle of an OpenAI-style stream: a comment line, which SSE
+# readers skip (OpenRouter sends exactly this while a request waits for its provider).
+SSE_COMMENT = b": OPENROUTER PROCESSING\n\n"
 
 
 # --------------------------------------------------------------------------------------

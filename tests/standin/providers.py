@@ -15,9 +15,11 @@ import json
 from typing import Any, Optional
 
 try:
-    from .fixtures import DEFAULT_TEXT, FALLBACK_TOOL_NAME, JSON_TEXT, _as_int, embedding_vector, tokenize
+    from .fixtures import (DEFAULT_TEXT, FALLBACK_TOOL_NAME, JSON_TEXT, StreamMarkers, _as_int, embedding_vector,
+                           long_arguments, tokenize, word_pieces)
 except ImportError:  # server.py run as a plain script
-    from fixtures import DEFAULT_TEXT, FALLBACK_TOOL_NAME, JSON_TEXT, _as_int, embedding_vector, tokenize  # type: ignore
+    from fixtures import (DEFAULT_TEXT, FALLBACK_TOOL_NAME, JSON_TEXT, StreamMarkers, _as_int,  # type: ignore
+                          embedding_vector, long_arguments, tokenize, word_pieces)
 
 THINKING_TEXT = "The user greets me; a short greeting answers it."
 TOOL_ARGUMENTS = {"location": "Boston, MA"}
@@ -35,6 +37,30 @@ def _tokens_of(value: Any) -> int:
 def _pieces(text: str) -> list[str]:
     """How a streamed text is cut: one piece per token, as a provider would send deltas."""
     return tokenize(text) or [text]
+
+
+class _Long:
+    """The long-stream markers applied to one answer (see fixtures.StreamMarkers): the text's
+    pieces (`words-<n>`), the thinking's pieces (`think-words-<n>`; the marker also turns
+    thinking on, so a plain request can ask for a long reasoning stream), the tool arguments
+    (`args-words-<n>`: `{"location", "words"}`, and how an incremental format cuts them)."""
+
+    def __init__(self, markers: str):
+        self.markers = StreamMarkers(markers)
+        m = self.markers
+        self.text_pieces: Optional[list[str]] = word_pieces(m.words) if m.words else None
+        self.thinking_pieces: list[str] = word_pieces(m.think_words, "thought") if m.think_words else _pieces(THINKING_TEXT)
+        self.thinking_text = "".join(self.thinking_pieces)
+        self.arguments, self.argument_pieces = long_arguments(m.args_words) if m.args_words else (TOOL_ARGUMENTS, None)
+
+    def text(self, default: Optional[str]) -> Optional[str]:
+        """The answer: the words when `words-<n>` asks for them (never in place of a tool call)."""
+        if default is None or self.text_pieces is None:
+            return default
+        return "".join(self.text_pieces)
+
+    def pieces(self, text: str) -> list[str]:
+        return self.text_pieces if self.text_pieces is not None and text == "".join(self.text_pieces) else _pieces(text)
 
 
 # ======================================================================================
@@ -58,8 +84,9 @@ def _has_cache_control(value: Any) -> bool:
 
 
 class AnthropicPlan:
-    def __init__(self, body: dict, model: str):
+    def __init__(self, body: dict, model: str, markers: Optional[str] = None):
         self.model = model
+        self.long = _Long(model if markers is None else markers)
         messages = body.get("messages") if isinstance(body.get("messages"), list) else []
         self.input_tokens = 3 + _tokens_of(body.get("system")) + sum(
             3 + _tokens_of(m.get("content")) for m in messages if isinstance(m, dict)
@@ -72,6 +99,7 @@ class AnthropicPlan:
 
         thinking = body.get("thinking")
         self.thinking = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+        self.thinking = self.thinking or bool(self.long.markers.think_words)
 
         self.tool_name: Optional[str] = None
         tools = body.get("tools")
@@ -93,6 +121,7 @@ class AnthropicPlan:
             self.text = JSON_TEXT
         else:
             self.text = DEFAULT_TEXT
+        self.text = self.long.text(self.text)
 
         stops = body.get("stop_sequences")
         self.stop_sequence = stops[0] if isinstance(stops, list) and stops and self.tool_name is None else None
@@ -104,12 +133,12 @@ class AnthropicPlan:
             self.stop_reason = "end_turn"
 
     def tool_input(self) -> dict:
-        return JSON_ARGUMENTS if self.tool_name == ANTHROPIC_JSON_TOOL else TOOL_ARGUMENTS
+        return JSON_ARGUMENTS if self.tool_name == ANTHROPIC_JSON_TOOL else self.long.arguments
 
     def blocks(self) -> list[dict]:
         out: list[dict] = []
         if self.thinking:
-            out.append({"type": "thinking", "thinking": THINKING_TEXT, "signature": ANTHROPIC_SIGNATURE})
+            out.append({"type": "thinking", "thinking": self.long.thinking_text, "signature": ANTHROPIC_SIGNATURE})
         if self.text is not None:
             out.append({"type": "text", "text": self.text})
         if self.tool_name is not None:
@@ -119,7 +148,7 @@ class AnthropicPlan:
     def output_tokens(self) -> int:
         total = _tokens_of(self.text)
         if self.thinking:
-            total += _tokens_of(THINKING_TEXT)
+            total += _tokens_of(self.long.thinking_text)
         if self.tool_name is not None:
             total += _tokens_of(self.tool_input()) + 5
         return total
@@ -149,21 +178,31 @@ class AnthropicPlan:
         """(event name, data) pairs of the SSE stream, in the documented order."""
         start = {**self.message(), "content": [], "stop_reason": None, "stop_sequence": None, "usage": self.usage(1)}
         out: list[tuple[str, dict]] = [("message_start", {"type": "message_start", "message": start})]
+        ping_every = self.long.markers.ping_every
+        deltas_sent = 0
         for index, block in enumerate(self.blocks()):
             if block["type"] == "thinking":
                 opening = {"type": "thinking", "thinking": "", "signature": ""}
-                deltas = [{"type": "thinking_delta", "thinking": p} for p in _pieces(THINKING_TEXT)]
+                deltas = [{"type": "thinking_delta", "thinking": p} for p in self.long.thinking_pieces]
                 deltas.append({"type": "signature_delta", "signature": ANTHROPIC_SIGNATURE})
             elif block["type"] == "text":
                 opening = {"type": "text", "text": ""}
-                deltas = [{"type": "text_delta", "text": p} for p in _pieces(block["text"])]
+                deltas = [{"type": "text_delta", "text": p} for p in self.long.pieces(block["text"])]
             else:
                 opening = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
-                deltas = [{"type": "input_json_delta", "partial_json": p} for p in _pieces(json.dumps(block["input"]))]
+                arguments = json.dumps(block["input"])
+                pieces = self.long.argument_pieces if block["input"] is self.long.arguments and self.long.argument_pieces else _pieces(arguments)
+                # The API reference's tool_use streams open with an empty partial_json.
+                deltas = [{"type": "input_json_delta", "partial_json": p} for p in ["", *pieces]]
             out.append(("content_block_start", {"type": "content_block_start", "index": index, "content_block": opening}))
             if index == 0:
                 out.append(("ping", {"type": "ping"}))
-            out.extend(("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d}) for d in deltas)
+            for d in deltas:
+                out.append(("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d}))
+                deltas_sent += 1
+                if ping_every and deltas_sent % ping_every == 0:
+                    # Pings keep a long stream alive: they may come between any two events.
+                    out.append(("ping", {"type": "ping"}))
             out.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
         out.append((
             "message_delta",
@@ -174,7 +213,16 @@ class AnthropicPlan:
             },
         ))
         out.append(("message_stop", {"type": "message_stop"}))
+        if self.long.markers.unknown_frame:
+            # "We may add new event types": one the API reference does not list, mid-stream.
+            middle = [i for i, (name, _) in enumerate(out) if name == "content_block_delta"]
+            at = middle[len(middle) // 2] if middle else 1
+            event = {**ANTHROPIC_UNKNOWN_EVENT, "index": out[at][1].get("index", 0)}
+            out.insert(at, (event["type"], event))
         return out
+
+
+ANTHROPIC_UNKNOWN_EVENT = {"type": "content_block_progress", "index": 0, "progress": {"tokens_so_far": 7}}
 
 
 def anthropic_sse(name: str, data: dict) -> bytes:
@@ -218,8 +266,9 @@ GEMINI_SAFETY = [
 
 
 class GeminiPlan:
-    def __init__(self, body: dict, model: str):
+    def __init__(self, body: dict, model: str, markers: Optional[str] = None):
         self.model = model
+        self.long = _Long(model if markers is None else markers)
         contents = body.get("contents") if isinstance(body.get("contents"), list) else []
         parts = [p for c in contents if isinstance(c, dict) for p in (c.get("parts") or []) if isinstance(p, dict)]
         self.prompt_tokens = 3 + _tokens_of(body.get("system_instruction") or body.get("systemInstruction")) + sum(
@@ -228,8 +277,8 @@ class GeminiPlan:
         self.image_tokens = 258 * sum(1 for p in parts if "inline_data" in p or "inlineData" in p or "file_data" in p or "fileData" in p)
         config = body.get("generationConfig") if isinstance(body.get("generationConfig"), dict) else {}
         thinking = config.get("thinkingConfig") if isinstance(config.get("thinkingConfig"), dict) else {}
-        self.include_thoughts = thinking.get("includeThoughts") is True
-        self.thoughts_tokens = _tokens_of(THINKING_TEXT) if (self.include_thoughts or (thinking.get("thinkingBudget") or 0) > 0) else 0
+        self.include_thoughts = thinking.get("includeThoughts") is True or bool(self.long.markers.think_words)
+        self.thoughts_tokens = _tokens_of(self.long.thinking_text) if (self.include_thoughts or (thinking.get("thinkingBudget") or 0) > 0) else 0
 
         self.tool_name: Optional[str] = None
         declarations = [
@@ -245,32 +294,37 @@ class GeminiPlan:
             self.tool_name = allowed[0] if allowed else declarations[0].get("name") or FALLBACK_TOOL_NAME
 
         json_mode = config.get("responseMimeType") == "application/json" or config.get("response_mime_type") == "application/json"
-        self.text: Optional[str] = None if self.tool_name else (JSON_TEXT if json_mode else DEFAULT_TEXT)
+        self.text: Optional[str] = None if self.tool_name else self.long.text(JSON_TEXT if json_mode else DEFAULT_TEXT)
 
     def parts(self, text: Optional[str] = None, with_thought: bool = True) -> list[dict]:
         out: list[dict] = []
         if self.include_thoughts and with_thought:
-            out.append({"text": THINKING_TEXT, "thought": True})
+            out.append({"text": self.long.thinking_text, "thought": True})
         if self.tool_name is not None:
-            out.append({"functionCall": {"name": self.tool_name, "args": TOOL_ARGUMENTS}})
+            out.append({"functionCall": {"name": self.tool_name, "args": self.long.arguments}})
         elif text is not None or self.text is not None:
             out.append({"text": self.text if text is None else text})
         return out
 
     def candidates_tokens(self) -> int:
-        return _tokens_of(TOOL_ARGUMENTS) + 3 if self.tool_name else _tokens_of(self.text)
+        return _tokens_of(self.long.arguments) + 3 if self.tool_name else _tokens_of(self.text)
 
-    def usage(self) -> dict:
+    def usage(self, candidates: Optional[int] = None, thoughts: Optional[int] = None) -> dict:
+        """usageMetadata: the final counts, or (streaming) the counts so far. Gemini sends it on
+        every streamed chunk: the prompt's count from the first, the candidates' and the
+        thoughts' growing as they are generated, the total their sum; no candidatesTokenCount
+        while only thoughts have been generated."""
         prompt = self.prompt_tokens + self.image_tokens
-        usage = {
-            "promptTokenCount": prompt,
-            "candidatesTokenCount": self.candidates_tokens(),
-            "totalTokenCount": prompt + self.candidates_tokens() + self.thoughts_tokens,
-            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": self.prompt_tokens}]
-            + ([{"modality": "IMAGE", "tokenCount": self.image_tokens}] if self.image_tokens else []),
-        }
-        if self.thoughts_tokens:
-            usage["thoughtsTokenCount"] = self.thoughts_tokens
+        candidates = self.candidates_tokens() if candidates is None else candidates
+        thoughts = self.thoughts_tokens if thoughts is None else thoughts
+        usage: dict = {"promptTokenCount": prompt}
+        if candidates:
+            usage["candidatesTokenCount"] = candidates
+        usage["totalTokenCount"] = prompt + candidates + thoughts
+        usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": self.prompt_tokens}] + (
+            [{"modality": "IMAGE", "tokenCount": self.image_tokens}] if self.image_tokens else [])
+        if thoughts:
+            usage["thoughtsTokenCount"] = thoughts
         return usage
 
     def _response(self, parts: list, finish: Optional[str], usage: dict) -> dict:
@@ -284,18 +338,36 @@ class GeminiPlan:
         return self._response(self.parts(), "STOP", self.usage())
 
     def chunks(self) -> list[dict]:
-        """The streamGenerateContent responses: thought, then text pieces or the call, then
-        the last chunk with the finish reason and the final usage."""
-        running = {k: v for k, v in self.usage().items() if k != "candidatesTokenCount"}
+        """The streamGenerateContent responses: thought summaries, then text pieces or the
+        call, then the last chunk with the finish reason; each with usageMetadata as counted
+        so far (the last one's is the final usage)."""
         out: list[dict] = []
+        thoughts = 0
         if self.include_thoughts:
-            out.append(self._response([{"text": THINKING_TEXT, "thought": True}], None, running))
+            # Thought summaries stream like text (the default is one summary in one chunk).
+            pieces = self.long.thinking_pieces if self.long.markers.think_words else [self.long.thinking_text]
+            for p in pieces:
+                thoughts += _tokens_of(p)
+                out.append(self._response([{"text": p, "thought": True}], None, self.usage(0, thoughts)))
+        thoughts = self.thoughts_tokens  # thinking without summaries is counted all the same
+        candidates = 0
         if self.tool_name is not None:
-            out.append(self._response([{"functionCall": {"name": self.tool_name, "args": TOOL_ARGUMENTS}}], None, running))
+            candidates = self.candidates_tokens()
+            call = {"functionCall": {"name": self.tool_name, "args": self.long.arguments}}
+            out.append(self._response([call], None, self.usage(candidates, thoughts)))
         else:
-            out.extend(self._response([{"text": p}], None, running) for p in _pieces(self.text or ""))
+            for p in self.long.pieces(self.text or ""):
+                candidates += _tokens_of(p)
+                out.append(self._response([{"text": p}], None, self.usage(candidates, thoughts)))
+        if self.long.markers.unknown_frame:
+            # A part of a kind the request did not ask for (code execution's), mid-stream.
+            at = len(out) // 2
+            out.insert(at, self._response([GEMINI_UNKNOWN_PART], None, out[max(0, at - 1)]["usageMetadata"] if out else self.usage(0, 0)))
         out.append(self._response([{"text": ""}], "STOP", self.usage()))
         return out
+
+
+GEMINI_UNKNOWN_PART = {"executableCode": {"language": "PYTHON", "code": "print(6 * 7)"}}
 
 
 def gemini_sse(data: dict) -> bytes:
@@ -345,6 +417,17 @@ GEMINI_CONTEXT_LENGTH = "The input token count (1048577) exceeds the maximum num
 # ======================================================================================
 
 OLLAMA_CREATED_AT = "2025-03-10T01:25:52.123456789Z"
+# Streamed lines: Ollama stamps each line when it is generated, so created_at moves on from
+# line to line. Derived from the line's index (no clock): 12.345678 ms per line from this.
+_OLLAMA_STREAM_START_NS = (1 * 3600 + 25 * 60 + 52) * 10**9 + 123456789
+_OLLAMA_LINE_NS = 12_345_678
+
+
+def ollama_created_at(line: int) -> str:
+    ns = _OLLAMA_STREAM_START_NS + line * _OLLAMA_LINE_NS
+    seconds, frac = divmod(ns, 10**9)
+    hours, rest = divmod(seconds, 3600)
+    return f"2025-03-10T{hours % 24:02d}:{rest // 60:02d}:{rest % 60:02d}.{frac:09d}Z"
 # Nanosecond durations, fixed.
 OLLAMA_DURATIONS = {"total_duration": 5043500667, "load_duration": 5025959, "prompt_eval_duration": 325953000, "eval_duration": 4709213000}
 
@@ -358,11 +441,12 @@ def _ollama_prompt_tokens(body: dict) -> int:
 class OllamaPlan:
     """Both /api/generate (`chat=False`) and /api/chat."""
 
-    def __init__(self, body: dict, model: str, chat: bool):
+    def __init__(self, body: dict, model: str, chat: bool, markers: Optional[str] = None):
         self.model = model
         self.chat = chat
+        self.long = _Long(model if markers is None else markers)
         self.prompt_tokens = _ollama_prompt_tokens(body)
-        self.thinking = body.get("think") not in (None, False)
+        self.thinking = body.get("think") not in (None, False) or bool(self.long.markers.think_words)
         fmt = body.get("format")
         json_mode = fmt == "json" or isinstance(fmt, dict)
 
@@ -379,13 +463,13 @@ class OllamaPlan:
         elif json_mode and not chat and "get_current_weather" in str(body.get("prompt", "")):
             # /api/generate has no tools: LiteLLM describes them in the prompt and asks for a
             # JSON object naming the function, which is what a model answers.
-            self.text = json.dumps({"name": "get_current_weather", "arguments": TOOL_ARGUMENTS})
+            self.text = json.dumps({"name": "get_current_weather", "arguments": self.long.arguments})
         else:
-            self.text = JSON_TEXT if json_mode else DEFAULT_TEXT
+            self.text = self.long.text(JSON_TEXT if json_mode else DEFAULT_TEXT)
 
     def eval_count(self) -> int:
-        return _tokens_of(self.text) + (_tokens_of(TOOL_ARGUMENTS) + 3 if self.tool_name else 0) + (
-            _tokens_of(THINKING_TEXT) if self.thinking else 0
+        return _tokens_of(self.text) + (_tokens_of(self.long.arguments) + 3 if self.tool_name else 0) + (
+            _tokens_of(self.long.thinking_text) if self.thinking else 0
         )
 
     def _final_fields(self) -> dict:
@@ -405,11 +489,11 @@ class OllamaPlan:
         if thinking is not None:
             message["thinking"] = thinking
         if tool:
-            message["tool_calls"] = [{"function": {"name": self.tool_name, "arguments": TOOL_ARGUMENTS}}]
+            message["tool_calls"] = [{"function": {"name": self.tool_name, "arguments": self.long.arguments}}]
         return message
 
-    def _partial(self, text: str, thinking: Optional[str], tool: bool) -> dict:
-        head = {"model": self.model, "created_at": OLLAMA_CREATED_AT}
+    def _partial(self, text: str, thinking: Optional[str], tool: bool, created_at: str = OLLAMA_CREATED_AT) -> dict:
+        head = {"model": self.model, "created_at": created_at}
         if self.chat:
             return {**head, "message": self._message(text, thinking, tool), "done": False}
         out = {**head, "response": text}
@@ -418,7 +502,7 @@ class OllamaPlan:
         return {**out, "done": False}
 
     def response(self) -> dict:
-        thinking = THINKING_TEXT if self.thinking else None
+        thinking = self.long.thinking_text if self.thinking else None
         out = self._partial(self.text, thinking, self.tool_name is not None)
         del out["done"]
         if not self.chat:
@@ -426,14 +510,22 @@ class OllamaPlan:
         return {**out, **self._final_fields()}
 
     def lines(self) -> list[dict]:
-        out: list[dict] = []
+        """The NDJSON stream: thinking pieces, then text pieces or the tool call (Ollama sends a
+        call whole, in one line), then the final line with the counts; each line stamped."""
+        parts: list[tuple[str, Optional[str], bool]] = []
         if self.thinking:
-            out.extend(self._partial("", p, False) for p in _pieces(THINKING_TEXT))
+            parts.extend(("", p, False) for p in self.long.thinking_pieces)
         if self.tool_name is not None:
-            out.append(self._partial("", None, True))
+            parts.append(("", None, True))
         else:
-            out.extend(self._partial(p, None, False) for p in _pieces(self.text))
-        last = self._partial("", None, False)
+            parts.extend((p, None, False) for p in self.long.pieces(self.text))
+        out = [self._partial(text, thinking, tool, ollama_created_at(i)) for i, (text, thinking, tool) in enumerate(parts)]
+        if self.long.markers.unknown_frame and out:
+            # Fields this API version does not document (Ollama adds them for cloud models),
+            # on a line that carries text: the text must still arrive, in its place.
+            middle = out[len(out) // 2]
+            out[len(out) // 2] = {**middle, "remote_model": self.model, "remote_host": "https://ollama.com:443"}
+        last = self._partial("", None, False, ollama_created_at(len(parts)))
         del last["done"]
         if not self.chat:
             last["context"] = [1, 2, 3]

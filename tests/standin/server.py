@@ -184,6 +184,7 @@ class Ctx:
     scenario_key: str
     aborted_by_server: bool = False
     dialect: str = "openai"   # wire format of the matched route: error bodies and headers follow it
+    markers: str = ""         # where markers are read: scenario header, path and model, lowercased
 
     @property
     def json_body(self) -> Optional[dict]:
@@ -337,6 +338,8 @@ async def _send_drip(ctx: Ctx, data: bytes, status: int) -> web.StreamResponse:
 async def send_sse(ctx: Ctx, events: list) -> web.StreamResponse:
     """Send a `text/event-stream` answer ending with `data: [DONE]`."""
     frames = [fixtures.sse_event(e) for e in events] + [fixtures.SSE_DONE]
+    if fixtures.StreamMarkers(ctx.markers).unknown_frame:
+        frames.insert(len(events) // 2, fixtures.SSE_COMMENT)
     if ctx.scenario.kind == "sse-quirks":
         frames = [_quirky(f) for f in frames]
         frames.insert(0, b": keep-alive comment\r\n\r\n")
@@ -357,6 +360,8 @@ async def send_stream(ctx: Ctx, frames: list, content_type: str = "text/event-st
     resp.charset = "utf-8"
     await resp.prepare(ctx.request)
     cut = min(2, len(frames)) if cut is None else cut
+    if ctx.scenario.cut_at is not None:  # `cut-at-<n>`: the mid-stream fault after n frames, any route
+        cut = min(ctx.scenario.cut_at, len(frames))
     for i, frame in enumerate(frames):
         if i == cut and kind in ("close-mid-stream", "close-mid-body"):
             await _flush(ctx)
@@ -519,8 +524,8 @@ async def handle_chat_completions(ctx: Ctx) -> web.StreamResponse:
     if not messages:
         return error_response(ctx, 400, fixtures.empty_array_error("messages"))
     if body.get("stream") is True:
-        return await send_sse(ctx, fixtures.chat_completion_chunks(body, ctx.model))
-    return await send_json(ctx, fixtures.chat_completion(body, ctx.model))
+        return await send_sse(ctx, fixtures.chat_completion_chunks(body, ctx.model, ctx.markers, ctx.path))
+    return await send_json(ctx, fixtures.chat_completion(body, ctx.model, ctx.markers, ctx.path))
 
 
 async def handle_embeddings(ctx: Ctx) -> web.StreamResponse:
@@ -558,7 +563,7 @@ async def handle_anthropic_messages(ctx: Ctx) -> web.StreamResponse:
     bad = _provider_body(ctx, "messages") or _provider_body(ctx, "max_tokens")
     if bad is not None:
         return bad
-    plan = providers.AnthropicPlan(ctx.json_body, ctx.model)
+    plan = providers.AnthropicPlan(ctx.json_body, ctx.model, ctx.markers)
     if ctx.json_body.get("stream") is True:
         events = plan.events()
         # Mid-stream scenarios cut after the first content delta: the events before it
@@ -573,7 +578,7 @@ async def handle_gemini_generate(ctx: Ctx) -> web.StreamResponse:
     bad = _provider_body(ctx, "contents")
     if bad is not None:
         return bad
-    return await send_json(ctx, providers.GeminiPlan(ctx.json_body, ctx.model).response())
+    return await send_json(ctx, providers.GeminiPlan(ctx.json_body, ctx.model, ctx.markers).response())
 
 
 @_dialect("gemini")
@@ -581,7 +586,7 @@ async def handle_gemini_stream(ctx: Ctx) -> web.StreamResponse:
     bad = _provider_body(ctx, "contents")
     if bad is not None:
         return bad
-    chunks = providers.GeminiPlan(ctx.json_body, ctx.model).chunks()
+    chunks = providers.GeminiPlan(ctx.json_body, ctx.model, ctx.markers).chunks()
     if ctx.request.query.get("alt") == "sse":
         return await send_stream(ctx, [providers.gemini_sse(c) for c in chunks])
     # Without alt=sse the API streams one JSON array.
@@ -608,7 +613,7 @@ async def _ollama_generation(ctx: Ctx, chat: bool) -> web.StreamResponse:
     bad = _provider_body(ctx, "model")
     if bad is not None:
         return bad
-    plan = providers.OllamaPlan(ctx.json_body, ctx.model, chat=chat)
+    plan = providers.OllamaPlan(ctx.json_body, ctx.model, chat=chat, markers=ctx.markers)
     # Ollama streams unless told not to.
     if ctx.json_body.get("stream", True) is not False:
         lines = [providers.ndjson_line(x) for x in plan.lines()]
@@ -743,7 +748,8 @@ def make_dispatch(state: State) -> Callable[[web.Request], Awaitable[web.StreamR
         m = _DEPLOYMENT_RE.search(path)
         deployment = unquote(m.group(1)) if m else None
         header_sc = request.headers.get(SCENARIO_HEADER, "")
-        scenario = parse_scenario(" ".join(x for x in (header_sc, path, model) if x))
+        marker_text = " ".join(x for x in (header_sc, path, model) if x).lower()
+        scenario = parse_scenario(marker_text)
         key = "|".join(x for x in (header_sc, deployment or "", model) if x) or path
         if not model:  # Gemini names the model in the path
             g = _GEMINI_MODEL_RE.search(path)
@@ -752,7 +758,7 @@ def make_dispatch(state: State) -> Callable[[web.Request], Awaitable[web.StreamR
         ctx = Ctx(request=request, state=state, method=method, path=path, body=body, raw=raw,
                   record_index=index, model=model or deployment or "", deployment=deployment,
                   scenario=scenario, scenario_key=key,
-                  dialect=getattr(handler, "dialect", "openai"))
+                  dialect=getattr(handler, "dialect", "openai"), markers=marker_text)
 
         try:
             if read_error is not None:
