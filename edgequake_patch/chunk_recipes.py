@@ -11,8 +11,8 @@ from two frames of the same shape that stock turned into chunks, one after the o
   one) in both, the chunk's `created_at` stamp, or a fresh id stock drew for each chunk;
 * what changed in the stream wrapper and the provider's parser while stock handled each frame
   must be, in both, an append of a frame value to a text (stock's `response_uptil_now`), an
-  assignment of a frame value or of the fresh id, or the frame's whole document appended to a
-  list the parser keeps.
+  assignment of a frame value or of the fresh id, or a frame value or the frame's whole
+  document appended to a list the parser keeps.
 
 Anything else (a value computed from the text, a counter, a nested object changing, a type the
 copy cannot reproduce) makes the shape unlearnable and stock keeps building those chunks. A
@@ -326,6 +326,10 @@ class _Learner:
             document1, document2 = self.first.document, self.second.document
             if document1 is not None and added1 == document1 and added2 == document2:
                 return ("append_document",)
+            # ... or a frame value of every event (LiteLLM's Anthropic parser keeps the thinking texts).
+            source = self.source_for(added1, added2)
+            if source is not None:
+                return ("append_value", source)
         value1 = y1[1] if y1[0] == "v" else y1[3]
         value2 = y2[1] if y2[0] == "v" else y2[3]
         source = self.source_for(value1, value2, containers=True)
@@ -499,6 +503,8 @@ def _compile(returned, appended, rules, checks, slots: int, text_slots: frozense
             apply.append(f"    {target}.{name} += {_source_expr(rule[1])}")
         elif rule[0] == "assign":
             apply.append(f"    {target}.{name} = {_source_expr(rule[1])}")
+        elif rule[0] == "append_value":
+            apply.append(f"    {target}.{name}.append({_source_expr(rule[1])})")
         elif rule[0] == "append_document":
             apply.append(f"    {target}.{name}.append(split.document(split.last()))")
         else:
