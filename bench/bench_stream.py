@@ -14,11 +14,13 @@ and /api/chat), so the server is never the bottleneck:
 * patched: the same with edgequake_patch installed (every patched stream is checked to have
            gone through the core, `edgequake_patch.stats.native_calls`).
 
-Two figures per mode, sync and async, medians over rounds that interleave the modes (and the
+Three figures per mode, sync and async, medians over rounds that interleave the modes (and the
 providers) so machine drift hits all alike:
+* steady: from the first chunk to the last, over the chunks after the first: what each further
+  chunk costs while the answer streams;
 * streaming: from the first chunk to the end of iteration, over the chunks after the first:
-  what each further chunk costs, LiteLLM's end-of-stream work (usage, the complete response
-  for its callbacks) included;
+  the same with LiteLLM's end-of-stream work (usage, the complete response for its
+  callbacks: a few ms per stream, stock's own code in both modes) spread over the chunks;
 * whole call: from calling completion() to the end, over all chunks: adds the request, the
   wait for the first byte and LiteLLM's call set-up, spread over the stream's chunks.
 The fast path's share is reported too: chunks it built (`stats.fast_stream_chunks`) per
@@ -58,7 +60,7 @@ class Clock:
 
     def __init__(self):
         self.n = 0
-        self.start = self.first = self.end = 0.0
+        self.start = self.first = self.last = self.end = 0.0
 
     def begin(self) -> None:
         self.start = time.perf_counter()
@@ -67,8 +69,9 @@ class Clock:
         self.end = time.perf_counter()
 
     def tick(self) -> None:
+        self.last = time.perf_counter()
         if self.n == 0:
-            self.first = time.perf_counter()
+            self.first = self.last
         self.n += 1
 
 
@@ -123,11 +126,13 @@ FUNCTIONS = {"raw": (raw_sync, raw_async), "stock": (litellm_sync, litellm_async
 def per_chunk_us(fn, provider, base_url: str, is_async: bool, least: int) -> tuple:
     """(µs per chunk once the stream has started: first chunk to the end of iteration, which
     includes LiteLLM's end-of-stream work, over the chunks after the first; µs per chunk for
-    the whole call, from calling to the end, over all chunks; chunks)."""
+    the whole call, from calling to the end, over all chunks; chunks; µs per steady chunk:
+    first chunk to the last, over the chunks after the first)."""
     clock = Clock()
     asyncio.run(fn(provider, base_url, clock)) if is_async else fn(provider, base_url, clock)
     assert clock.n >= least, f"{provider.name} {fn.__name__}: {clock.n} chunks, expected at least {least}"
-    return (clock.end - clock.first) / (clock.n - 1) * 1e6, (clock.end - clock.start) / clock.n * 1e6, clock.n
+    return ((clock.end - clock.first) / (clock.n - 1) * 1e6, (clock.end - clock.start) / clock.n * 1e6, clock.n,
+            (clock.last - clock.first) / (clock.n - 1) * 1e6)
 
 
 def measure(provider, base_url: str, mode: str, least: int) -> dict:
@@ -185,6 +190,7 @@ def main(argv=None) -> dict:
     for (name, mode), runs in samples.items():
         row = results.setdefault(name, {}).setdefault(mode, {})
         for side in ("sync", "async"):
+            row[side + "_steady"] = round(statistics.median(r[side][3] for r in runs), 1)
             row[side] = round(statistics.median(r[side][0] for r in runs), 1)
             row[side + "_whole_call"] = round(statistics.median(r[side][1] for r in runs), 1)
         row["chunks"] = int(statistics.median(r["sync"][2] for r in runs))
@@ -192,17 +198,19 @@ def main(argv=None) -> dict:
         results[name]["patched"]["fast_chunks"] = statistics.median(f for f, _ in runs)
 
     print(f"{args.chunks}-word streams, litellm {version('litellm')}, median of {args.rounds} rounds, µs per chunk")
+    print("  steady: first chunk to the last")
     print("  streaming: first chunk to the end of iteration (LiteLLM's end-of-stream work included)")
     print("  whole call: from calling completion() to the end, over all chunks")
     print("  fast: chunks the fast path built, of the stream's chunks (patched)")
-    header = (f"{'provider':<12} {'mode':<8} {'sync':>9} {'async':>9} {'sync whole':>11} {'async whole':>12} {'chunks':>7} {'fast':>6}")
+    header = (f"{'provider':<12} {'mode':<8} {'steady sync':>12} {'async':>7} {'streaming sync':>15} {'async':>7} "
+              f"{'whole sync':>11} {'async':>7} {'chunks':>7} {'fast':>6}")
     print(header)
     for p in chosen:
         for mode in MODES:
             r = results[p.name][mode]
             fast_col = f"{r['fast_chunks']:>6.0f}" if mode == "patched" else f"{'':>6}"
-            print(f"{p.name:<12} {mode:<8} {r['sync']:>9.1f} {r['async']:>9.1f} {r['sync_whole_call']:>11.1f} "
-                  f"{r['async_whole_call']:>12.1f} {r['chunks']:>7} {fast_col}")
+            print(f"{p.name:<12} {mode:<8} {r['sync_steady']:>12.1f} {r['async_steady']:>7.1f} {r['sync']:>15.1f} "
+                  f"{r['async']:>7.1f} {r['sync_whole_call']:>11.1f} {r['async_whole_call']:>7.1f} {r['chunks']:>7} {fast_col}")
     report = {"litellm": version("litellm"), "words": args.chunks, "rounds": args.rounds, "us_per_chunk": results}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,9 @@ def test_bench_stream_runs_every_provider(tmp_path):
         assert set(modes) == {"raw", "stock", "patched"}, provider
         for mode, row in modes.items():
             assert row["sync"] > 0 and row["async"] > 0 and row["sync_whole_call"] > 0, (provider, mode)
+            assert 0 < row["sync_steady"] <= row["sync"] and 0 < row["async_steady"] <= row["async"], (provider, mode)
             # One chunk per word, plus what the format adds around them (role, finish, usage).
             assert 30 <= row["chunks"] <= 36, (provider, mode, row["chunks"])
-        assert 0 <= modes["patched"]["fast_chunks"] <= modes["patched"]["chunks"], provider
+        # Every provider's steady text chunks are the fast path's: all but the first few.
+        assert modes["patched"]["chunks"] - 6 <= modes["patched"]["fast_chunks"] <= modes["patched"]["chunks"], provider
     assert "ollama_chat" in done.stdout and "µs per chunk" in done.stdout
