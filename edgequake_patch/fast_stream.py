@@ -493,14 +493,25 @@ _HELD_APART = frozenset({"completion_stream", "logging_obj"})
 
 def _chunk_observers(logging_obj: Any) -> bool:
     """Whether anything could see stock's per-chunk logging job: any success callback, global
-    or per call. (With none, the job only sets fields the final success logging sets again.)"""
+    or per call. (With none, the job only sets fields the final success logging sets again.)
+
+    LiteLLM's own "cache" entry does not count while no cache is set: constructing any `Cache`
+    registers it globally (LiteLLM's Vertex/Gemini context-caching module builds one when it is
+    first imported, so every process that ever called Gemini has it), and no success handler
+    does anything for it without `litellm.cache`."""
     return bool(
-        litellm.success_callback
-        or litellm._async_success_callback
+        _listeners(litellm.success_callback)
+        or _listeners(litellm._async_success_callback)
         or litellm.callbacks
         or getattr(logging_obj, "dynamic_success_callbacks", None)
         or getattr(logging_obj, "dynamic_async_success_callbacks", None)
     )
+
+
+def _listeners(callbacks: list) -> bool:
+    if litellm.cache is None:
+        return any(c != "cache" for c in callbacks)
+    return bool(callbacks)
 
 
 def _per_chunk_logging(wrapper: CustomStreamWrapper) -> bool:
