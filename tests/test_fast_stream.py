@@ -350,3 +350,23 @@ def test_the_first_chunk_comes_no_later_than_stocks(standin, patch, provider, is
     # Anthropic's first event (message_start) makes no chunk on its own; every other
     # format's first frame does, before the pause.
     assert (patched_first < 1.0) == (provider != "anthropic"), patched_first
+
+
+def test_litellms_own_cache_entry_is_no_observer_without_a_cache(standin, patch, no_callbacks, monkeypatch):
+    """Any `litellm.Cache` ever built registers "cache" as a success callback (LiteLLM's Gemini
+    context caching builds one on import): with no cache set, nothing handles that entry, so
+    the per-chunk logging job stays skipped; with a cache set, it is submitted as stock does."""
+    monkeypatch.setattr(litellm, "success_callback", ["cache"])
+    monkeypatch.setattr(litellm, "_async_success_callback", ["cache"])
+    patch.on()
+    try:
+        wrapper, _ = _consume(_kwargs("openai", standin, "-words-5"), False)
+        assert wrapper._eqp_log is False
+        with monkeypatch.context() as m:
+            m.setattr(litellm, "cache", litellm.Cache(type="local"))  # a cache: the entry is live
+            wrapper, _ = _consume(_kwargs("openai", standin, "-words-6"), False)
+            assert wrapper._eqp_log is True
+    finally:
+        patch.off()
+    comparison = compare(litellm_stream(_kwargs("openai", standin, "-words-20"), is_async=False), standin, patch)
+    assert_same(comparison)
