@@ -53,9 +53,7 @@ def embed(wrapped, _instance, args, kwargs):
     if args:
         reason = "unexpected_call_shape"
     else:
-        reason = routing.embedding_refusal(
-            provider, kwargs.get("client"), kwargs.get("timeout"), kwargs.get("shared_session")
-        )
+        reason = routing.embedding_refusal(provider, kwargs.get("client"), kwargs.get("timeout"))
     if reason is not None:
         routing.refuse(reason)
         return wrapped(*args, **kwargs)
