@@ -32,13 +32,25 @@ def _install_when_imported(_module=None) -> None:
     try:
         # install() itself warns once and returns False when it declines (unsupported LiteLLM,
         # no native core); only an unexpected error reaches the except.
-        edgequake_patch.install()
+        if edgequake_patch.install():
+            _log_startup()
     except Exception as exc:  # noqa: BLE001 - must not become the application's import error
         try:
             edgequake_patch.uninstall()  # whatever was patched before the error goes back
         except Exception:  # noqa: BLE001
             pass
         _report(exc)
+
+
+def _log_startup() -> None:
+    """The one start-up line naming what is active, in the process that installed (each worker
+    of a LiteLLM Proxy). A logging failure must not undo a working install."""
+    try:
+        from edgequake_patch import proxy
+
+        proxy.log_startup()
+    except Exception:  # noqa: BLE001
+        pass
 
 
 if "litellm" in sys.modules:
