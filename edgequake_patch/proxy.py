@@ -146,3 +146,15 @@ def log_startup() -> None:
         if logger.level == logging.NOTSET:
             logger.setLevel(logging.INFO)
     logger.info(startup_line())
+    if hasattr(os, "register_at_fork"):
+        # gunicorn (and `litellm --run_gunicorn`) import the app, and so install the patch, in
+        # the master, then fork the workers: each says it is active too, naming its own pid.
+        parent = os.getpid()
+        os.register_at_fork(after_in_child=lambda: _log_forked(parent))
+
+
+def _log_forked(parent: int) -> None:
+    try:
+        logger.info(f"edgequake_patch: active in pid {os.getpid()} (forked from pid {parent}, installed there)")
+    except Exception:  # noqa: BLE001 - never fail a fork
+        pass
