@@ -105,7 +105,7 @@ def _refusal(session: ClientSession, transport_ssl: Any) -> Optional[str]:
         return "base_url"
     if session.version != aiohttp.HttpVersion11:
         return "http_version"
-    if session.auth is not None:
+    if getattr(session, "_default_auth", None) is not None:  # the attribute: aiohttp deprecates the property
         return "auth"
     if session.skip_auto_headers:
         return "skip_auto_headers"
