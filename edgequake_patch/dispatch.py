@@ -53,7 +53,9 @@ def embed(wrapped, _instance, args, kwargs):
     if args:
         reason = "unexpected_call_shape"
     else:
-        reason = routing.embedding_refusal(provider, kwargs.get("client"), kwargs.get("timeout"))
+        reason = routing.embedding_refusal(
+            provider, kwargs.get("client"), kwargs.get("timeout"), kwargs.get("shared_session")
+        )
     if reason is not None:
         routing.refuse(reason)
         return wrapped(*args, **kwargs)
