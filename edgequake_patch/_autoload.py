@@ -33,7 +33,10 @@ def _install_when_imported(_module=None) -> None:
         # install() itself warns once and returns False when it declines (unsupported LiteLLM,
         # no native core); only an unexpected error reaches the except.
         if edgequake_patch.install():
-            _log_startup()
+            # The start-up line is for proxy operators: logged where the LiteLLM Proxy's app is
+            # loaded (each worker, or a gunicorn master before it forks), and nowhere else, so
+            # an ordinary application that sets EDGEQUAKE_PATCH=1 hears nothing.
+            wrapt.register_post_import_hook(_log_startup, "litellm.proxy.proxy_server")
     except Exception as exc:  # noqa: BLE001 - must not become the application's import error
         try:
             edgequake_patch.uninstall()  # whatever was patched before the error goes back
@@ -42,9 +45,9 @@ def _install_when_imported(_module=None) -> None:
         _report(exc)
 
 
-def _log_startup() -> None:
-    """The one start-up line naming what is active, in the process that installed (each worker
-    of a LiteLLM Proxy). A logging failure must not undo a working install."""
+def _log_startup(_module=None) -> None:
+    """The one start-up line naming what is active, in a process serving the LiteLLM Proxy. A
+    logging failure must not undo a working install."""
     try:
         from edgequake_patch import proxy
 

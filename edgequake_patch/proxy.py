@@ -88,6 +88,10 @@ class StatusCallback(CustomLogger):
 
     def __init__(self) -> None:
         super().__init__()
+        try:
+            _ensure_handler()  # listing the callback is asking for its lines
+        except Exception:  # noqa: BLE001 - must not keep a proxy from starting
+            pass
         self._last = 0.0
         self._lock = threading.Lock()
 
@@ -130,21 +134,23 @@ def _write(path: str, snapshot: Dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-#: The instance to name in a proxy config (`callbacks: ["edgequake_patch.proxy.status_callback"]`).
-status_callback = StatusCallback()
 
-
-def log_startup() -> None:
-    """Log `startup_line()` once, at INFO, on the `edgequake_patch` logger. A host that has not
-    configured logging at all (the LiteLLM CLI configures LiteLLM's loggers, not the root) would
-    drop an INFO line, so the logger then gets a stderr handler of its own: one line at start-up,
-    and the status callback's lines, are what an operator running a proxy reads."""
+def _ensure_handler() -> None:
+    """A proxy does not configure the root logger (the LiteLLM CLI configures LiteLLM's own
+    loggers, at WARNING), which would drop these INFO lines: the `edgequake_patch` logger then
+    gets a stderr handler of its own. A host that configured logging keeps its configuration."""
     if not logger.hasHandlers():
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger.addHandler(handler)
         if logger.level == logging.NOTSET:
             logger.setLevel(logging.INFO)
+
+
+def log_startup() -> None:
+    """Log `startup_line()` once, at INFO, on the `edgequake_patch` logger (the autoload calls it
+    where the LiteLLM Proxy's app is loaded)."""
+    _ensure_handler()
     logger.info(startup_line())
     if hasattr(os, "register_at_fork"):
         # gunicorn (and `litellm --run_gunicorn`) import the app, and so install the patch, in
@@ -158,3 +164,7 @@ def _log_forked(parent: int) -> None:
         logger.info(f"edgequake_patch: active in pid {os.getpid()} (forked from pid {parent}, installed there)")
     except Exception:  # noqa: BLE001 - never fail a fork
         pass
+
+
+#: The instance to name in a proxy config (`callbacks: ["edgequake_patch.proxy.status_callback"]`).
+status_callback = StatusCallback()

@@ -184,7 +184,9 @@ def test_calls_are_native_in_the_worker(proxies):
     assert not any(reason.startswith(("caller_session", "session_")) for reason in fallbacks), fallbacks
     counters = patched.counters()
     assert counters and all(c["installed"] for c in counters.values())
-    assert "edgequake_patch: active in pid" in patched.log()
+    log = patched.log()
+    assert "edgequake_patch: active in pid" in log  # the start-up line
+    assert "native calls" in log and "stock fallbacks" in log  # the status callback's line
 
 
 def test_python_sockets_are_blocked_in_the_patched_worker(proxies):
