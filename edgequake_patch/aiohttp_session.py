@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import ssl
+import weakref
 from collections import Counter
 from typing import Any, List, Optional, Tuple
 
@@ -166,8 +167,7 @@ class CallerSession:
         self.transport = transport  # stock's transport that sends through it
         jar = session.cookie_jar
         self._jar = None if type(jar) is DummyCookieJar else jar
-        connector = session.connector
-        self._slots = _Slots(connector.limit, connector.limit_per_host)
+        self._slots = _slots_of(session)
 
     def unusable(self) -> Optional[str]:
         """Why stock would not send through this session now: it was closed, or it belongs to
@@ -219,6 +219,19 @@ class CallerSession:
 
     def release(self, key: Any) -> None:
         self._slots.release(key)
+
+
+# One count per session: several native clients (an SDK client, a generic handler, one per
+# provider) may send through the same session, and its connector bounds them all together.
+_slots_by_session: "weakref.WeakKeyDictionary[ClientSession, _Slots]" = weakref.WeakKeyDictionary()
+
+
+def _slots_of(session: ClientSession) -> "_Slots":
+    slots = _slots_by_session.get(session)
+    if slots is None:
+        connector = session.connector
+        slots = _slots_by_session.setdefault(session, _Slots(connector.limit, connector.limit_per_host))
+    return slots
 
 
 class _HeaderHolder:

@@ -191,6 +191,11 @@ def test_connector_limit_queues_native_requests():
             second = await asyncio.wait_for(waiting, 1)
             assert second is not None
             caller.release(second)
+            # Another native client over the same session shares its bound.
+            other = aiohttp_session.CallerSession(session, transport=None)
+            held = other.try_slot(url)
+            assert held is not None and caller.try_slot(url) is None
+            other.release(held)
             assert caller.try_slot(url) is not None
 
     asyncio.run(scenario())
