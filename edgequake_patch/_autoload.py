@@ -32,13 +32,28 @@ def _install_when_imported(_module=None) -> None:
     try:
         # install() itself warns once and returns False when it declines (unsupported LiteLLM,
         # no native core); only an unexpected error reaches the except.
-        edgequake_patch.install()
+        if edgequake_patch.install():
+            # The start-up line is for proxy operators: logged where the LiteLLM Proxy's app is
+            # loaded (each worker, or a gunicorn master before it forks), and nowhere else, so
+            # an ordinary application that sets EDGEQUAKE_PATCH=1 hears nothing.
+            wrapt.register_post_import_hook(_log_startup, "litellm.proxy.proxy_server")
     except Exception as exc:  # noqa: BLE001 - must not become the application's import error
         try:
             edgequake_patch.uninstall()  # whatever was patched before the error goes back
         except Exception:  # noqa: BLE001
             pass
         _report(exc)
+
+
+def _log_startup(_module=None) -> None:
+    """The one start-up line naming what is active, in a process serving the LiteLLM Proxy. A
+    logging failure must not undo a working install."""
+    try:
+        from edgequake_patch import proxy
+
+        proxy.log_startup()
+    except Exception:  # noqa: BLE001
+        pass
 
 
 if "litellm" in sys.modules:

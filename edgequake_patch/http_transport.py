@@ -41,12 +41,16 @@ def _default_timeout() -> Any:
     return http_handler._default_cached_client_timeout()
 
 
-def _build_handler(provider: str, is_async: bool, params: Optional[dict], timeout: Any) -> Any:
+def _build_handler(provider: str, is_async: bool, params: Optional[dict], timeout: Any, session: Any = None) -> Any:
     from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler, HTTPHandler
 
     handler_params = {k: v for k, v in (params or {}).items() if k != "disable_aiohttp_transport"}
     if params is None:
         handler_params["timeout"] = _default_timeout() if timeout is _UNSET else timeout
+    if session is not None:
+        # As stock's getter builds a handler for a caller's session: its aiohttp transport then
+        # sends through that session, and the resolver reads the session's settings off it.
+        handler_params["shared_session"] = session
     if is_async:
         handler = AsyncHTTPHandler(**handler_params)
         _nativize(handler.client, provider, True)
@@ -63,19 +67,21 @@ def _build_handler(provider: str, is_async: bool, params: Optional[dict], timeou
 _UNSET = object()
 
 
-def _native_handler(provider: str, is_async: bool, params: Optional[dict], timeout: Any = _UNSET) -> Any:
-    # Per call: a cheap hashable key (LiteLLM passes {"ssl_verify": None} or a timeout).
+def _native_handler(provider: str, is_async: bool, params: Optional[dict], timeout: Any = _UNSET,
+                    session: Any = None) -> Any:
+    # Per call: a cheap hashable key (LiteLLM passes {"ssl_verify": None} or a timeout). A
+    # caller's session is part of it (held by the key: a closed session's handler ages out).
     try:
-        key = (provider, is_async, tuple(params.items()) if params is not None else None, timeout)
+        key = (provider, is_async, tuple(params.items()) if params is not None else None, timeout, session)
         hash(key)
     except TypeError:
-        key = (provider, is_async, repr(params), repr(timeout))
+        key = (provider, is_async, repr(params), repr(timeout), session)
     handler = _handlers.get(key)
     if handler is None:
         with _lock:
             handler = _handlers.get(key)
             if handler is None:
-                handler = _build_handler(provider, is_async, params, timeout)
+                handler = _build_handler(provider, is_async, params, timeout, session)
                 _handlers[key] = handler
                 while len(_handlers) > _MAX_HANDLERS:
                     _handlers.popitem(last=False)
@@ -98,10 +104,21 @@ def async_client(wrapped, _instance, args, kwargs):
         return wrapped(*args, **kwargs)
     params = args[1] if len(args) > 1 else kwargs.get("params")
     shared_session = args[2] if len(args) > 2 else kwargs.get("shared_session")
-    if shared_session is not None:
-        routing.refuse("caller_session")
-        return wrapped(*args, **kwargs)
-    return _native_handler(provider, True, params)
+    if shared_session is None:
+        return _native_handler(provider, True, params)
+    # Stock's getter returns its cached handler, built for whichever session the first call of
+    # this configuration brought: that is the session stock sends through, so it is asked (as
+    # stock asks it, creating and caching the handler on a miss) and its session is the one
+    # the native handler reproduces.
+    return _native_handler(provider, True, params, session=_session_of(wrapped(*args, **kwargs)))
+
+
+def _session_of(stock_handler: Any) -> Any:
+    """The caller's aiohttp session a stock AsyncHTTPHandler sends through, or None."""
+    from .aiohttp_session import caller_session
+
+    client = getattr(stock_handler, "client", None)
+    return caller_session(getattr(client, "_transport", None))
 
 
 def new_sync_handler(wrapped, _instance, args, kwargs):

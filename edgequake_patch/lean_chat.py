@@ -34,6 +34,7 @@ import datetime
 import inspect
 from typing import Any, Optional
 
+import httpx
 import openai
 
 from . import native, sdk_transport, stats
@@ -190,7 +191,7 @@ def _client(call: _Call, is_async: bool) -> Any:
         real = _client_getter()(
             s.main.openai_chat_completions, is_async=is_async, api_key=call.api_key,
             api_base=call.api_base, api_version=None, timeout=ctx.timeout, max_retries=call.max_retries,
-            organization=call.organization, client=None, **kwargs,
+            organization=call.organization, client=None, shared_session=ctx.shared_session, **kwargs,
         )
     try:
         return sdk_transport.native_for(real, call.provider)
@@ -440,6 +441,18 @@ async def _complete_async(call: _Call, wrapped, args, kwargs):
         )
         client = _client(call, is_async=True)
         url, headers, body, timeout, connect_timeout = _request(call, client)
+        caller = client._caller
+        slot = None
+        if caller is not None:
+            # A caller's aiohttp session (the LiteLLM Proxy's): its headers and cookies go on the
+            # request. Only with a connection slot free at once: waiting for one, or a session
+            # stock would not use, is the regular native path's business.
+            if caller.unusable() is not None:
+                raise _NotLean("session_unusable")
+            headers = sdk_transport.session_headers(caller, headers, url)
+            slot = caller.try_slot(httpx.URL(url))
+            if slot is None:
+                raise _NotLean("session_busy")
     except _NotLean as not_lean:
         stats.count_not_lean(not_lean.reason)
         return await wrapped(*args, **kwargs)
@@ -453,17 +466,26 @@ async def _complete_async(call: _Call, wrapped, args, kwargs):
     )
     start = datetime.datetime.now()
     try:
-        pending = native.send_async(
-            "POST", url, headers, body, timeout=timeout, connect_timeout=connect_timeout,
-            max_retries=client.max_retries, retry="openai_sdk", net=client._net,
-        )
-    except (TypeError, ValueError):
-        stats.count_not_lean("body_not_json")
-        return await _stock_with_async(None, wrapped, args, kwargs, logging_obj, _PRE)
-    try:
-        outcome = await pending
-    except native.TransportError as error:
-        outcome = error
+        try:
+            pending = native.send_async(
+                "POST", url, headers, body, timeout=timeout, connect_timeout=connect_timeout,
+                max_retries=client.max_retries, retry="openai_sdk", net=client._net,
+            )
+        except (TypeError, ValueError):
+            stats.count_not_lean("body_not_json")
+            if slot is not None:
+                caller.release(slot)
+                slot = None
+            return await _stock_with_async(None, wrapped, args, kwargs, logging_obj, _PRE)
+        try:
+            outcome = await pending
+        except native.TransportError as error:
+            outcome = error
+    finally:
+        if slot is not None:
+            caller.release(slot)
+    if caller is not None and isinstance(outcome, native.Response):
+        caller.store_cookies(outcome.headers, url)
     shaped = _success(outcome)
     if shaped is None:
         stats.count_not_lean("replayed_through_stock")

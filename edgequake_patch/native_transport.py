@@ -45,9 +45,18 @@ def _aiohttp_framed(headers: list, request: httpx.Request, body: bytes, stock: A
     that has no Content-Type `application/octet-stream` (Ollama's requests carry none). The
     core is told not to add a Content-Type of its own, so a request httpx sends without one
     (the sync path) leaves without one too."""
-    if body and "content-type" not in request.headers and _is_aiohttp_transport(stock):
+    if body and not any(k.lower() == "content-type" for k, _ in headers) and _is_aiohttp_transport(stock):
         headers.append(("Content-Type", "application/octet-stream"))
     return headers
+
+
+def _caller_session(resolver: Resolver, stock: Any) -> Any:
+    """The caller's aiohttp session this request goes through in stock (None: LiteLLM's own
+    session, or an httpx transport), or a counted reason why stock must send it."""
+    caller = resolver.caller
+    if caller is None or caller.transport is not stock:
+        return None
+    return caller.unusable() or caller
 
 
 def _is_aiohttp_transport(transport: Any) -> bool:
@@ -66,7 +75,7 @@ def _timeouts(request: httpx.Request):
 class _Body:
     """The core's streamed body; closing it closes the connection."""
 
-    def __init__(self, stream: Any, request: httpx.Request, stock: Any):
+    def __init__(self, stream: Any, request: httpx.Request, stock: Any, on_close: Any = None):
         self._stream = stream
         self._request = request
         self._stock = stock  # whose wording a broken body is reported in
@@ -74,9 +83,16 @@ class _Body:
         #: Set by fast_stream.StreamCall.attach() before anyone reads: the body is then read as frames.
         self.feed = None
         self.started = False
+        self._on_close = on_close  # frees a caller session's connection slot, once
+
+    def _closed(self) -> None:
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
 
     def close(self) -> None:
         self._stream.close()
+        self._closed()
 
     def _broken(self, error: Any) -> Exception:
         """Stock's transport's exception for the body breaking as the core says (its words
@@ -127,13 +143,16 @@ class _AsyncBody(_Body, httpx.AsyncByteStream):
         finally:
             # Also when the task reading is cancelled while waiting for a chunk.
             stream.close()
+            self._closed()
 
     async def aclose(self) -> None:
         self._stream.close()
+        self._closed()
 
 
-def _streamed(opened: Any, request: httpx.Request, body_class: type, stock: Any, call: Any) -> httpx.Response:
-    body = body_class(opened, request, stock)
+def _streamed(opened: Any, request: httpx.Request, body_class: type, stock: Any, call: Any,
+              on_close: Any = None) -> httpx.Response:
+    body = body_class(opened, request, stock, on_close)
     response = httpx.Response(opened.status, headers=opened.headers, stream=body, request=request)
     if call is not True:  # a fast_stream.StreamCall: the body may be read as frames
         call.attach(body, opened.status, response.headers)
@@ -192,11 +211,48 @@ class NativeAsyncTransport(httpx.AsyncBaseTransport):
         if isinstance(net, Unsupported):
             routing.refuse(net.reason)
             return await stock.handle_async_request(request)
+        caller = _caller_session(self.resolver, stock)
+        if isinstance(caller, str):
+            routing.refuse(caller)
+            return await stock.handle_async_request(request)
+        if caller is None:
+            return await self._send(request, stock, net, None, None)
+        slot = await caller.slot(request.url, (request.extensions.get("timeout") or {}).get("pool"))
+        if slot is None:
+            # No connection slot freed up within the pool timeout: stock's connector, under the
+            # same limits, decides what happens to this request.
+            routing.refuse("session_connector_limit")
+            return await stock.handle_async_request(request)
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                caller.release(slot)
+
+        try:
+            response = await self._send(request, stock, net, caller, release)
+        except BaseException:
+            release()
+            raise
+        if not isinstance(response.stream, _AsyncBody):
+            release()  # a whole answer: its connection is free again
+        return response
+
+    async def _send(self, request: httpx.Request, stock: Any, net: Any, caller: Any, release: Any) -> httpx.Response:
         read, connect = _timeouts(request)
         streamed = routing.active_stream.get()
         body = await request.aread()
         dropped = _FRAMING_HEADERS if streamed else _WHOLE_ANSWER_HEADERS
-        headers = _aiohttp_framed(_request_headers(request, dropped), request, body, stock)
+        if caller is None:
+            headers = _request_headers(request, dropped)
+        else:
+            # The session's default headers go under the request's own (all of them: a default
+            # is added only where the request lacks that header), then the framing ones go.
+            merged = caller.headers(request.headers.multi_items(), str(request.url))
+            headers = [(k, v) for k, v in merged if k.lower() not in dropped]
+        headers = _aiohttp_framed(headers, request, body, stock)
         try:
             if streamed:
                 opened = await native.open_stream_async(
@@ -215,8 +271,10 @@ class NativeAsyncTransport(httpx.AsyncBaseTransport):
             failed = as_httpx_error(error, request, stock)
             raise failed from failed.__cause__
         stats.count_native(self.provider)
+        if caller is not None:
+            caller.store_cookies((opened if streamed else reply).headers, str(request.url))
         if streamed:
-            return _streamed(opened, request, _AsyncBody, stock, streamed)
+            return _streamed(opened, request, _AsyncBody, stock, streamed, release)
         return whole_response(self.provider, reply, request, body)
 
     async def aclose(self) -> None:

@@ -183,11 +183,16 @@ def run_now(coroutine: Any) -> Any:
     raise WouldSuspend()
 
 
-def _aiohttp_proxy(transport: Any, request: httpx.Request) -> Optional[str]:
+def _aiohttp_proxy(transport: Any, request: httpx.Request, session: Any = None) -> Optional[str]:
     try:
         proxy = run_now(transport._get_proxy_settings(request))
     except WouldSuspend:
         raise Unsupported("proxy_lookup") from None
+    if proxy is None and session is not None:
+        # A caller's session may carry a proxy of its own, used when the request names none.
+        from . import aiohttp_session
+
+        proxy = aiohttp_session.default_proxy(session)
     if proxy is None and _session_trusts_env(transport):
         # With no proxy passed, an aiohttp session that trusts the environment looks one up
         # itself, by aiohttp's own rules.
@@ -214,17 +219,42 @@ def _session_trusts_env(transport: Any) -> bool:
     return bool(getattr(session, "trust_env", False))
 
 
+def _caller_session(transport: Any, request: httpx.Request) -> Any:
+    """The caller's aiohttp session LiteLLM's transport sends through (the LiteLLM Proxy's
+    shared one, an SDK caller's `shared_session=`), after checking the core reproduces it; None
+    when the transport uses a session of LiteLLM's own."""
+    from . import aiohttp_session
+
+    session = aiohttp_session.caller_session(transport)
+    if session is None:
+        return None
+    reason = aiohttp_session.refusal(session, transport._ssl_verify) or aiohttp_session.netrc_refusal(
+        session, request.url.host
+    )
+    if reason is not None:
+        raise Unsupported(reason)
+    return session
+
+
 def for_transport(transport: Any, request: httpx.Request) -> Any:
     """The NetConfig for sending `request` the way `transport` (stock's) would send it."""
     if isinstance(transport, (httpx.HTTPTransport, httpx.AsyncHTTPTransport)):
         ctx, proxy, auth = _httpcore_pool(transport._pool)
     elif _is_aiohttp_transport(transport):
-        ctx = transport._ssl_verify
+        ctx = transport._ssl_verify  # LiteLLM's per-request TLS override, when it has one
+        session = _caller_session(transport, request)
+        if ctx is None and session is not None:
+            from . import aiohttp_session
+
+            ctx = aiohttp_session.connector_ssl(session)
         if ctx is None:
             raise Unsupported("ssl_unknown")
         proxy, auth = None, None
-        found = _aiohttp_proxy(transport, request)
+        found = _aiohttp_proxy(transport, request, session)
         if found:
+            if session is not None and session.headers and request.url.scheme == "https":
+                # aiohttp sends the session's default headers in the proxy's CONNECT too
+                raise Unsupported("session_unsupported:proxy_headers")
             proxy, auth = _proxy_from_url(found)
     else:
         raise Unsupported("custom_transport")
@@ -252,6 +282,9 @@ class Resolver:
         # LiteLLM's aiohttp transport re-reads its trust-env switch on every request (the proxy
         # it then looks up is cached per host): answers are cached per state of that switch.
         self._switched = any(_is_aiohttp_transport(t) for t in self._transports())
+        #: A caller's aiohttp session the stock transport sends through (aiohttp_session.py):
+        #: its headers, cookies and connection limits apply to every native request.
+        self.caller = self._caller() if self._switched else None
 
     def close(self) -> None:
         for transport in self._transports():
@@ -260,6 +293,15 @@ class Resolver:
     async def aclose(self) -> None:
         for transport in self._transports():
             await transport.aclose()
+
+    def _caller(self) -> Any:
+        from . import aiohttp_session
+
+        for transport in self._transports():
+            session = aiohttp_session.caller_session(transport) if _is_aiohttp_transport(transport) else None
+            if session is not None:
+                return aiohttp_session.CallerSession(session, transport)
+        return None
 
     def _transports(self):
         seen = [self.transport]

@@ -303,6 +303,26 @@ PATHS: Tuple[Path, ...] = (
         ),
     ),
     Path(
+        "shared_session",
+        "calls carrying a caller's aiohttp session (the LiteLLM Proxy's shared one, `shared_session=`)",
+        (
+            # How LiteLLM puts a caller's session under its aiohttp transport, when it uses the
+            # session or makes its own, and how it sends through it (headers merged by aiohttp,
+            # its own timeout and TLS override per request): aiohttp_session reproduces that.
+            "litellm.llms.custom_httpx.http_handler:AsyncHTTPHandler._create_aiohttp_transport",
+            "litellm.llms.custom_httpx.aiohttp_transport:LiteLLMAiohttpTransport.__init__",
+            "litellm.llms.custom_httpx.aiohttp_transport:LiteLLMAiohttpTransport._get_valid_client_session",
+            "litellm.llms.custom_httpx.aiohttp_transport:LiteLLMAiohttpTransport._make_aiohttp_request",
+            "litellm.llms.custom_httpx.aiohttp_transport:LiteLLMAiohttpTransport.handle_async_request",
+            # Stock's getters: the cached handler or SDK client whose session counts.
+            "litellm.llms.custom_httpx.http_handler:get_async_httpx_client",
+            "litellm.llms.openai.common_utils:BaseOpenAILLM._get_async_http_client",
+            # The one trace LiteLLM adds to the sessions it builds (the proxy's), accepted as
+            # having nothing to trace on the core's requests.
+            "litellm.llms.custom_httpx.aiohttp_pool_diagnostics:build_pool_wait_trace_config",
+        ),
+    ),
+    Path(
         "fast_stream",
         "steady stream chunks built from a shape learned from stock's own chunks (every provider's streams)",
         (

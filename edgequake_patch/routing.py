@@ -82,12 +82,19 @@ def chat_refusal(ctx: Any) -> Optional[str]:
             return changed
     if ctx.client is not None:
         return "caller_client"
-    if ctx.shared_session is not None:
-        return "caller_session"
+    # A caller's aiohttp session (`ctx.shared_session`: the LiteLLM Proxy attaches its own to
+    # every request) is served: the transports reproduce its settings (aiohttp_session.py) or
+    # leave that request to stock, counted `session_unsupported:<setting>`.
+    if _paths_off and ctx.shared_session is not None:
+        changed = _paths_off.get("shared_session")
+        if changed is not None:
+            return changed
     return _timeout_refusal(ctx.timeout)
 
 
 def embedding_refusal(provider: Optional[str], client: Any, timeout: Any, shared_session: Any = None) -> Optional[str]:
+    """Why this embedding call must stay stock, or None. (A caller's aiohttp session is served,
+    as for chat, where the installed release has the `shared_session` path on.)"""
     if provider not in EMBEDDING_PROVIDERS:
         return "provider_not_native"
     if _embedding_off:
@@ -96,8 +103,10 @@ def embedding_refusal(provider: Optional[str], client: Any, timeout: Any, shared
             return changed
     if client is not None:
         return "caller_client"
-    if shared_session is not None:
-        return "caller_session"
+    if _paths_off and shared_session is not None:
+        changed = _paths_off.get("shared_session")
+        if changed is not None:
+            return changed
     return _timeout_refusal(timeout)
 
 

@@ -164,6 +164,7 @@ class NativeSdkClient:
         query: Optional[Dict[str, str]] = None,
         deployments: bool = False,
         net: Any = None,
+        caller: Any = None,
     ):
         self.provider = provider
         self.is_async = is_async
@@ -181,6 +182,9 @@ class NativeSdkClient:
         self._deployments = deployments and "/deployments" not in self._base_url.path
         self._real = real
         self._net = net  # TLS trust and proxy of the SDK client stock built
+        #: The caller's aiohttp session stock's SDK client sends through (async clients built
+        #: with `shared_session`): its headers, cookies and connection limits (aiohttp_session).
+        self._caller = caller
         self.chat = _Chat(self)
         self.embeddings = _Endpoint(self, "embeddings", _EMBEDDING_PARAMS)
 
@@ -367,7 +371,19 @@ class _Endpoint:
         except (TypeError, ValueError):  # headers the SDK itself would reject: it raises them
             return self._stock("headers_not_sendable", call_stock)
         max_retries = options.get("max_retries", client.max_retries)
-        send = _take_prefetched(client.is_async) or (native.send_async if client.is_async else native.send)
+        prefetched_send = _take_prefetched(client.is_async)
+        caller = client._caller
+        if caller is not None and prefetched_send is None:
+            unusable = caller.unusable()
+            if unusable is not None:
+                return self._stock(unusable, call_stock)
+            headers = session_headers(caller, headers, url)
+            return self._send_in_session(
+                caller, url, headers, body, call_stock, decode_base64,
+                timeout=timeout, connect_timeout=connect_timeout, max_retries=max_retries,
+                pool=_pool_timeout(options.get("timeout", client.timeout)),
+            )
+        send = prefetched_send or (native.send_async if client.is_async else native.send)
         try:
             pending = send(
                 "POST", url, headers, body,
@@ -385,6 +401,34 @@ class _Endpoint:
         if client.is_async:
             return self._finish_async(pending, call_stock, decode_base64)
         return self._finish(pending, call_stock, decode_base64)
+
+    async def _send_in_session(self, caller: Any, url: str, headers: list, body: Any, call_stock, decode_base64: bool,
+                               *, timeout: Any, connect_timeout: Any, max_retries: int, pool: Any):
+        """The async exchange through a caller's session: within its connection limits, its
+        cookies stored from the answer."""
+        slot = await caller.slot(httpx.URL(url), pool)
+        if slot is None:
+            return await self._stock("session_connector_limit", call_stock)
+        try:
+            try:
+                response = await native.send_async(
+                    "POST", url, headers, body, timeout=timeout, connect_timeout=connect_timeout,
+                    max_retries=max_retries, retry="openai_sdk", net=self.client._net,
+                )
+            except (TypeError, ValueError):
+                return await self._stock("body_not_json", call_stock)
+            except native.TransportError as error:
+                if _never_connected(error):
+                    return await self._last_try_stock(call_stock)
+                stats.count_native(self.client.provider)
+                return await self.client.replay(error, call_stock)
+        finally:
+            caller.release(slot)
+        caller.store_cookies(response.headers, url)
+        result = self._finish(response, call_stock, decode_base64)
+        if inspect.isawaitable(result):
+            return await result
+        return result
 
     def _last_try_stock(self, call_stock: Callable[[Any], Any]):
         """Every attempt failed to connect, so nothing was sent: one more attempt, stock's own
@@ -431,6 +475,23 @@ class _Endpoint:
         if self.path == "embeddings":
             return native.openai_sdk_shape_embedding(parsed)
         raise ValueError("no fast path for this endpoint")
+
+
+# Headers the core frames itself; a session default of one of these never reaches the wire
+# through httpx's client either (which sets them).
+_FRAMED = frozenset({"host", "content-length", "connection", "transfer-encoding", "accept-encoding"})
+
+
+def session_headers(caller: Any, headers: list, url: str) -> list:
+    """The SDK's headers as a caller's session sends them (its defaults and cookies added)."""
+    return [(k, v) for k, v in caller.headers(headers, url) if k.lower() not in _FRAMED]
+
+
+def _pool_timeout(timeout: Any) -> Any:
+    """How long aiohttp's connector waits for a free connection: the request's pool timeout."""
+    if timeout is None or isinstance(timeout, (int, float)):
+        return timeout
+    return getattr(timeout, "pool", None)
 
 
 def _never_connected(error: Any) -> bool:
@@ -591,6 +652,12 @@ def _build_native(real: Any, provider: str) -> NativeSdkClient:
         net = net_settings.for_httpx_client(real._client, str(real.base_url))
     except net_settings.Unsupported as refused:
         raise _Refused(refused.reason) from None
+    # A caller's aiohttp session (LiteLLM builds async clients over `shared_session`), where
+    # the SDK's requests to its base URL would go through it.
+    resolver = net_settings.resolver_for(real._client)
+    caller = resolver.caller
+    if caller is not None and caller.transport is not resolver.stock_transport(httpx.URL(str(real.base_url))):
+        caller = None
     azure = isinstance(real, BaseAzureClient)
     if azure:
         token = real._azure_ad_token
@@ -619,6 +686,7 @@ def _build_native(real: Any, provider: str) -> NativeSdkClient:
         deployments=azure,
         real=real,
         net=net,
+        caller=caller,
     )
 
 

@@ -237,7 +237,9 @@ def test_paths_hooks_and_routing_are_declared_consistently():
     names = set(reliance.PATH_NAMES)
     assert len(names) == len(reliance.PATHS)
     assert all(set(hook.paths) <= names and hook.paths for hook in hooks.HOOKS)
-    assert {path for hook in hooks.HOOKS for path in hook.paths} == names - {"dispatch", "fast_stream"}
+    # Paths with no hook rows of their own: their state is read by the dispatch itself
+    # (dispatch), by the stream wrapper (fast_stream), by routing (shared_session).
+    assert {path for hook in hooks.HOOKS for path in hook.paths} == names - {"dispatch", "fast_stream", "shared_session"}
     assert set(hooks.dispatch_paths(hooks.COMPLETE)) == routing.CHAT_PROVIDERS
     assert set(hooks.dispatch_paths(hooks.EMBED)) == routing.EMBEDDING_PROVIDERS
     # Version support is data: no LiteLLM release number in the hook table.
@@ -377,4 +379,31 @@ def test_a_changed_stream_wrapper_keeps_stocks_per_chunk_path(untested, standin,
     assert type(wrapper) is CustomStreamWrapper  # not adopted
     assert len(list(wrapper)) > 50
     assert stats.fast_stream_chunks.get("openai", 0) == fast
+    assert stats.native_calls["openai"] == native + 1
+
+
+def test_a_changed_session_reliance_leaves_session_calls_to_stock(untested, standin, patch, monkeypatch):
+    """A release that changed how LiteLLM sends through a caller's aiohttp session: calls that
+    carry one (the LiteLLM Proxy's) are stock's, counted; every other call stays native."""
+    import asyncio
+
+    import aiohttp
+
+    _change(monkeypatch, "litellm.llms.custom_httpx.aiohttp_transport:LiteLLMAiohttpTransport._make_aiohttp_request")
+    patch.on()
+    paths = edgequake_patch.status()["paths"]
+    assert not paths["shared_session"]["on"] and paths["chat_openai_sdk"]["on"]
+
+    async def call(with_session: bool):
+        litellm.in_memory_llm_clients_cache.flush_cache()
+        async with aiohttp.ClientSession() as session:
+            return await litellm.acompletion(**CHAT_PROVIDERS["openai"].kwargs(standin), messages=MESSAGES,
+                                             max_retries=0, shared_session=session if with_session else None)
+
+    changed = stats.fallbacks.get("litellm_changed:shared_session", 0)
+    native = stats.native_calls.get("openai", 0)
+    assert asyncio.run(call(True)).choices[0].message.content
+    assert stats.fallbacks["litellm_changed:shared_session"] == changed + 1
+    assert stats.native_calls.get("openai", 0) == native
+    assert asyncio.run(call(False)).choices[0].message.content
     assert stats.native_calls["openai"] == native + 1
