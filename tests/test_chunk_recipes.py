@@ -217,3 +217,13 @@ def test_objects_it_cannot_copy_are_refused():
     with pytest.raises(Unlearnable, match="object in the chunk"):
         observe(("ab",), odd)
     assert copy.copy(odd) is not None
+
+
+def test_fresh_ids_are_uuid4_texts():
+    import uuid
+
+    drawn = {chunk_recipes.uuid4_text() for _ in range(2000)}
+    assert len(drawn) == 2000
+    for text in list(drawn)[:200]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
