@@ -323,6 +323,7 @@ def _first_chunk_delay(kwargs: dict, is_async: bool) -> tuple:
         first = next(iter(stream))
         first_at = time.monotonic() - started
         rest = list(stream)
+    assert first.choices, "a chunk, not an empty object"
     assert rest, "the rest of the stream arrived"
     return first_at, time.monotonic() - started
 
