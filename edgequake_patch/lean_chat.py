@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import datetime
 import inspect
+import re
+import time
 from typing import Any, Optional
 
 import httpx
@@ -320,26 +322,50 @@ _PRE = ("pre_call",)
 _PRE_AND_POST = ("pre_call", "post_call")
 
 
-def _stock_with(outcome: Any, wrapped, args, kwargs, logging_obj: Any, logged: tuple):
+def _stock_with(outcome: Any, wrapped, args, kwargs, logging_obj: Any, logged: tuple, took: float = 0.0):
     """Stock's dispatch for this call (marked: native), the exchange already made answering
-    its send."""
+    its send (`took` seconds, from sending to the outcome)."""
     _skip_once(logging_obj, logged)
     token = sdk_transport.prefetched.set(outcome)
     try:
         return wrapped(*args, **kwargs)
+    except Exception as error:
+        _time_taken(error, took)
+        raise
     finally:
         sdk_transport.prefetched.reset(token)
         _restore(logging_obj, logged)
 
 
-async def _stock_with_async(outcome: Any, wrapped, args, kwargs, logging_obj: Any, logged: tuple):
+async def _stock_with_async(outcome: Any, wrapped, args, kwargs, logging_obj: Any, logged: tuple,
+                            took: float = 0.0):
     _skip_once(logging_obj, logged)
     token = sdk_transport.prefetched.set(outcome)
     try:
         return await wrapped(*args, **kwargs)
+    except Exception as error:
+        _time_taken(error, took)
+        raise
     finally:
         sdk_transport.prefetched.reset(token)
         _restore(logging_obj, logged)
+
+
+_TIME_TAKEN = re.compile(r"( - timeout value=[^,]*, time taken=)[0-9.]+( seconds)$")
+
+
+def _time_taken(error: Exception, took: float) -> None:
+    """Stock's OpenAI handler appends to a timeout's message how long its send took
+    (` - timeout value=…, time taken=N seconds`), then wraps it in its own error. Replayed, the
+    send answers at once, so the time the exchange took is put there instead: what stock would
+    have measured. Any other error is left as it is."""
+    message = getattr(error, "message", None)
+    if not isinstance(message, str) or _TIME_TAKEN.search(message) is None:
+        return
+    fixed = _TIME_TAKEN.sub(lambda m: f"{m.group(1)}{round(took, 2)}{m.group(2)}", message)
+    error.message = fixed
+    if error.args and error.args[0] == message:
+        error.args = (fixed, *error.args[1:])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -386,6 +412,7 @@ def _complete_sync(call: _Call, wrapped, args, kwargs):
         additional_args=_pre_call_args(client, data, call.headers, is_async=False),
     )
     start = datetime.datetime.now()
+    sent_at = time.monotonic()
     try:
         outcome = native.send(
             "POST", url, headers, body, timeout=timeout, connect_timeout=connect_timeout,
@@ -399,7 +426,7 @@ def _complete_sync(call: _Call, wrapped, args, kwargs):
     shaped = _success(outcome)
     if shaped is None:
         stats.count_not_lean("replayed_through_stock")
-        return _stock_with(outcome, wrapped, args, kwargs, logging_obj, _PRE)
+        return _stock_with(outcome, wrapped, args, kwargs, logging_obj, _PRE, time.monotonic() - sent_at)
     _timed(logging_obj, start)
     logged = _PRE
     try:
@@ -465,6 +492,7 @@ async def _complete_async(call: _Call, wrapped, args, kwargs):
         additional_args=_pre_call_args(client, data, {"Authorization": f"Bearer {client.api_key}"}, is_async=True),
     )
     start = datetime.datetime.now()
+    sent_at = time.monotonic()
     try:
         try:
             pending = native.send_async(
@@ -489,7 +517,7 @@ async def _complete_async(call: _Call, wrapped, args, kwargs):
     shaped = _success(outcome)
     if shaped is None:
         stats.count_not_lean("replayed_through_stock")
-        return await _stock_with_async(outcome, wrapped, args, kwargs, logging_obj, _PRE)
+        return await _stock_with_async(outcome, wrapped, args, kwargs, logging_obj, _PRE, time.monotonic() - sent_at)
     _timed(logging_obj, start)
     logged = _PRE
     try:

@@ -53,6 +53,11 @@ def proxy_config(standin) -> Dict[str, Any]:
         _model("claude-429", "anthropic/claude-3-5-haiku-error-429", b, api_key="sk-ant-test-0123456789"),
         # The router's fallback: this one always fails, and the proxy falls back to "gpt".
         _model("broken", f"openai/gpt-4o-mini-error-500{QUICK_RETRY}", b + "/v1", api_key="sk-test-openai-0123456789"),
+        # The router's timeout: the provider answers after 3 s, the deployment allows 0.5 s.
+        _model("gpt-slow", "openai/gpt-4o-mini-slow-3000", b + "/v1", api_key="sk-test-openai-0123456789",
+               timeout=0.5, max_retries=0),
+        _model("claude-slow", "anthropic/claude-3-5-haiku-slow-3000", b, api_key="sk-ant-test-0123456789",
+               timeout=0.5),
         # A provider the patch leaves to stock: with Python's sockets blocked it cannot answer,
         # which shows the block bites inside the patched proxy's worker.
         _model("stock-only", "deepseek/deepseek-chat", b + "/v1", api_key="sk-test-deepseek-0123456789"),
@@ -175,6 +180,35 @@ def test_router_fallback(proxies):
     assert proxies[1].blocked() == []
 
 
+@pytest.mark.parametrize("model", ["gpt-429", "claude-429"])
+def test_router_retries(proxies, standin, model):
+    """The router's own retries (a request's `num_retries`): the same final answer, and the same
+    number of requests reaching the provider from either proxy, every attempt native."""
+    body = {"model": model, "messages": MESSAGES, "num_retries": 2}
+    answer = compare(proxies, "/v1/chat/completions", body)
+    assert answer["status"] == 429
+    sent = []
+    for proxy in proxies:
+        standin.reset()
+        status, _, _ = proxy.post("/v1/chat/completions", body)
+        assert status == 429
+        sent.append(len(standin.requests()))
+    assert sent[0] == sent[1] and sent[0] >= 3, sent  # the first attempt and the router's two retries
+    assert proxies[1].blocked() == []
+
+
+@pytest.mark.parametrize("model", ["gpt-slow", "claude-slow"])
+def test_router_timeout(proxies, model):
+    """A deployment's timeout: the provider is still thinking when it runs out, in both
+    proxies alike (the proxy's 408, LiteLLM's timeout message)."""
+    started = time.monotonic()
+    answer = compare(proxies, "/v1/chat/completions", {"model": model, "messages": MESSAGES})
+    assert answer["status"] == 408, answer
+    assert "imeout" in json.dumps(answer["body"])
+    assert time.monotonic() - started < 3 * 3.0  # each of the three calls gave up before the provider answered
+    assert proxies[1].blocked() == []
+
+
 def test_calls_are_native_in_the_worker(proxies):
     """The counters the patched worker reports: native calls, and no fallback for the proxy's
     shared aiohttp session (the reason every call stayed stock before)."""
@@ -202,3 +236,44 @@ def test_python_sockets_are_blocked_in_the_patched_worker(proxies):
     assert status != 200
     assert patched.blocked(), "the block never bit: it proves nothing"
     os.remove(patched.block_log)  # the other tests assert their calls were never refused
+
+
+def test_router_cooldown(standin):
+    """The router's cooldowns: with no failure allowed, a deployment that failed is cooled down
+    (LiteLLM cools down deployments of groups that have more than one), and once both are, the
+    router refuses the next request itself. The same sequence of answers from both proxies (each
+    has its own router state), the failing calls native in the patched one."""
+    b = standin.base_url
+    config = {
+        "model_list": [_model("cool", f"openai/gpt-4o-mini-error-500{QUICK_RETRY}", b + "/v1",
+                              api_key="sk-test-openai-0123456789", max_retries=0),
+                       _model("cool", f"openai/gpt-4o-error-500{QUICK_RETRY}", b + "/v1",
+                              api_key="sk-test-openai-0123456789", max_retries=0)],
+        "router_settings": {"num_retries": 0, "allowed_fails": 0, "cooldown_time": 60},
+        "litellm_settings": {"callbacks": ["edgequake_patch.proxy.status_callback"]},
+    }
+    stock, patched = start_both(config, standin.port)
+    try:
+        def sequence(proxy):
+            return [_view(*proxy.post("/v1/chat/completions", {"model": "cool", "messages": MESSAGES}), False)
+                    for _ in range(3)]
+
+        standin.reset()
+        stock_answers = sequence(stock)
+        stock_sent = len(standin.requests())
+        standin.reset()
+        patched_answers = sequence(patched)
+        patched_sent = len(standin.requests())
+        assert [a["status"] for a in stock_answers] == [a["status"] for a in patched_answers]
+        assert [a["status"] for a in stock_answers[:2]] == [500, 500], stock_answers
+        # The third request never reached the provider: the router refused it, all cooled down.
+        assert stock_sent == patched_sent == 2
+        assert "cooldown" in json.dumps(stock_answers[2]["body"]).lower(), stock_answers[2]
+        for mine, theirs in zip(patched_answers, stock_answers):
+            assert mine["body"]["error"]["type"] == theirs["body"]["error"]["type"]
+            assert mine["body"]["error"]["code"] == theirs["body"]["error"]["code"]
+        assert wait_for_counts(patched, "openai", 2).get("openai", 0) == 2
+        assert patched.blocked() == []
+    finally:
+        stock.stop()
+        patched.stop()
