@@ -1,12 +1,13 @@
-"""The fixed-response upstream of bench/bench_proxy.py: Debian's nginx answering, by path prefix,
+"""The fixed-response upstream of bench/bench_proxy.py: Debian's nginx (bench.fixed_server's)
+answering
 
-* `/openai/...`            one canned OpenAI chat completion (bench.fixed_server's);
-* `/openai-stream/...`     an OpenAI chat completion stream of 500 content chunks;
-* `/anthropic/...`         one canned Anthropic Messages answer;
-* `/anthropic-stream/...`  an Anthropic Messages stream of 500 text deltas.
+* `/openai/v1/chat/completions`            one canned OpenAI chat completion;
+* `/openai-stream/v1/chat/completions`     an OpenAI chat completion stream of 500 content chunks;
+* `/anthropic/v1/messages`                 one canned Anthropic Messages answer;
+* `/anthropic-stream/v1/messages`          an Anthropic Messages stream of 500 text deltas.
 
-Streams are static files (a POST to a static file is a 405 in nginx, turned back into the file),
-so the server never is the bottleneck. The proxy chooses stream or not per request; the bench's
+Every answer is a static file (a POST to a static file is a 405 in nginx, turned back into the
+file), so the server never is the bottleneck. The proxy chooses stream or not per request; the bench's
 proxy config points a streaming and a non-streaming model of each provider at the matching
 prefix.
 """
@@ -14,15 +15,9 @@ prefix.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
-from pathlib import Path
+from typing import NamedTuple
 
-from bench.fixed_server import CHAT_COMPLETION, STREAM_CHUNKS, sse_stream
+from bench.fixed_server import CHAT_COMPLETION, STREAM_CHUNKS, FixedServer, sse_stream
 
 ANTHROPIC_MESSAGE = {
     "id": "msg_bench",
@@ -56,97 +51,29 @@ def anthropic_stream(chunks: int = STREAM_CHUNKS) -> bytes:
     return "".join(parts).encode()
 
 
-def _json_location(prefix: str, body: dict) -> str:
-    text = json.dumps(body, separators=(",", ":")).replace("'", "\\'")
-    return f"""
-    location ^~ /{prefix}/ {{
-      default_type application/json;
-      client_body_buffer_size 1m;
-      return 200 '{text}';
-    }}"""
+class _Answer(NamedTuple):
+    """A static answer at an exact path (what bench.fixed_server.FixedServer serves)."""
+
+    path: str
+    content_type: str
+    body: bytes
 
 
-def _file_location(prefix: str, file: str) -> str:
-    return f"""
-    location ^~ /{prefix}/ {{
-      root {{dir}};
-      default_type text/event-stream;
-      client_body_buffer_size 1m;
-      rewrite ^ /{file} break;
-      error_page 405 =200 /{file};
-    }}
-    location = /{file} {{
-      root {{dir}};
-      types {{{{ }}}}
-      default_type text/event-stream;
-    }}"""
+def _answers() -> list:
+    """The four answers, at the paths the bench's proxy config sends to (api_base + the
+    provider's route)."""
+    as_json = lambda body: json.dumps(body, separators=(",", ":")).encode()  # noqa: E731
+    return [
+        _Answer("/openai/v1/chat/completions", "application/json", as_json(CHAT_COMPLETION)),
+        _Answer("/anthropic/v1/messages", "application/json", as_json(ANTHROPIC_MESSAGE)),
+        _Answer("/openai-stream/v1/chat/completions", "text/event-stream", sse_stream(STREAM_CHUNKS)),
+        _Answer("/anthropic-stream/v1/messages", "text/event-stream", anthropic_stream()),
+    ]
 
 
-_CONF = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/body;
-  proxy_temp_path {dir}/proxy;
-  fastcgi_temp_path {dir}/fastcgi;
-  uwsgi_temp_path {dir}/uwsgi;
-  scgi_temp_path {dir}/scgi;
-  keepalive_requests 10000000;
-  keepalive_timeout 120s;
-  server {{
-    listen 127.0.0.1:{port};
-{locations}
-  }}
-}}
-"""
-
-
-class ProxyUpstream:
-    """`with ProxyUpstream() as upstream: upstream.base_url` — nginx on a free loopback port."""
+class ProxyUpstream(FixedServer):
+    """`with ProxyUpstream() as upstream: upstream.base_url` — nginx on a free loopback port,
+    answering the four paths above with static files."""
 
     def __init__(self) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self._dir = None
-        self._proc = None
-
-    def __enter__(self) -> "ProxyUpstream":
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        if not Path(nginx).exists():
-            raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
-        self._dir = tempfile.mkdtemp(prefix="eqp-proxy-upstream-")
-        os.chmod(self._dir, 0o755)  # nginx's worker drops root: it must read the stream files
-        for name, data in (("openai.sse", sse_stream(STREAM_CHUNKS)), ("anthropic.sse", anthropic_stream())):
-            (Path(self._dir) / name).write_bytes(data)
-            os.chmod(Path(self._dir) / name, 0o644)
-        locations = "".join((
-            _json_location("openai", CHAT_COMPLETION),
-            _json_location("anthropic", ANTHROPIC_MESSAGE),
-            _file_location("openai-stream", "openai.sse").replace("{dir}", self._dir).replace("{{", "{").replace("}}", "}"),
-            _file_location("anthropic-stream", "anthropic.sse").replace("{dir}", self._dir).replace("{{", "{").replace("}}", "}"),
-        ))
-        conf = Path(self._dir) / "nginx.conf"
-        conf.write_text(_CONF.format(dir=self._dir, port=self.port, locations=locations))
-        self._proc = subprocess.Popen([nginx, "-c", str(conf), "-p", self._dir], stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        self.__exit__()
-        raise RuntimeError("nginx did not start")
-
-    def __exit__(self, *exc) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            self._proc.wait(timeout=10)
-        if self._dir:
-            shutil.rmtree(self._dir, ignore_errors=True)
+        super().__init__(files=_answers())

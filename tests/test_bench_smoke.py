@@ -54,3 +54,23 @@ def test_bench_stream_runs_every_provider(tmp_path):
         # Every provider's steady text chunks are the fast path's: all but the first few.
         assert modes["patched"]["chunks"] - 6 <= modes["patched"]["fast_chunks"] <= modes["patched"]["chunks"], provider
     assert "ollama_chat" in done.stdout and "µs per chunk" in done.stdout
+
+
+def test_bench_proxy_runs(tmp_path):
+    """The proxy benchmark end to end, tiny: both proxies start, answer from the nginx upstream,
+    and the patched worker served every call natively (the script fails otherwise). Not a
+    timing test."""
+    out = tmp_path / "proxy.json"
+    done = subprocess.run(
+        [sys.executable, "bench/bench_proxy.py", "--rounds", "1", "--requests", "10", "--stream-requests", "1",
+         "--concurrency", "2", "--scenarios", "openai,anthropic-stream-500", "--json", str(out)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    for scenario in ("openai", "anthropic-stream-500"):
+        for arm in ("stock", "patched"):
+            assert report[scenario][arm]["cpu_ms_per_request"] > 0 and report[scenario][arm]["rps"] > 0
+    assert report["patched_worker"]["native_calls"].get("openai", 0) >= 10
+    assert report["patched_worker"]["native_calls"].get("anthropic", 0) >= 1
+    assert report["patched_worker"]["fallbacks"] == {}
