@@ -435,10 +435,7 @@ class _Emitter:
 
     def expr(self, node: Any) -> str:
         if isinstance(node, Const):
-            value = node.value
-            if isinstance(value, tuple):
-                return self.const(value)
-            return self.const(value)
+            return self.const(node.value)
         if isinstance(node, Source):
             return _source_expr(node)
         if isinstance(node, Now):
