@@ -1,6 +1,7 @@
 """The dispatch benchmark runs end to end at a tiny size: every mode measured, every patched
-call native and lean (the script asserts it), the floor at 1.00 and floor+http above it. Not a
-timing test: it only keeps the measuring harness working."""
+call native and lean (the script asserts it), the floor at 1.00. Not a timing test: it only keeps
+the measuring harness working, so it compares no two timings (on a busy CI machine any order of
+two p50s of 30 calls can happen)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,6 @@ def test_bench_dispatch_runs_every_mode(tmp_path):
     assert rows["floor"]["p50_vs_floor"] == 1.0 and rows["floor"]["rps_vs_floor"] == 1.0
     for mode, row in rows.items():
         assert row["sync_p50_us"] > 0 and row["async_rps"] > 0, mode
-    # A real exchange cannot make the instant dispatch cheaper: p50s of 30 calls, so a wide margin.
-    assert rows["floor+http"]["sync_p50_us"] > rows["floor"]["sync_p50_us"] * 0.9
     assert "targets:" in done.stdout
 
 
@@ -48,7 +47,7 @@ def test_bench_stream_runs_every_provider(tmp_path):
         assert set(modes) == {"raw", "stock", "patched"}, provider
         for mode, row in modes.items():
             assert row["sync"] > 0 and row["async"] > 0 and row["sync_whole_call"] > 0, (provider, mode)
-            assert 0 < row["sync_steady"] <= row["sync"] and 0 < row["async_steady"] <= row["async"], (provider, mode)
+            assert row["sync_steady"] > 0 and row["async_steady"] > 0, (provider, mode)
             # One chunk per word, plus what the format adds around them (role, finish, usage).
             assert 30 <= row["chunks"] <= 36, (provider, mode, row["chunks"])
         # Every provider's steady text chunks are the fast path's: all but the first few.
