@@ -378,12 +378,14 @@ def _where(path: tuple) -> str:
 
 class Recipe:
     """A learned shape: `build(values, now, fresh)` gives (returned chunk, appended chunk,
-    fresh ids) or None if the values break a check; `apply(holders, values, fresh, splitter)`
+    fresh ids) or None if the values break a check; where the two chunks are distinct objects
+    (Gemini's: the appended one carries usage), `build_returned` gives (returned chunk, None,
+    fresh ids) at half the cost, else it is None; `apply(holders, values, fresh, splitter)`
     makes the state changes stock makes (the splitter gives the frame's whole document to a
     rule that needs it). `texts` are the text slots (joined when fast chunks are shown
     merged to stock's aggregation)."""
 
-    __slots__ = ("build", "apply", "texts", "slots", "source", "content")
+    __slots__ = ("build", "build_returned", "apply", "texts", "slots", "source", "content")
 
     def merged_values(self, runs_values: List[tuple]) -> tuple:
         """One chunk's values standing for a run of chunks: texts joined, anything else as in
@@ -500,9 +502,16 @@ def _compile(returned, appended, rules, checks, slots: int, text_slots: frozense
         match = _FRESH_ID.match(prefix)
         head.append(f"    f{group} = fresh[{group}] if fresh is not None else {e.const(match.group(1))} + _uuid4()")
     returned_name = e.expr(returned)
+    returned_lines = len(e.lines)
     appended_name = e.expr(appended)
     fresh_tuple = "(" + "".join(f"f{g}, " for g in groups) + ")"
     body = head + e.lines + [f"    return {returned_name}, {appended_name}, {fresh_tuple}"]
+    separate = appended_name != returned_name
+    if separate:
+        # The returned chunk alone (the appended one, built later from the same values, is
+        # needed only if the chunk list is read): the lines before the appended chunk's own.
+        body += ["", "def build_returned(s, now, fresh):"] + head[1:] + e.lines[:returned_lines] \
+            + [f"    return {returned_name}, None, {fresh_tuple}"]
     apply = ["def apply(holders, s, fresh, split):"]
     for index, name, rule in rules:
         target = f"holders[{index}]"
@@ -527,6 +536,7 @@ def _compile(returned, appended, rules, checks, slots: int, text_slots: frozense
     exec(code, namespace)  # noqa: S102 - code generated above from a learned structure; every value is passed in namespace
     recipe = Recipe()
     recipe.build = namespace["build"]
+    recipe.build_returned = namespace["build_returned"] if separate else None
     recipe.apply = namespace["apply"]
     recipe.texts = frozenset(text_slots)
     recipe.slots = slots

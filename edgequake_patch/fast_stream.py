@@ -53,7 +53,7 @@ STREAM_FORMATS = {
 
 #: Wrapper attributes the fast path itself keeps as stock does (not learned): the chunk list,
 #: the repetition guard's count, and this module's own.
-_OWN_STATE = frozenset({"chunks", "_repeated_messages_count", "_eqp_call", "_eqp_feed", "_eqp_recipe", "_eqp_seen",
+_OWN_STATE = frozenset({"chunks", "_eqp_chunks", "_eqp_pending", "_repeated_messages_count", "_eqp_call", "_eqp_feed", "_eqp_recipe", "_eqp_seen",
                         "_eqp_runs", "_eqp_log", "_eqp_provider", "_eqp_targets", "_eqp_known"})
 # Runs shorter than this are left as they are: merging them saves little.
 _MIN_MERGED = 8
@@ -205,9 +205,49 @@ class FrameFeed:
                 yield frame
 
 
+class _Pending:
+    """A fast chunk's entry in the chunk list, built when the list is read: where stock
+    appends a chunk distinct from the one it returns (Gemini's carries usage), building it
+    would double the chunk's cost, and the list is rarely read whole (see `_eqp_compacted`)."""
+
+    __slots__ = ("recipe", "values", "now", "fresh")
+
+    def __init__(self, recipe: Any, values: tuple, now: float, fresh: tuple):
+        self.recipe, self.values, self.now, self.fresh = recipe, values, now, fresh
+
+    def build(self) -> Any:
+        return self.recipe.build(self.values, self.now, self.fresh)[1]
+
+
 class FastStreamWrapper(CustomStreamWrapper):
     """Stock's stream wrapper, with steady frames' chunks built from a learned recipe. Set on
     the existing stock wrapper by `adopt()` (so it is the very object stock built)."""
+
+    @property
+    def chunks(self) -> list:
+        """Stock's chunk list, every entry built (see _Pending)."""
+        if self._eqp_pending is not None:
+            self._eqp_settle(0, None)
+        return self._eqp_chunks
+
+    @chunks.setter
+    def chunks(self, value: list) -> None:
+        self.__dict__["_eqp_chunks"] = value
+        self.__dict__["_eqp_pending"] = None
+
+    def _eqp_settle(self, start: int, end: Optional[int]) -> None:
+        """Build the pending entries of `chunks[start:end]`."""
+        first = self._eqp_pending
+        if first is None:
+            return
+        chunks = self._eqp_chunks
+        end = len(chunks) if end is None else end
+        for i in range(max(start, first), end):
+            entry = chunks[i]
+            if entry.__class__ is _Pending:
+                chunks[i] = entry.build()
+        if start <= first:
+            self._eqp_pending = end if end < len(chunks) else None
 
     def __repr__(self) -> str:
         # Stock logs the wrapper's repr (the call's `original_response` in callback payloads):
@@ -302,8 +342,7 @@ class FastStreamWrapper(CustomStreamWrapper):
             self._eqp_seen = None
             return None
         holders = self._eqp_holders()
-        return holders, [_snapshot(self, h)
-                                  for h in holders], len(self.chunks)
+        return holders, [_snapshot(self, h) for h in holders], len(self._eqp_chunks)
 
     def _eqp_learn(self, chunk: Any, seen: tuple) -> None:
         """After stock turned exactly one frame into `chunk`: remember it, and if the frame
@@ -313,7 +352,8 @@ class FastStreamWrapper(CustomStreamWrapper):
             return
         holders, before, count = seen
         handed = feed.handed
-        if len(handed) != 1 or len(self.chunks) != count + 1 or not self._eqp_steady_state() \
+        chunks = self._eqp_chunks
+        if len(handed) != 1 or len(chunks) != count + 1 or not self._eqp_steady_state() \
                 or any(a is not b for a, b in zip(holders, self._eqp_holders())):
             self._eqp_seen = None
             return
@@ -329,7 +369,7 @@ class FastStreamWrapper(CustomStreamWrapper):
         after = [_snapshot(self, h)
                  for h in holders]
         try:
-            seen_now = chunk_recipes.Observation(values, chunk, self.chunks[-1], before, after,
+            seen_now = chunk_recipes.Observation(values, chunk, chunks[-1], before, after,
                                                  feed.split.document(frame))
         except chunk_recipes.Unlearnable:
             self._eqp_seen = None
@@ -373,17 +413,18 @@ class FastStreamWrapper(CustomStreamWrapper):
     def _eqp_compacted_for_stock(self):
         """While stock handles a frame, `self.chunks` is the compacted view (below); then the
         full list again, with what stock appended meanwhile."""
-        full, view = self.chunks, self._eqp_compacted()
+        full, view = self._eqp_chunks, self._eqp_compacted()
         if view is None:
+            self._eqp_settle(0, None)
             yield
             return
-        shown = len(view)
-        self.chunks = view
+        shown, pending = len(view), self._eqp_pending
+        self._eqp_chunks, self._eqp_pending = view, None
         try:
             yield
         finally:
             full.extend(view[shown:])
-            self.chunks = full
+            self._eqp_chunks, self._eqp_pending = full, pending
 
     def _eqp_compacted(self) -> Optional[list]:
         """The chunk list stock's code reads while it handles a frame, with each long run of
@@ -401,7 +442,7 @@ class FastStreamWrapper(CustomStreamWrapper):
         runs = self._eqp_runs
         if not runs:
             return None
-        chunks = self.chunks
+        chunks = self._eqp_chunks
         keep_from = len(chunks) - 2
         view: list = []
         done = 0
@@ -417,11 +458,13 @@ class FastStreamWrapper(CustomStreamWrapper):
                 if built is None:  # pragma: no cover - the last member's values passed the same checks
                     continue
                 merged = run[4] = (end, built[1])
+            self._eqp_settle(done, start)
             view.extend(chunks[done:start])
             view.append(merged[1])
             done = end
         if not done:
             return None
+        self._eqp_settle(done, None)
         view.extend(chunks[done:])
         return view
 
@@ -431,14 +474,14 @@ class FastStreamWrapper(CustomStreamWrapper):
         """Stock's chunk for a steady frame with `values`, and stock's bookkeeping for it;
         None if stock must handle this frame (its repetition guard would trip, or the values
         are not ones the recipe was learned for)."""
-        chunks = self.chunks
+        chunks = self._eqp_chunks
         repeated = self._repeated_messages_count
         # Stock's repetition guard (raise_on_model_repetition), run before the chunk is built:
         # it compares the contents of the last two chunks handed out (remembered for the fast
         # ones: reading them back goes through pydantic's slow attribute lookup).
         if len(chunks) >= 2:
             last, before = chunks[-1], chunks[-2]
-            if last.choices and before.choices:
+            if _has_choices(last) and _has_choices(before):
                 known = self._eqp_known
                 last_content = known[1] if last is known[0] else _content(last)
                 if not isinstance(last_content, str) or len(last_content) <= 2:
@@ -450,10 +493,15 @@ class FastStreamWrapper(CustomStreamWrapper):
                     return None
 
         now = time.time()
-        built = recipe.build(values, now, None)
+        lazy = recipe.build_returned is not None and not log and recipe.content is not None
+        built = (recipe.build_returned if lazy else recipe.build)(values, now, None)
         if built is None:
             return None
         chunk, appended, fresh = built
+        if lazy:
+            appended = _Pending(recipe, values, now, fresh)
+            if self._eqp_pending is None:
+                self._eqp_pending = len(chunks)
         self._repeated_messages_count = repeated
         if log:
             _logging_pool.submit(self.run_success_logging_and_cache_storage, appended, False)
@@ -475,7 +523,14 @@ class FastStreamWrapper(CustomStreamWrapper):
 
 
 def _content(chunk: Any) -> Any:
+    if chunk.__class__ is _Pending:
+        return chunk.values[chunk.recipe.content]
     return chunk.choices[0].delta.content
+
+
+def _has_choices(chunk: Any) -> bool:
+    # A pending entry's recipe has its content in a frame value: it has a choice.
+    return chunk.__class__ is _Pending or bool(chunk.choices)
 
 
 def _snapshot(wrapper: Any, holder: Any) -> dict:
@@ -525,7 +580,10 @@ def adopt(wrapper: Any, provider: str, call: Any) -> Any:
     Anything else is returned untouched."""
     if type(wrapper) is not CustomStreamWrapper or not isinstance(call, StreamCall):
         return wrapper
+    chunks = wrapper.__dict__.pop("chunks")
     wrapper.__class__ = FastStreamWrapper
+    wrapper._eqp_chunks = chunks  # read through the `chunks` property from now on
+    wrapper._eqp_pending = None  # the first _Pending entry's index, if any
     wrapper._eqp_call = call
     wrapper._eqp_feed = call.feed  # None until the body is opened (Gemini opens it on first read)
     wrapper._eqp_recipe = None

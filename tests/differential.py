@@ -218,6 +218,15 @@ class Streamed:
         self.messages = messages
         self.chunks: List[Any] = []
         self.error: Optional[BaseException] = None
+        self._wrapper = wrapper
+        #: The wrapper's own chunk list once the stream is over (what stock aggregates usage and
+        #: the complete response from, and a caller may read): the fast path builds some of its
+        #: entries only when it is read.
+        self.wrapper_chunks: List[Any] = []
+
+    def finish(self) -> None:
+        self.wrapper_chunks = list(getattr(self._wrapper, "chunks", None) or [])
+        self._wrapper = None
 
     def model_dump(self) -> Dict[str, Any]:
         built = None
@@ -230,6 +239,9 @@ class Streamed:
             ],
             "error": exception_view(self.error) if self.error is not None else None,
             "built": built,
+            "wrapper_chunks": [
+                {"dump": plain(c), "hidden_params": plain(getattr(c, "_hidden_params", None))} for c in self.wrapper_chunks
+            ],
         }
 
 
@@ -270,6 +282,7 @@ def litellm_stream(kwargs: Dict[str, Any], *, is_async: bool, stop_after: Option
                         break
             except Exception as exc:  # noqa: BLE001 - part of the outcome
                 streamed.error = exc
+            streamed.finish()
             return streamed
 
     else:
@@ -283,6 +296,7 @@ def litellm_stream(kwargs: Dict[str, Any], *, is_async: bool, stop_after: Option
                         break
             except Exception as exc:  # noqa: BLE001
                 streamed.error = exc
+            streamed.finish()
             return streamed
 
     call.scenario_key = _scenario_key("stream", is_async, stop_after, kwargs)
