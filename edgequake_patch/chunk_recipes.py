@@ -385,7 +385,7 @@ class Recipe:
     rule that needs it). `texts` are the text slots (joined when fast chunks are shown
     merged to stock's aggregation)."""
 
-    __slots__ = ("build", "build_returned", "apply", "texts", "slots", "source", "content")
+    __slots__ = ("build", "build_returned", "apply", "texts", "slots", "source", "content", "template")
 
     def merged_values(self, runs_values: List[tuple]) -> tuple:
         """One chunk's values standing for a run of chunks: texts joined, anything else as in
@@ -399,7 +399,215 @@ def learn(first: Observation, second: Observation, text_slots: frozenset) -> Rec
     returned = learner.walk(first.returned, second.returned, ())
     appended = learner.walk(first.appended, second.appended, ())
     rules = learner.state_rules()
-    return _compile(returned, appended, rules, learner.checks(), len(second.values), text_slots, learner.fresh)
+    checks = learner.checks()
+    recipe = _compile(returned, appended, rules, checks, len(second.values), text_slots, learner.fresh)
+    recipe.template = Template(returned, appended, rules, checks, text_slots)
+    return recipe
+
+
+# -- learning again from one chunk ----------------------------------------------------------------
+
+
+class Template:
+    """What two chunks taught about a shape, for the next stream of it: which parts of stock's
+    chunk are frame values, the stamp, fresh ids, shared objects or constants; which state
+    changes stock makes; which parts of the frame values varied. A later stream's constants
+    (its ids, its model, its prompt's token count) are its own, so a template is never used as
+    it is: `refit` fits it to one chunk stock built in that stream, which must agree with it in
+    everything but the constants."""
+
+    __slots__ = ("returned", "appended", "rules", "checks", "texts")
+
+    def __init__(self, returned: Any, appended: Any, rules: list, checks: list, texts: frozenset):
+        self.returned, self.appended, self.rules, self.checks, self.texts = returned, appended, rules, checks, texts
+
+
+def refit(template: Template, seen: Observation, text_slots: frozenset) -> Recipe:
+    """The recipe for `seen`'s shape, from the template and this one observation; raises
+    Unlearnable if the observation is not the template's shape."""
+    if text_slots != template.texts:
+        raise Unlearnable("other text slots")
+    fitter = _Fitter(seen, template.checks)
+    returned = fitter.walk(template.returned, seen.returned)
+    appended = fitter.walk(template.appended, seen.appended)
+    checks = fitter.checks(template.checks)
+    fitter.check_rules(template.rules)
+    return _compile(returned, appended, template.rules, checks, len(seen.values), text_slots, fitter.fresh)
+
+
+_MISSING = object()
+
+
+class Templates:
+    """The shapes learned in earlier streams, a few per key (the provider and the frame's
+    values), newest first; bounded, as a long-running process sees many shapes."""
+
+    def __init__(self, per_key: int = 4, keys: int = 128):
+        self.per_key, self.keys = per_key, keys
+        self._by_key: Dict[Any, List[Template]] = {}
+
+    def keep(self, key: Any, template: Template) -> None:
+        known = self._by_key.pop(key, [])
+        if len(self._by_key) >= self.keys:
+            self._by_key.pop(next(iter(self._by_key)), None)
+        self._by_key[key] = [template] + known[: self.per_key - 1]
+
+    def recipe_for(self, key: Any, seen: Observation, text_slots: frozenset) -> Optional[Recipe]:
+        """A recipe from the first template `seen` fits, or None."""
+        for template in list(self._by_key.get(key, ())):
+            try:
+                recipe = refit(template, seen, text_slots)
+            except Unlearnable:
+                continue
+            recipe.template = template
+            return recipe
+        return None
+
+
+class _Fitter:
+    def __init__(self, seen: Observation, template_checks: list):
+        self.seen = seen
+        varying = {(slot, path) for kind, slot, path, _ in template_checks if kind == "type"}
+        self.varying = {(part.__class__, part) for slot, value in enumerate(seen.values)
+                        for path, part in _leaves(value) if (slot, path) in varying}
+        self.fresh: Dict[str, int] = {}
+        self.memo: Dict[int, Tuple[Any, Any]] = {}  # template node -> (observed node, fitted node)
+        self.claimed: Dict[int, int] = {}  # observed node -> template node
+
+    def value(self, source: Source) -> Any:
+        value = self.seen.values[source.slot] if source.slot < len(self.seen.values) else _MISSING
+        for step in source.path:
+            try:
+                value = value[step]
+            except (KeyError, IndexError, TypeError):
+                return _MISSING
+        return value
+
+    def walk(self, t: Any, o: Any) -> Any:
+        if isinstance(t, (Model, Seq, Map, Shared)):
+            if not isinstance(o, _NODES):
+                raise Unlearnable("an object where the shape has a value")
+            known = self.memo.get(id(t))
+            if known is not None:
+                if known[0] is not o:
+                    raise Unlearnable("objects shared otherwise than in the shape")
+                return known[1]
+            if self.claimed.setdefault(id(o), id(t)) != id(t):
+                raise Unlearnable("objects shared otherwise than in the shape")
+            out = self.node(t, o)
+            self.memo[id(t)] = (o, out)
+            return out
+        if isinstance(o, _NODES):
+            raise Unlearnable("an object where the shape has a value")
+        if isinstance(t, Const):
+            # Two chunks showed this part constant in another stream; here there is one chunk,
+            # so a part that equals a frame value which varies is not taken for a constant.
+            if o.__class__ in (str, int, float) and (o.__class__, o) in self.varying:
+                raise Unlearnable("a constant equal to a varying frame value")
+            return Const(o)
+        if isinstance(t, Source):
+            expected = self.value(t)
+            if expected.__class__ is not o.__class__ or expected != o:
+                raise Unlearnable("a value that is not the frame's")
+            return t
+        if isinstance(t, Now):
+            if not isinstance(o, float):
+                raise Unlearnable("no stamp")
+            return t
+        match = _FRESH_ID.match(o) if isinstance(o, str) else None
+        if match is None or match.group(1) != t.prefix or self.fresh.setdefault(o, t.group) != t.group \
+                or sum(1 for g in self.fresh.values() if g == t.group) != 1:
+            raise Unlearnable("no fresh id")
+        return t
+
+    def node(self, t: Any, o: Any) -> Any:
+        if isinstance(t, Shared):
+            if type(o.origin) is not type(t.value):
+                raise Unlearnable("another shared object")
+            return Shared(o.origin)
+        if t.__class__ is not o.__class__:
+            raise Unlearnable("another kind of object")
+        if isinstance(t, Model):
+            if t.cls is not o.cls or t.fields_set != o.fields_set:
+                raise Unlearnable("another class or fields")
+            out = Model()
+            out.cls, out.fields_set = o.cls, o.fields_set
+            out.values = self.walk_map(t.values, o.values)
+            out.extra = None if t.extra is None and o.extra is None else self.walk_map(t.extra, o.extra)
+            out.private = None if t.private is None and o.private is None else self.walk_map(t.private, o.private)
+            return out
+        if isinstance(t, Seq):
+            if len(t.items) != len(o.items):
+                raise Unlearnable("another length")
+            out = Seq()
+            out.items = [self.walk(x, y) for x, y in zip(t.items, o.items)]
+            return out
+        out = Map()
+        out.items = self.walk_map(t.items, o.items)
+        return out
+
+    def walk_map(self, t: Optional[dict], o: Optional[dict]) -> dict:
+        if t is None or o is None or list(t) != list(o):
+            raise Unlearnable("other keys")
+        return {k: self.walk(t[k], o[k]) for k in o}
+
+    def checks(self, template_checks: list) -> list:
+        """The template's checks on this stream's frame values: a part that did not vary keeps
+        this frame's value; every part is there, of its kind."""
+        kinds = {(slot, path): (kind, expected) for kind, slot, path, expected in template_checks}
+        out = []
+        for slot, value in enumerate(self.seen.values):
+            for path, part in _leaves(value):
+                kind, expected = kinds.pop((slot, path), (None, None))
+                if kind == "len" and part.__class__ in (dict, list):
+                    out.append(("len", slot, path, len(part)))
+                elif kind == "eq" and part.__class__ not in (dict, list):
+                    out.append(("eq", slot, path, part))
+                elif kind == "type" and part.__class__ is expected:
+                    out.append(("type", slot, path, expected))
+                else:
+                    raise Unlearnable("frame values of another shape")
+        if kinds:
+            raise Unlearnable("frame values of another shape")
+        return out
+
+    def check_rules(self, rules: list) -> None:
+        """Stock changed, while it built this chunk, exactly what the shape says it changes."""
+        expected = {(index, name): rule for index, name, rule in rules}
+        seen = self.seen
+        for index, (before, after) in enumerate(zip(seen.before, seen.after)):
+            for name in set(before) | set(after):
+                x, y = before.get(name), after.get(name)
+                rule = expected.pop((index, name), None)
+                if (x == y and (x is None or x[0] != "v" or x[1].__class__ is y[1].__class__)) or _same(x, y):
+                    if rule is not None:
+                        raise Unlearnable(f"stock left {name} as it was")
+                    continue
+                if rule is None or x is None or y is None or not self.rule_holds(rule, x, y):
+                    raise Unlearnable(f"stock changed {name} otherwise")
+        if expected:
+            raise Unlearnable("a holder the shape changes is not there")
+
+    def rule_holds(self, rule: tuple, x: tuple, y: tuple) -> bool:
+        kind = rule[0]
+        if kind == "append":
+            added = self.value(rule[1])
+            return x[0] == y[0] == "v" and isinstance(x[1], str) and added.__class__ is str \
+                and y[1] == x[1] + added
+        if kind in ("append_value", "append_document"):
+            if not (x[0] == y[0] == "o" and x[1] == y[1] and isinstance(y[3], list) and y[2] == x[2] + 1):
+                return False
+            added = y[3][y[2] - 1]
+            if kind == "append_document":
+                return self.seen.document is not None and added == self.seen.document
+            value = self.value(rule[1])
+            return value.__class__ is added.__class__ and added == value
+        value = y[1] if y[0] == "v" else y[3] if y[0] == "o" else _MISSING
+        if kind == "assign":
+            expected = self.value(rule[1])
+            return expected.__class__ is value.__class__ and expected == value
+        # "fresh": the id drawn for this chunk
+        return isinstance(value, str) and self.fresh.get(value) == rule[1]
 
 
 def uuid4_text() -> str:
@@ -542,6 +750,7 @@ def _compile(returned, appended, rules, checks, slots: int, text_slots: frozense
     recipe.slots = slots
     recipe.source = source
     recipe.content = _content_of(appended)
+    recipe.template = None
     return recipe
 
 

@@ -53,10 +53,13 @@ STREAM_FORMATS = {
 
 #: Wrapper attributes the fast path itself keeps as stock does (not learned): the chunk list,
 #: the repetition guard's count, and this module's own.
-_OWN_STATE = frozenset({"chunks", "_eqp_chunks", "_eqp_pending", "_repeated_messages_count", "_eqp_call", "_eqp_feed", "_eqp_recipe", "_eqp_seen",
-                        "_eqp_runs", "_eqp_log", "_eqp_provider", "_eqp_targets", "_eqp_known"})
+_OWN_STATE = frozenset({"chunks", "_repeated_messages_count", "_eqp_call", "_eqp_feed", "_eqp_recipe", "_eqp_seen",
+                        "_eqp_runs", "_eqp_log", "_eqp_provider", "_eqp_targets", "_eqp_known", "_eqp_chunks",
+                        "_eqp_pending", "_eqp_recent"})
 # Runs shorter than this are left as they are: merging them saves little.
 _MIN_MERGED = 8
+#: Shapes learned in earlier streams (see chunk_recipes.Template).
+_TEMPLATES = chunk_recipes.Templates()
 
 
 class StreamCall:
@@ -206,14 +209,23 @@ class FrameFeed:
 
 
 class _Pending:
-    """A fast chunk's entry in the chunk list, built when the list is read: where stock
-    appends a chunk distinct from the one it returns (Gemini's carries usage), building it
-    would double the chunk's cost, and the list is rarely read whole (see `_eqp_compacted`)."""
+    """A fast chunk's entry in the chunk list, built when the list is read. The list is rarely
+    read whole (stock reads a compacted view of it, see `_eqp_compacted`), and keeping every
+    chunk alive in it would keep the garbage collector busy for nothing (a chunk the caller
+    has dropped is freed at once, and collections are counted in objects still alive); where
+    stock appends a chunk distinct from the one it returns (Gemini's carries usage), building
+    it would double the chunk's cost. Built, the entry equals stock's. Where stock's entry is
+    the chunk the caller was handed, the last two entries are that very object (stock changes
+    the last one in place); an older one is not (which only matters to code that changes a
+    chunk it was handed and expects the list to change: stock's aggregation over a compacted
+    run does not see such a change either)."""
 
-    __slots__ = ("recipe", "values", "now", "fresh")
+    __slots__ = ("recipe", "values", "now", "fresh", "has_choices", "content")
 
-    def __init__(self, recipe: Any, values: tuple, now: float, fresh: tuple):
+    def __init__(self, recipe: Any, values: tuple, now: float, fresh: tuple, has_choices: bool, content: Any):
         self.recipe, self.values, self.now, self.fresh = recipe, values, now, fresh
+        # What stock's repetition guard reads of the entry.
+        self.has_choices, self.content = has_choices, content
 
     def build(self) -> Any:
         return self.recipe.build(self.values, self.now, self.fresh)[1]
@@ -374,15 +386,23 @@ class FastStreamWrapper(CustomStreamWrapper):
         except chunk_recipes.Unlearnable:
             self._eqp_seen = None
             return
+        texts = self._eqp_texts(values)
+        shape = (self._eqp_provider, len(values), texts)
         if previous is None:
-            self._eqp_seen = seen_now
-            return
-        try:
-            recipe = chunk_recipes.learn(previous, seen_now, self._eqp_texts(values))
-        except chunk_recipes.Unlearnable:
-            feed.split.arm(frame)  # start again from this frame
-            self._eqp_seen = seen_now
-            return
+            # An earlier stream of this shape taught which parts are what: this one chunk is
+            # enough to fit it to this stream.
+            recipe = _TEMPLATES.recipe_for(shape, seen_now, texts)
+            if recipe is None:
+                self._eqp_seen = seen_now
+                return
+        else:
+            try:
+                recipe = chunk_recipes.learn(previous, seen_now, texts)
+            except chunk_recipes.Unlearnable:
+                feed.split.arm(frame)  # start again from this frame
+                self._eqp_seen = seen_now
+                return
+            _TEMPLATES.keep(shape, recipe.template)
         self._eqp_seen = None
         self._eqp_targets = holders
         self._eqp_recipe = recipe
@@ -493,15 +513,38 @@ class FastStreamWrapper(CustomStreamWrapper):
                     return None
 
         now = time.time()
-        lazy = recipe.build_returned is not None and not log and recipe.content is not None
-        built = (recipe.build_returned if lazy else recipe.build)(values, now, None)
+        # The list entry is built when the list is read (see _Pending), unless a logging job
+        # needs it now, or the repetition guard would need it built (no frame value is its text).
+        separate = recipe.build_returned is not None
+        lazy = not log and (recipe.content is not None or not separate)
+        built = (recipe.build_returned if lazy and separate else recipe.build)(values, now, None)
         if built is None:
             return None
         chunk, appended, fresh = built
+        slot = recipe.content
+        if slot is not None:
+            has_choices, content = True, values[slot]
+        else:
+            has_choices = bool(chunk.choices)
+            content = _content(chunk) if has_choices else None
         if lazy:
-            appended = _Pending(recipe, values, now, fresh)
-            if self._eqp_pending is None:
-                self._eqp_pending = len(chunks)
+            pending = _Pending(recipe, values, now, fresh, has_choices, content)
+            if separate:
+                appended = pending
+                if self._eqp_pending is None:
+                    self._eqp_pending = len(chunks)
+            else:
+                # Stock's list holds the very chunk the caller was handed, and stock changes
+                # the last ones in place (the cost calculation of a failed stream stamps the
+                # last chunk's hidden params): the last two entries stay those objects.
+                recent = self._eqp_recent
+                recent.append((len(chunks), chunk, pending))
+                if len(recent) > 2:
+                    index, handed, older = recent.pop(0)
+                    if chunks[index] is handed:
+                        chunks[index] = older
+                        if self._eqp_pending is None or index < self._eqp_pending:
+                            self._eqp_pending = index
         self._repeated_messages_count = repeated
         if log:
             _logging_pool.submit(self.run_success_logging_and_cache_storage, appended, False)
@@ -509,8 +552,7 @@ class FastStreamWrapper(CustomStreamWrapper):
         # Stock calls self.rules.post_call_rules(...) here; with no rules set it does nothing.
         chunks.append(appended)
         known = self._eqp_known
-        slot = recipe.content
-        self._eqp_known = (appended, values[slot] if slot is not None else _content(appended), known[0], known[1])
+        self._eqp_known = (appended, content, known[0], known[1])
         runs = self._eqp_runs
         run = runs[-1] if runs else None
         if run is not None and run[1] == len(chunks) - 1 and run[2] is recipe:
@@ -524,13 +566,14 @@ class FastStreamWrapper(CustomStreamWrapper):
 
 def _content(chunk: Any) -> Any:
     if chunk.__class__ is _Pending:
-        return chunk.values[chunk.recipe.content]
+        return chunk.content
     return chunk.choices[0].delta.content
 
 
 def _has_choices(chunk: Any) -> bool:
-    # A pending entry's recipe has its content in a frame value: it has a choice.
-    return chunk.__class__ is _Pending or bool(chunk.choices)
+    if chunk.__class__ is _Pending:
+        return chunk.has_choices
+    return bool(chunk.choices)
 
 
 def _snapshot(wrapper: Any, holder: Any) -> dict:
@@ -584,6 +627,7 @@ def adopt(wrapper: Any, provider: str, call: Any) -> Any:
     wrapper.__class__ = FastStreamWrapper
     wrapper._eqp_chunks = chunks  # read through the `chunks` property from now on
     wrapper._eqp_pending = None  # the first _Pending entry's index, if any
+    wrapper._eqp_recent = []  # (index, chunk, _Pending) of the last fast chunks the list holds as handed
     wrapper._eqp_call = call
     wrapper._eqp_feed = call.feed  # None until the body is opened (Gemini opens it on first read)
     wrapper._eqp_recipe = None
@@ -593,6 +637,12 @@ def adopt(wrapper: Any, provider: str, call: Any) -> Any:
     wrapper._eqp_log = _per_chunk_logging(wrapper)
     wrapper._eqp_provider = provider  # the call's (stock's wrapper says "openai" for lm_studio)
     return wrapper
+
+
+def forget_shapes() -> None:
+    """Forget the shapes learned in earlier streams (on uninstall)."""
+    global _TEMPLATES
+    _TEMPLATES = chunk_recipes.Templates()
 
 
 def _debugging() -> bool:

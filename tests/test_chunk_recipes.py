@@ -227,3 +227,70 @@ def test_fresh_ids_are_uuid4_texts():
     for text in list(drawn)[:200]:
         parsed = uuid.UUID(text)
         assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+# -- a shape learned in one stream, fitted to the next from one chunk -------------------------------
+
+
+def _template():
+    recipe = learn(text_observation(" Hello", "", created_at=1.0), text_observation(" world", " Hello", created_at=2.0),
+                   frozenset({0}))
+    return recipe.template
+
+
+def test_a_template_fits_another_streams_chunk_with_that_streams_constants():
+    seen = text_observation(" Hi", "", chunk_id="chatcmpl-2", created_at=5.0, headers={"llm_provider-x-request-id": "req_2"})
+    recipe = chunk_recipes.refit(_template(), seen, frozenset({0}))
+    built, appended, _ = recipe.build((" there",), 6.0, None)
+    expected = chunk(" there", chunk_id="chatcmpl-2", created_at=6.0, headers={"llm_provider-x-request-id": "req_2"})
+    assert built is appended
+    assert built.model_dump() == expected.model_dump() and built._hidden_params == expected._hidden_params
+    holder = Holder(response_uptil_now=" Hi")
+    recipe.apply([holder], (" there",), (), None)
+    assert holder.response_uptil_now == " Hi there"
+
+
+def test_one_shape_compiles_once_whatever_the_stream():
+    template = _template()
+    first = chunk_recipes.refit(template, text_observation(" a", "", chunk_id="chatcmpl-3"), frozenset({0}))
+    second = chunk_recipes.refit(template, text_observation(" b", "", chunk_id="chatcmpl-4"), frozenset({0}))
+    assert first.source == second.source and first.build.__code__ is second.build.__code__
+
+
+@pytest.mark.parametrize("case", ["other class", "other fields", "text elsewhere", "constant is the text",
+                                  "no state change", "another state change", "other text slots"])
+def test_a_template_does_not_fit_a_chunk_of_another_shape(case):
+    template, texts = _template(), frozenset({0})
+    if case == "other class":
+        class OtherDelta(Delta):
+            pass
+
+        returned = chunk(" Hi")
+        returned.choices[0].delta = OtherDelta(content=" Hi")
+        seen = observe((" Hi",), returned, before=Holder(response_uptil_now=""), after=Holder(response_uptil_now=" Hi"))
+    elif case == "other fields":
+        seen = observe((" Hi",), chunk(" Hi", usage=Usage(prompt_tokens=1, completion_tokens=1, total_tokens=2)),
+                       before=Holder(response_uptil_now=""), after=Holder(response_uptil_now=" Hi"))
+    elif case == "text elsewhere":
+        seen = observe((" Hi",), chunk(None), before=Holder(response_uptil_now=""), after=Holder(response_uptil_now=" Hi"))
+    elif case == "constant is the text":
+        # The chunk's id is this frame's text: with one chunk to go by, it is not taken for a constant.
+        seen = text_observation(" Hi", "", chunk_id=" Hi")
+    elif case == "no state change":
+        seen = observe((" Hi",), chunk(" Hi"), before=Holder(response_uptil_now=""), after=Holder(response_uptil_now=""))
+    elif case == "another state change":
+        seen = observe((" Hi",), chunk(" Hi"), before=Holder(response_uptil_now="", n=1),
+                       after=Holder(response_uptil_now=" Hi", n=2))
+    else:
+        seen, texts = text_observation(" Hi", ""), frozenset()
+    with pytest.raises(Unlearnable):
+        chunk_recipes.refit(template, seen, texts)
+
+
+def test_templates_are_tried_newest_first_and_bounded():
+    templates = chunk_recipes.Templates(per_key=2, keys=2)
+    for key in ("a", "b", "c"):
+        templates.keep(key, _template())
+    assert templates.recipe_for("a", text_observation(" Hi", ""), frozenset({0})) is None  # the oldest key went
+    assert templates.recipe_for("c", text_observation(" Hi", ""), frozenset({0})) is not None
+    assert templates.recipe_for("c", text_observation(" Hi", ""), frozenset({1})) is None

@@ -307,3 +307,83 @@ def test_fast_path_serves_steady_text_chunks(provider, is_async, standin, patch)
     assert streamed.error is None and _content(streamed) == TEXT
     chunks = len(streamed.chunks)
     assert fast > chunks / 2, f"{provider}: {fast} of {chunks} chunks from the fast path"
+
+
+def _twice(call, is_async: bool, provider: str, fast: list):
+    """A scenario of two streams one after the other; its outcome is the second's. `fast` gets
+    how many chunks of each the fast path built."""
+
+    def count():
+        fast.append(stats.fast_stream_chunks.get(provider, 0))
+
+    if is_async:
+        async def both():
+            count()
+            await call()
+            count()
+            result = await call()
+            count()
+            return result
+    else:
+        def both():
+            count()
+            call()
+            count()
+            result = call()
+            count()
+            return result
+    return both
+
+
+@SYNC_ASYNC
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_a_second_stream_of_a_shape_is_learned_from_one_chunk(provider, is_async, standin, patch):
+    """What the first stream taught about the shape of its steady frames is fitted to the next
+    stream from one chunk stock builds there (its own ids and constants): the second stream's
+    chunks, the wrapper's list, the built response and the callbacks are stock's, and the fast
+    path builds one chunk more of it than of the first."""
+    fast: list = []
+    call = _twice(_call(PROVIDERS[provider], standin, f"-words-{WORDS}", is_async=is_async), is_async, provider, fast)
+    comparison = compare(call, standin, patch, expect_callbacks=2)
+    assert_same(comparison)
+    streamed = comparison.patched.result
+    assert streamed.error is None and _content(streamed) == TEXT
+    start, first, second = fast[-3:]  # the patched run's
+    assert first - start >= WORDS - 3, fast
+    assert second - first == first - start + 1, fast
+
+
+@pytest.mark.parametrize("provider", ["gemini", "ollama_chat", "openrouter"])
+def test_a_shape_learned_in_another_stream_is_not_fitted_to_another_shape(provider, standin, patch):
+    """A reasoning stream after a text stream: its thoughts are frames of another shape, and
+    nothing learned from the text stream is used for them (they are learned from two chunks of
+    their own); the answer after them is the text stream's shape again, so it may be. All equal
+    stock."""
+    text = _call(PROVIDERS[provider], standin, f"-words-{WORDS}", is_async=False)
+    thinking = _call(REASONING[provider], standin, f"-think-words-{THOUGHTS}-words-{ANSWER_WORDS}", is_async=False)
+    counts: list = []
+
+    def count():
+        counts.append(stats.fast_stream_chunks.get(provider, 0))
+
+    def both():
+        count()
+        text()
+        count()
+        result = thinking()
+        count()
+        return result
+
+    patch.on()
+    before = stats.fast_stream_chunks.get(provider, 0)
+    thinking()  # with nothing learned before
+    alone = stats.fast_stream_chunks.get(provider, 0) - before
+    patch.off()
+    comparison = compare(both, standin, patch, expect_callbacks=2)
+    assert_same(comparison)
+    streamed = comparison.patched.result
+    assert streamed.error is None and _content(streamed) == "".join(word_pieces(ANSWER_WORDS))
+    start, after_text, after_thinking = counts[-3:]
+    assert alone > THOUGHTS // 2, alone
+    # At most the answer's second chunk more: the thoughts gain nothing from the text stream.
+    assert alone <= after_thinking - after_text <= alone + 1, (alone, counts)
