@@ -9,6 +9,7 @@ from ._native import (  # noqa: F401  (re-exported)
     TransportError,
     dumps,
     loads,
+    new_model,
     openai_schema,
     openai_sdk_shape,
     open_stream,
@@ -18,6 +19,7 @@ from ._native import (  # noqa: F401  (re-exported)
     send,
     send_async,
     use_openai_schema,
+    uuid4_text,
 )
 
-__all__ = ["FrameSplitter", "NetConfig", "Response", "StreamResponse", "open_stream", "open_stream_async", "parse_answer", "TransportError", "dumps", "loads", "openai_schema", "openai_sdk_shape", "openai_sdk_shape_embedding", "send", "send_async", "use_openai_schema"]
+__all__ = ["FrameSplitter", "NetConfig", "Response", "StreamResponse", "open_stream", "open_stream_async", "parse_answer", "TransportError", "dumps", "loads", "new_model", "openai_schema", "openai_sdk_shape", "openai_sdk_shape_embedding", "send", "send_async", "use_openai_schema", "uuid4_text"]

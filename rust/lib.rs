@@ -11,6 +11,7 @@ mod formats;
 mod frames;
 mod gemini;
 mod http;
+mod models;
 mod net;
 mod ollama;
 mod openai;
@@ -36,6 +37,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stream::open_stream_async, m)?)?;
     m.add_class::<stream::StreamResponse>()?;
     m.add_class::<frames::PyFrameSplitter>()?;
+    m.add_function(wrap_pyfunction!(models::new_model, m)?)?;
+    m.add_function(wrap_pyfunction!(models::uuid4_text, m)?)?;
     m.add("TransportError", py.get_type::<http::TransportError>())?;
 
     // Exposed as loads/dumps; the Rust names avoid clashing with the internal functions.
