@@ -162,6 +162,11 @@ class FrameFeed:
             self._stream.close()
             raise
 
+    def next_may_be_steady(self) -> bool:
+        """Whether the next frame stock's byte stream gives out may be a steady kind (unknown
+        until it is cut from the body): if not, there is nothing to learn from its chunk."""
+        return not self._pending or self.split.steady_kind(self._pending[0])
+
     def unread(self) -> None:
         """Give the last steady frame to stock after all."""
         self._pending.appendleft(self.split.last())
@@ -350,7 +355,7 @@ class FastStreamWrapper(CustomStreamWrapper):
             if feed is None:
                 return None
         feed.handed.clear()
-        if not self._eqp_steady_state():
+        if not self._eqp_steady_state() or not feed.next_may_be_steady():
             self._eqp_seen = None
             return None
         holders = self._eqp_holders()
@@ -499,15 +504,14 @@ class FastStreamWrapper(CustomStreamWrapper):
         # Stock's repetition guard (raise_on_model_repetition), run before the chunk is built:
         # it compares the contents of the last two chunks handed out (remembered for the fast
         # ones: reading them back goes through pydantic's slow attribute lookup).
+        known = self._eqp_known
         if len(chunks) >= 2:
-            last, before = chunks[-1], chunks[-2]
-            if _has_choices(last) and _has_choices(before):
-                known = self._eqp_known
-                last_content = known[1] if last is known[0] else _content(last)
+            last_has, last_content = _entry_view(chunks[-1], known)
+            before_has, before_content = _entry_view(chunks[-2], known)
+            if last_has and before_has:
                 if not isinstance(last_content, str) or len(last_content) <= 2:
                     repeated = 1
                 else:
-                    before_content = known[3] if before is known[2] else _content(before)
                     repeated = repeated + 1 if last_content == before_content else 1
                 if repeated >= litellm.REPEATED_STREAMING_CHUNK_LIMIT:
                     return None
@@ -551,8 +555,7 @@ class FastStreamWrapper(CustomStreamWrapper):
         recipe.apply(self._eqp_targets, values, fresh, self._eqp_feed.split)
         # Stock calls self.rules.post_call_rules(...) here; with no rules set it does nothing.
         chunks.append(appended)
-        known = self._eqp_known
-        self._eqp_known = (appended, content, known[0], known[1])
+        self._eqp_known = (appended, has_choices, content, known[0], known[1], known[2])
         runs = self._eqp_runs
         run = runs[-1] if runs else None
         if run is not None and run[1] == len(chunks) - 1 and run[2] is recipe:
@@ -562,6 +565,17 @@ class FastStreamWrapper(CustomStreamWrapper):
             runs.append([len(chunks) - 1, len(chunks), recipe, [values], None, now, fresh])
         stats.count_fast_chunk(self._eqp_provider)
         return chunk
+
+
+def _entry_view(entry: Any, known: tuple) -> tuple:
+    """(has choices, content) of a chunk list entry, as stock's repetition guard reads them;
+    remembered for the last two fast chunks."""
+    if entry is known[0]:
+        return known[1], known[2]
+    if entry is known[3]:
+        return known[4], known[5]
+    has_choices = _has_choices(entry)
+    return has_choices, _content(entry) if has_choices else None
 
 
 def _content(chunk: Any) -> Any:
@@ -631,7 +645,8 @@ def adopt(wrapper: Any, provider: str, call: Any) -> Any:
     wrapper._eqp_call = call
     wrapper._eqp_feed = call.feed  # None until the body is opened (Gemini opens it on first read)
     wrapper._eqp_recipe = None
-    wrapper._eqp_known = (None, None, None, None)  # the last two fast chunks and their contents
+    # The list entries of the last two fast chunks, newest first: (entry, has choices, content) each.
+    wrapper._eqp_known = (None, False, None, None, False, None)
     wrapper._eqp_seen = None  # the last chunk stock built from a steady frame (chunk_recipes.Observation)
     wrapper._eqp_runs = []  # runs of consecutive fast chunks in wrapper.chunks (see _eqp_compacted)
     wrapper._eqp_log = _per_chunk_logging(wrapper)

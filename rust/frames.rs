@@ -534,6 +534,11 @@ impl PyFrameSplitter {
         self.inner.disarm();
     }
 
+    /// Whether `frame` is a steady kind of this format (one `arm` would take); nothing changes.
+    fn steady_kind(&self, frame: &[u8]) -> bool {
+        armable(self.inner.format, frame).is_some()
+    }
+
     /// `frame`'s whole JSON document, as Python objects (None if it has none): what a stock
     /// parser that keeps every event it parsed keeps.
     fn document<'py>(&self, py: Python<'py>, frame: &[u8]) -> PyResult<Option<Bound<'py, PyAny>>> {
