@@ -386,7 +386,7 @@ class Recipe:
     rule that needs it). `texts` are the text slots (joined when fast chunks are shown
     merged to stock's aggregation)."""
 
-    __slots__ = ("build", "build_returned", "apply", "texts", "slots", "source", "content", "template")
+    __slots__ = ("build", "build_returned", "apply", "texts", "slots", "source", "content", "compiled", "template")
 
     def merged_values(self, runs_values: List[tuple]) -> tuple:
         """One chunk's values standing for a run of chunks: texts joined, anything else as in
@@ -402,7 +402,7 @@ def learn(first: Observation, second: Observation, text_slots: frozenset) -> Rec
     rules = learner.state_rules()
     checks = learner.checks()
     recipe = _compile(returned, appended, rules, checks, len(second.values), text_slots, learner.fresh)
-    recipe.template = Template(returned, appended, rules, checks, text_slots)
+    recipe.template = Template(returned, appended, rules, checks, text_slots, recipe.compiled)
     return recipe
 
 
@@ -417,10 +417,11 @@ class Template:
     it is: `refit` fits it to one chunk stock built in that stream, which must agree with it in
     everything but the constants."""
 
-    __slots__ = ("returned", "appended", "rules", "checks", "texts")
+    __slots__ = ("returned", "appended", "rules", "checks", "texts", "compiled")
 
-    def __init__(self, returned: Any, appended: Any, rules: list, checks: list, texts: frozenset):
+    def __init__(self, returned: Any, appended: Any, rules: list, checks: list, texts: frozenset, compiled: Any):
         self.returned, self.appended, self.rules, self.checks, self.texts = returned, appended, rules, checks, texts
+        self.compiled = compiled
 
 
 def refit(template: Template, seen: Observation, text_slots: frozenset) -> Recipe:
@@ -433,7 +434,10 @@ def refit(template: Template, seen: Observation, text_slots: frozenset) -> Recip
     appended = fitter.walk(template.appended, seen.appended)
     checks = fitter.checks(template.checks)
     fitter.check_rules(template.rules)
-    return _compile(returned, appended, template.rules, checks, len(seen.values), text_slots, fitter.fresh)
+    recipe = template.compiled.again(fitter.value_of, checks, len(seen.values), text_slots)
+    if recipe is None:
+        recipe = _compile(returned, appended, template.rules, checks, len(seen.values), text_slots, fitter.fresh)
+    return recipe
 
 
 _MISSING = object()
@@ -473,6 +477,7 @@ class _Fitter:
                         for path, part in _leaves(value) if (slot, path) in varying}
         self.fresh: Dict[str, int] = {}
         self.memo: Dict[int, Tuple[Any, Any]] = {}  # template node -> (observed node, fitted node)
+        self.constants: Dict[int, Any] = {}  # template Const or Shared node -> this stream's value
         self.claimed: Dict[int, int] = {}  # observed node -> template node
 
     def value(self, source: Source) -> Any:
@@ -483,6 +488,9 @@ class _Fitter:
             except (KeyError, IndexError, TypeError):
                 return _MISSING
         return value
+
+    def value_of(self, node: Any) -> Any:
+        return self.constants[id(node)]
 
     def walk(self, t: Any, o: Any) -> Any:
         if isinstance(t, (Model, Seq, Map, Shared)):
@@ -505,6 +513,7 @@ class _Fitter:
             # so a part that equals a frame value which varies is not taken for a constant.
             if o.__class__ in (str, int, float) and (o.__class__, o) in self.varying:
                 raise Unlearnable("a constant equal to a varying frame value")
+            self.constants[id(t)] = o
             return Const(o)
         if isinstance(t, Source):
             expected = self.value(t)
@@ -525,6 +534,7 @@ class _Fitter:
         if isinstance(t, Shared):
             if type(o.origin) is not type(t.value):
                 raise Unlearnable("another shared object")
+            self.constants[id(t)] = o.origin
             return Shared(o.origin)
         if t.__class__ is not o.__class__:
             raise Unlearnable("another kind of object")
@@ -624,15 +634,23 @@ class _Emitter:
         self.lines: List[str] = []
         self.done: Dict[int, str] = {}
         self.count = 0
+        #: Where each named constant came from: a learned Const or Shared node, ("check", i)
+        #: for an expected frame value, or None for what is the same in every stream of the
+        #: shape (classes, keys); and which of those the source has as a literal (see _Code).
+        self.plan: List[Tuple[str, Any]] = []
+        self.literals: List[Tuple[Any, Any]] = []
 
-    def const(self, value: Any) -> str:
+    def const(self, value: Any, origin: Any = None) -> str:
         """A name for a constant: every value but None and the booleans is passed in rather
         than written into the source, so streams of one shape compile to the same source (and
         share its compiled code) whatever their ids and texts."""
         if value is None or value is True or value is False:
+            if origin is not None:
+                self.literals.append((origin, value))
             return repr(value)
         name = f"k{len(self.names)}"
         self.names[name] = value
+        self.plan.append((name, origin))
         return name
 
     def var(self, expression: str) -> str:
@@ -643,13 +661,13 @@ class _Emitter:
 
     def expr(self, node: Any) -> str:
         if isinstance(node, Const):
-            return self.const(node.value)
+            return self.const(node.value, node)
         if isinstance(node, Source):
             return _source_expr(node)
         if isinstance(node, Now):
             return "now"
         if isinstance(node, Shared):
-            return self.const(node.value)
+            return self.const(node.value, node)
         if isinstance(node, Fresh):
             return f"f{node.group}"
         known = self.done.get(id(node))
@@ -693,7 +711,7 @@ def _compile(returned, appended, rules, checks, slots: int, text_slots: frozense
             head.append(f"        if len({value}) != {expected}: return None")
         elif kind == "eq":
             head.append(f"        x = {value}")
-            head.append(f"        if x.__class__ is not {e.const(expected.__class__)} or x != {e.const(expected)}: return None")
+            head.append(f"        if x.__class__ is not {e.const(expected.__class__)} or x != {e.const(expected, ('check', slot, path))}: return None")
         else:
             head.append(f"        if {value}.__class__ is not {e.const(expected)}: return None")
     head.append("    except (KeyError, IndexError, TypeError):")
@@ -735,17 +753,60 @@ def _compile(returned, appended, rules, checks, slots: int, text_slots: frozense
         if len(_COMPILED) >= 256:  # shapes seen by a long-running process: keep the newest
             _COMPILED.pop(next(iter(_COMPILED)))
         code = _COMPILED[source] = compile(source, "<edgequake_patch chunk recipe>", "exec")
-    exec(code, namespace)  # noqa: S102 - code generated above from a learned structure; every value is passed in namespace
-    recipe = Recipe()
-    recipe.build = namespace["build"]
-    recipe.build_returned = namespace["build_returned"] if separate else None
-    recipe.apply = namespace["apply"]
-    recipe.texts = frozenset(text_slots)
-    recipe.slots = slots
-    recipe.source = source
-    recipe.content = _content_of(appended)
-    recipe.template = None
-    return recipe
+    compiled = _Code(code, source, e.plan, e.literals, {name: e.names[name] for name, origin in e.plan if origin is None},
+                     {(slot, path): expected for kind, slot, path, expected in checks if kind == "len"}, separate,
+                     _content_of(appended))
+    return compiled.recipe(namespace, slots, text_slots)
+
+
+class _Code:
+    """A compiled shape, and how the constants it is run with were found: so that the same
+    shape fitted to another stream (`refit`) runs the same code with that stream's constants,
+    without emitting its source again."""
+
+    __slots__ = ("code", "source", "plan", "literals", "fixed", "lengths", "separate", "content")
+
+    def __init__(self, code, source, plan, literals, fixed, lengths, separate, content):
+        self.code, self.source, self.plan, self.literals, self.fixed = code, source, plan, literals, fixed
+        #: The lengths the source checks frame values' containers for (written into it).
+        self.lengths = lengths
+        self.separate, self.content = separate, content
+
+    def recipe(self, namespace: dict, slots: int, text_slots: frozenset) -> Recipe:
+        exec(self.code, namespace)  # noqa: S102 - code generated from a learned structure; every value is passed in namespace
+        recipe = Recipe()
+        recipe.build = namespace["build"]
+        recipe.build_returned = namespace["build_returned"] if self.separate else None
+        recipe.apply = namespace["apply"]
+        recipe.texts = frozenset(text_slots)
+        recipe.slots = slots
+        recipe.source = self.source
+        recipe.content = self.content
+        recipe.compiled = self
+        recipe.template = None
+        return recipe
+
+    def again(self, value_of, checks: list, slots: int, text_slots: frozenset) -> Optional[Recipe]:
+        """This code with the constants `value_of(origin)` gives; None if the source for them
+        would differ (a constant that is None or a boolean here and not there, or the other
+        way round: the source writes those as literals)."""
+        expected = {(slot, path): value for kind, slot, path, value in checks}
+        if any(expected.get(key) != length for key, length in self.lengths.items()):
+            return None
+        namespace: Dict[str, Any] = {"_model": native.new_model, "_uuid4": uuid4_text}
+        for name, origin in self.plan:
+            if origin is None:
+                namespace[name] = self.fixed[name]
+                continue
+            value = expected[origin[1:]] if origin.__class__ is tuple else value_of(origin)
+            if value is None or value is True or value is False:
+                return None
+            namespace[name] = value
+        for origin, literal in self.literals:
+            value = expected[origin[1:]] if origin.__class__ is tuple else value_of(origin)
+            if value is not literal:
+                return None
+        return self.recipe(namespace, slots, text_slots)
 
 
 def _content_of(chunk: Any) -> Optional[int]:

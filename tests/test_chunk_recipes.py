@@ -294,3 +294,26 @@ def test_templates_are_tried_newest_first_and_bounded():
     assert templates.recipe_for("a", text_observation(" Hi", ""), frozenset({0})) is None  # the oldest key went
     assert templates.recipe_for("c", text_observation(" Hi", ""), frozenset({0})) is not None
     assert templates.recipe_for("c", text_observation(" Hi", ""), frozenset({1})) is None
+
+
+def test_a_constant_that_is_none_in_one_stream_and_a_value_in_the_next_is_that_streams():
+    """The compiled source writes None and the booleans as literals: a stream where such a
+    constant has another value gets its own source, not the earlier stream's code."""
+
+    def provider_chunk(text, provider, created_at):
+        out = chunk(text, created_at=created_at)
+        out._hidden_params["custom_llm_provider"] = provider
+        return out
+
+    def seen(text, before, provider, created_at):
+        return observe((text,), provider_chunk(text, provider, created_at), before=Holder(response_uptil_now=before),
+                       after=Holder(response_uptil_now=before + text))
+
+    template = learn(seen(" a", "", None, 1.0), seen(" b", " a", None, 2.0), frozenset({0})).template
+    recipe = chunk_recipes.refit(template, seen(" c", "", "openai", 3.0), frozenset({0}))
+    built, _, _ = recipe.build((" d",), 4.0, None)
+    assert built._hidden_params["custom_llm_provider"] == "openai"
+    assert recipe.source != template.compiled.source
+    back = chunk_recipes.refit(template, seen(" e", "", None, 5.0), frozenset({0}))
+    assert back.build((" f",), 6.0, None)[0]._hidden_params["custom_llm_provider"] is None
+    assert back.source == template.compiled.source
