@@ -62,8 +62,19 @@ def patch():
 
         def off(self):
             edgequake_patch.uninstall()
+            _forget_stream_shapes()
             return self
 
     switch = Switch()
     yield switch
-    edgequake_patch.uninstall()
+    switch.off()
+
+
+def _forget_stream_shapes():
+    """Each test's patched streams learn their shapes afresh (tests count the chunks the fast
+    path builds; a shape learned in an earlier test would make the count depend on order)."""
+    import sys
+
+    streams = sys.modules.get("edgequake_patch.fast_stream")
+    if streams is not None:
+        streams.forget_shapes()

@@ -9,7 +9,6 @@ package does not import LiteLLM; `install()` does.
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Dict
 
 __version__ = "0.1.0"
@@ -37,9 +36,6 @@ def uninstall() -> None:
     from . import hooks
 
     hooks.uninstall()
-    streams = sys.modules.get(__name__ + ".fast_stream")
-    if streams is not None:  # what was learned from stock goes with the hooks
-        streams.forget_shapes()
 
 
 def is_installed() -> bool:

@@ -655,7 +655,9 @@ def adopt(wrapper: Any, provider: str, call: Any) -> Any:
 
 
 def forget_shapes() -> None:
-    """Forget the shapes learned in earlier streams (on uninstall)."""
+    """Forget the shapes learned in earlier streams. They are kept across uninstall() and
+    install() (like compiled recipes: a shape is only ever used after it fits a chunk stock
+    built in the stream at hand); tests start from none."""
     global _TEMPLATES
     _TEMPLATES = chunk_recipes.Templates()
 
