@@ -86,7 +86,12 @@ class StreamCall:
 def stream_call(provider: str) -> Any:
     """What marks a streamed call: a StreamCall if the fast path may serve it, else True."""
     wire = STREAM_FORMATS.get(provider)
-    if wire is None or routing.path_refusal("fast_stream") is not None or _max_duration_set() or _debugging():
+    if wire is None:
+        return True
+    reason = ("path_off" if routing.path_refusal("fast_stream") is not None else
+              "max_streaming_duration" if _max_duration_set() else "debug_logging" if _debugging() else None)
+    if reason is not None:
+        stats.count_not_fast(reason)
         return True
     return StreamCall(wire)
 
@@ -342,6 +347,7 @@ class FastStreamWrapper(CustomStreamWrapper):
 
     def _eqp_learning_failed(self) -> None:
         """An unexpected object or state in this stream: the rest of it is stock's."""
+        stats.count_not_fast("learning_error")
         self._eqp_recipe = None
         self._eqp_seen = None
         self._eqp_call = _NO_CALL
@@ -404,6 +410,7 @@ class FastStreamWrapper(CustomStreamWrapper):
             try:
                 recipe = chunk_recipes.learn(previous, seen_now, texts)
             except chunk_recipes.Unlearnable:
+                stats.count_not_fast("unlearnable")
                 feed.split.arm(frame)  # start again from this frame
                 self._eqp_seen = seen_now
                 return
@@ -506,8 +513,12 @@ class FastStreamWrapper(CustomStreamWrapper):
         # ones: reading them back goes through pydantic's slow attribute lookup).
         known = self._eqp_known
         if len(chunks) >= 2:
-            last_has, last_content = _entry_view(chunks[-1], known)
-            before_has, before_content = _entry_view(chunks[-2], known)
+            last, before = chunks[-1], chunks[-2]
+            if last is known[0] and before is known[3]:  # the usual case: the last two were fast
+                last_has, last_content, before_has, before_content = known[1], known[2], known[4], known[5]
+            else:
+                last_has, last_content = _entry_view(last, known)
+                before_has, before_content = _entry_view(before, known)
             if last_has and before_has:
                 if not isinstance(last_content, str) or len(last_content) <= 2:
                     repeated = 1
@@ -541,12 +552,12 @@ class FastStreamWrapper(CustomStreamWrapper):
                 # Stock's list holds the very chunk the caller was handed, and stock changes
                 # the last ones in place (the cost calculation of a failed stream stamps the
                 # last chunk's hidden params): the last two entries stay those objects.
-                recent = self._eqp_recent
-                recent.append((len(chunks), chunk, pending))
-                if len(recent) > 2:
-                    index, handed, older = recent.pop(0)
+                older, newer = self._eqp_recent
+                self._eqp_recent = (newer, (len(chunks), chunk, pending))
+                if older is not None:
+                    index, handed, entry = older
                     if chunks[index] is handed:
-                        chunks[index] = older
+                        chunks[index] = entry
                         if self._eqp_pending is None or index < self._eqp_pending:
                             self._eqp_pending = index
         self._repeated_messages_count = repeated
@@ -563,7 +574,7 @@ class FastStreamWrapper(CustomStreamWrapper):
             run[3].append(values)
         else:  # [start, end, recipe, values, merged (end, chunk) or None, first created_at, first ids]
             runs.append([len(chunks) - 1, len(chunks), recipe, [values], None, now, fresh])
-        stats.count_fast_chunk(self._eqp_provider)
+        stats.fast_stream_chunks[self._eqp_provider] += 1
         return chunk
 
 
@@ -641,7 +652,8 @@ def adopt(wrapper: Any, provider: str, call: Any) -> Any:
     wrapper.__class__ = FastStreamWrapper
     wrapper._eqp_chunks = chunks  # read through the `chunks` property from now on
     wrapper._eqp_pending = None  # the first _Pending entry's index, if any
-    wrapper._eqp_recent = []  # (index, chunk, _Pending) of the last fast chunks the list holds as handed
+    # (index, chunk, _Pending) of the last two fast chunks the list holds as handed, oldest first.
+    wrapper._eqp_recent = (None, None)
     wrapper._eqp_call = call
     wrapper._eqp_feed = call.feed  # None until the body is opened (Gemini opens it on first read)
     wrapper._eqp_recipe = None

@@ -16,6 +16,12 @@ fallbacks: Counter = Counter()
 parsed_answers: Counter = Counter()
 #: Streamed chunks built by the fast stream path (fast_stream.py) rather than stock's chunk logic.
 fast_stream_chunks: Counter = Counter()
+#: Why stock's chunk logic built chunks the fast stream path might have built: per streamed call
+#: the path does not read ("debug_logging", "max_streaming_duration", "path_off"), per stream
+#: whose learning hit something unexpected ("learning_error"), per pair of chunks that did not
+#: teach a shape ("unlearnable": stock keeps building that kind of chunk, and learns again from
+#: the next two).
+not_fast: Counter = Counter()
 #: Native calls the lean handler finished (lean_chat.py), per provider: a subset of native_calls.
 lean_calls: Counter = Counter()
 #: Why a call the lean handler could have served took the regular native path instead (not a
@@ -35,8 +41,8 @@ def count_parsed(wire_format: str) -> None:
     parsed_answers[wire_format] += 1
 
 
-def count_fast_chunk(provider: str) -> None:
-    fast_stream_chunks[provider] += 1
+def count_not_fast(reason: str) -> None:
+    not_fast[reason] += 1
 
 
 def count_lean(provider: str) -> None:
@@ -49,4 +55,5 @@ def count_not_lean(reason: str) -> None:
 
 def snapshot() -> Dict[str, Dict[str, int]]:
     return {"native_calls": dict(native_calls), "fallbacks": dict(fallbacks), "parsed_answers": dict(parsed_answers),
-            "fast_stream_chunks": dict(fast_stream_chunks), "lean_calls": dict(lean_calls), "not_lean": dict(not_lean)}
+            "fast_stream_chunks": dict(fast_stream_chunks), "not_fast": dict(not_fast), "lean_calls": dict(lean_calls),
+            "not_lean": dict(not_lean)}

@@ -217,9 +217,11 @@ def test_streams_it_does_not_serve_stay_stock_wrappers(standin, patch, monkeypat
 
     monkeypatch.setattr(constants, "LITELLM_MAX_STREAMING_DURATION_SECONDS", 600.0, raising=False)
     patch.on()
+    counted = stats.not_fast["max_streaming_duration"]
     wrapper, chunks = _consume(_kwargs("xai", standin), False)
     assert type(wrapper) is litellm.CustomStreamWrapper
     assert _content_chunks(chunks) >= 4
+    assert stats.not_fast["max_streaming_duration"] == counted + 1
 
 
 BROKEN = "-words-40-cut-at-30"  # 30 events (the role chunk and 29 words), then the fault
@@ -299,10 +301,34 @@ def test_with_debug_logging_streams_stay_stocks(standin, patch, monkeypatch):
     goes through stock so all of them are written."""
     monkeypatch.setattr(litellm, "set_verbose", True)
     patch.on()
-    before = _fast_chunks("openai")
+    before, counted = _fast_chunks("openai"), stats.not_fast["debug_logging"]
     wrapper, chunks = _consume(_kwargs("openai", standin, "-words-20"), False)
     assert type(wrapper) is litellm.CustomStreamWrapper
     assert _content_chunks(chunks) == 20 and _fast_chunks("openai") == before
+    assert stats.not_fast["debug_logging"] == counted + 1
+
+
+@pytest.mark.parametrize("what", ["unlearnable", "learning_error"])
+def test_chunks_stock_keeps_building_are_counted_with_the_reason(standin, patch, monkeypatch, what):
+    """A pair of chunks that teaches no shape, and an unexpected error while learning: stock
+    builds the chunks (equal to stock's, as every test here shows), and the reason is counted."""
+    from edgequake_patch import chunk_recipes
+
+    def refuse(*args, **kwargs):
+        raise chunk_recipes.Unlearnable("refused by the test")
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr(chunk_recipes, "learn", refuse if what == "unlearnable" else fail)
+    patch.on()
+    before, counted = _fast_chunks("openai"), stats.not_fast[what]
+    wrapper, chunks = _consume(_kwargs("openai", standin, "-words-20"), False)
+    assert _content_chunks(chunks) == 20 and _fast_chunks("openai") == before
+    if what == "unlearnable":  # every later pair is tried again, and refused again
+        assert stats.not_fast[what] - counted >= 10
+    else:  # the first error ends learning for the stream
+        assert stats.not_fast[what] - counted == 1
 
 
 def _first_chunk_delay(kwargs: dict, is_async: bool) -> tuple:
