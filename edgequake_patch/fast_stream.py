@@ -278,6 +278,16 @@ class FastStreamWrapper(CustomStreamWrapper):
             return CustomStreamWrapper.__repr__(self)
         return f"<{CustomStreamWrapper.__module__}.{CustomStreamWrapper.__qualname__} object at {id(self):#x}>"
 
+    def run_success_logging_and_cache_storage(self, processed_chunk, cache_hit):
+        """Stock's per-chunk logging job, which stock submits for every chunk it builds (the
+        fast path submits it for its own chunks only when something could observe it). With
+        nothing registered that could (see _chunk_observers), it has no effect, and it costs a
+        worker thread a new event loop per chunk on LiteLLM 1.110 while it takes the GIL from
+        the stream."""
+        if not _per_chunk_logging(self):
+            return None
+        return CustomStreamWrapper.run_success_logging_and_cache_storage(self, processed_chunk, cache_hit)
+
     def __next__(self):
         recipe = self._eqp_recipe
         if recipe is not None:

@@ -24,7 +24,8 @@ import litellm
 import pytest
 
 from edgequake_patch import stats
-from tests.differential import CHAT_PROVIDERS, WEATHER_TOOL, Provider, assert_same, compare, litellm_stream, wait_for_disconnect
+from tests.differential import (_CLOCK_FIELDS, CHAT_PROVIDERS, WEATHER_TOOL, Provider, _stamped_by_litellm, assert_same, compare,
+                                diff_paths, litellm_stream, wait_for_disconnect)
 from tests.native_formats import ANTHROPIC, GEMINI, OLLAMA, OLLAMA_CHAT, kwargs
 from tests.standin import providers
 from tests.standin.fixtures import count_prompt_tokens, long_arguments, tokenize, word_pieces
@@ -387,3 +388,35 @@ def test_a_shape_learned_in_another_stream_is_not_fitted_to_another_shape(provid
     assert alone > THOUGHTS // 2, alone
     # At most the answer's second chunk more: the thoughts gain nothing from the text stream.
     assert alone <= after_thinking - after_text <= alone + 1, (alone, counts)
+
+
+@pytest.fixture
+def no_callbacks(monkeypatch):
+    for name in ("callbacks", "success_callback", "_async_success_callback", "failure_callback",
+                 "_async_failure_callback", "input_callback"):
+        monkeypatch.setattr(litellm, name, [])
+
+
+def _strict_view(call, is_async: bool) -> dict:
+    streamed = asyncio.run(call()) if is_async else call()
+    assert streamed.error is None, streamed.error
+    return streamed.model_dump()
+
+
+@SYNC_ASYNC
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_without_callbacks_chunks_and_the_list_are_stocks(provider, is_async, standin, patch, no_callbacks):
+    """With nothing registered to observe stock's per-chunk logging job, neither the fast path
+    nor stock's own chunks run it: every chunk (hidden params included), the wrapper's own
+    list and `stream_chunk_builder` still equal stock's."""
+    call = _call(PROVIDERS[provider], standin, f"-words-{WORDS}", is_async=is_async)
+    patch.off()
+    stock, stock_again = _strict_view(call, is_async), _strict_view(call, is_async)
+    patch.on()
+    patched = _strict_view(call, is_async)
+    patch.off()
+    volatile = set(diff_paths(stock, stock_again))
+    mismatches = {p: v for p, v in diff_paths(stock, patched).items() if p not in volatile
+                  and not p.endswith(_CLOCK_FIELDS + (".created_at",)) and not _stamped_by_litellm(p, v[0])}
+    assert not mismatches, mismatches
+    assert len(patched["chunks"]) >= WORDS and len(patched["wrapper_chunks"]) >= WORDS
