@@ -15,7 +15,9 @@ and /api/chat), so the server is never the bottleneck:
            gone through the core, `edgequake_patch.stats.native_calls`).
 
 Three figures per mode, sync and async, medians over rounds that interleave the modes (and the
-providers) so machine drift hits all alike:
+providers) so machine drift hits all alike; each stream starts once LiteLLM's logging pool has
+run the jobs earlier streams queued (`settle()`: a stock sync stream leaves hundreds, which
+would otherwise run during whichever stream comes next):
 * steady: from the first chunk to the last, over the chunks after the first: what each further
   chunk costs while the answer streams;
 * streaming: from the first chunk to the end of iteration, over the chunks after the first:
@@ -135,8 +137,22 @@ def per_chunk_us(fn, provider, base_url: str, is_async: bool, least: int) -> tup
             (clock.last - clock.first) / (clock.n - 1) * 1e6)
 
 
+def settle() -> None:
+    """Wait until LiteLLM's logging pool has run every job already queued: a stock sync stream
+    queues one job per chunk (on LiteLLM 1.110 each runs an event loop), and those still
+    running would take the GIL from whichever stream is measured next, whatever its mode."""
+    from litellm.litellm_core_utils.thread_pool_executor import executor
+
+    queue = getattr(executor, "_work_queue", None)
+    deadline = time.monotonic() + 10
+    while queue is not None and queue.qsize() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.02)  # the jobs already taken from the queue (each well under a millisecond)
+
+
 def measure(provider, base_url: str, mode: str, least: int) -> dict:
-    """One sync and one async stream of this provider in this mode."""
+    """One sync and one async stream of this provider in this mode, each after LiteLLM's
+    background logging jobs from earlier streams have run."""
     if mode == "patched":
         edgequake_patch.install()
         native_before = stats.native_calls[provider.name]
@@ -144,8 +160,10 @@ def measure(provider, base_url: str, mode: str, least: int) -> dict:
     else:
         edgequake_patch.uninstall()
     sync_fn, async_fn = FUNCTIONS[mode]
-    out = {"sync": per_chunk_us(sync_fn, provider, base_url, False, least),
-           "async": per_chunk_us(async_fn, provider, base_url, True, least)}
+    settle()
+    synchronous = per_chunk_us(sync_fn, provider, base_url, False, least)
+    settle()
+    out = {"sync": synchronous, "async": per_chunk_us(async_fn, provider, base_url, True, least)}
     if mode == "patched":
         went_native = stats.native_calls[provider.name] - native_before
         assert went_native == 2, f"{provider.name}: {went_native} of 2 patched streams went through the core"
