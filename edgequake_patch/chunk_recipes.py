@@ -474,7 +474,8 @@ class _Fitter:
         self.seen = seen
         varying = {(slot, path) for kind, slot, path, _ in template_checks if kind == "type"}
         self.varying = {(part.__class__, part) for slot, value in enumerate(seen.values)
-                        for path, part in _leaves(value) if (slot, path) in varying}
+                        for path, part in _leaves(value)
+                        if (slot, path) in varying and part.__class__ in (str, int, float)}
         self.fresh: Dict[str, int] = {}
         self.memo: Dict[int, Tuple[Any, Any]] = {}  # template node -> (observed node, fitted node)
         self.constants: Dict[int, Any] = {}  # template Const or Shared node -> this stream's value

@@ -317,3 +317,13 @@ def test_a_constant_that_is_none_in_one_stream_and_a_value_in_the_next_is_that_s
     back = chunk_recipes.refit(template, seen(" e", "", None, 5.0), frozenset({0}))
     assert back.build((" f",), 6.0, None)[0]._hidden_params["custom_llm_provider"] is None
     assert back.source == template.compiled.source
+
+
+def test_a_frame_value_of_another_kind_is_a_misfit_not_an_error():
+    """Where the template's frames had a text, this frame has an object: refused as another
+    shape (Unlearnable), like any misfit, not an error that would end learning for the stream."""
+    template = _template()
+    seen = observe(({"text": " Hi"},), chunk(" Hi"), before=Holder(response_uptil_now=""),
+                   after=Holder(response_uptil_now=" Hi"))
+    with pytest.raises(Unlearnable):
+        chunk_recipes.refit(template, seen, frozenset({0}))
