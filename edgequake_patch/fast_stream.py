@@ -55,7 +55,7 @@ STREAM_FORMATS = {
 #: the repetition guard's count, and this module's own.
 _OWN_STATE = frozenset({"chunks", "_repeated_messages_count", "_eqp_call", "_eqp_feed", "_eqp_recipe", "_eqp_seen",
                         "_eqp_runs", "_eqp_log", "_eqp_provider", "_eqp_targets", "_eqp_known", "_eqp_chunks",
-                        "_eqp_pending", "_eqp_recent"})
+                        "_eqp_pending", "_eqp_recent", "_eqp_lazy", "_eqp_stock_reading"})
 # Runs shorter than this are left as they are: merging them saves little.
 _MIN_MERGED = 8
 #: Shapes learned in earlier streams (see chunk_recipes.Template).
@@ -247,7 +247,12 @@ class FastStreamWrapper(CustomStreamWrapper):
 
     @property
     def chunks(self) -> list:
-        """Stock's chunk list, every entry built (see _Pending)."""
+        """Stock's chunk list, every entry built (see _Pending). Read by anyone but stock's own
+        code (which reads a copy while it handles a frame, see _eqp_compacted_for_stock), the
+        list may be kept and read later without this property (LiteLLM 1.110's Router shares
+        it with the stream wrapper it returns): from then on, no entry is left to build."""
+        if not self._eqp_stock_reading:
+            self._eqp_lazy = False
         if self._eqp_pending is not None:
             self._eqp_settle(0, None)
         return self._eqp_chunks
@@ -256,6 +261,7 @@ class FastStreamWrapper(CustomStreamWrapper):
     def chunks(self, value: list) -> None:
         self.__dict__["_eqp_chunks"] = value
         self.__dict__["_eqp_pending"] = None
+        self.__dict__["_eqp_lazy"] = False
 
     def _eqp_settle(self, start: int, end: Optional[int]) -> None:
         """Build the pending entries of `chunks[start:end]`."""
@@ -457,16 +463,16 @@ class FastStreamWrapper(CustomStreamWrapper):
         full list again, with what stock appended meanwhile."""
         full, view = self._eqp_chunks, self._eqp_compacted()
         if view is None:
+            # A copy all the same: stock never gets hold of the list that holds pending entries.
             self._eqp_settle(0, None)
-            yield
-            return
+            view = list(full)
         shown, pending = len(view), self._eqp_pending
-        self._eqp_chunks, self._eqp_pending = view, None
+        self._eqp_chunks, self._eqp_pending, self._eqp_stock_reading = view, None, True
         try:
             yield
         finally:
             full.extend(view[shown:])
-            self._eqp_chunks, self._eqp_pending = full, pending
+            self._eqp_chunks, self._eqp_pending, self._eqp_stock_reading = full, pending, False
 
     def _eqp_compacted(self) -> Optional[list]:
         """The chunk list stock's code reads while it handles a frame, with each long run of
@@ -541,7 +547,7 @@ class FastStreamWrapper(CustomStreamWrapper):
         # The list entry is built when the list is read (see _Pending), unless a logging job
         # needs it now, or the repetition guard would need it built (no frame value is its text).
         separate = recipe.build_returned is not None
-        lazy = not log and (recipe.content is not None or not separate)
+        lazy = self._eqp_lazy and (recipe.content is not None or not separate)
         built = (recipe.build_returned if lazy and separate else recipe.build)(values, now, None)
         if built is None:
             return None
@@ -662,6 +668,7 @@ def adopt(wrapper: Any, provider: str, call: Any) -> Any:
     wrapper.__class__ = FastStreamWrapper
     wrapper._eqp_chunks = chunks  # read through the `chunks` property from now on
     wrapper._eqp_pending = None  # the first _Pending entry's index, if any
+    wrapper._eqp_stock_reading = False  # stock's own code is reading `chunks` (a copy)
     # (index, chunk, _Pending) of the last two fast chunks the list holds as handed, oldest first.
     wrapper._eqp_recent = (None, None)
     wrapper._eqp_call = call
@@ -672,6 +679,9 @@ def adopt(wrapper: Any, provider: str, call: Any) -> Any:
     wrapper._eqp_seen = None  # the last chunk stock built from a steady frame (chunk_recipes.Observation)
     wrapper._eqp_runs = []  # runs of consecutive fast chunks in wrapper.chunks (see _eqp_compacted)
     wrapper._eqp_log = _per_chunk_logging(wrapper)
+    # List entries may be built on read (_Pending) unless a per-chunk logging job needs each
+    # chunk now, or someone other than stock has read the list (see the `chunks` property).
+    wrapper._eqp_lazy = not wrapper._eqp_log
     wrapper._eqp_provider = provider  # the call's (stock's wrapper says "openai" for lm_studio)
     return wrapper
 

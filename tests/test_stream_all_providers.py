@@ -420,3 +420,44 @@ def test_without_callbacks_chunks_and_the_list_are_stocks(provider, is_async, st
                   and not p.endswith(_CLOCK_FIELDS + (".created_at",)) and not _stamped_by_litellm(p, v[0])}
     assert not mismatches, mismatches
     assert len(patched["chunks"]) >= WORDS and len(patched["wrapper_chunks"]) >= WORDS
+
+
+@SYNC_ASYNC
+@pytest.mark.parametrize("provider", ["gemini", "ollama_chat", "openai"])
+def test_a_chunk_list_kept_mid_stream_holds_stocks_chunks(provider, is_async, standin, patch, no_callbacks):
+    """Whoever reads the wrapper's chunk list may keep it and read it later directly (LiteLLM
+    1.110's Router shares it with the stream wrapper it returns): every entry, then and
+    after the stream, is a chunk equal to stock's, never one still to be built."""
+    call_kwargs = {"messages": MESSAGES, "max_retries": 0, **kwargs(PROVIDERS[provider], standin, f"-words-{WORDS}"),
+                   "stream": True}
+
+    async def run_async():
+        wrapper = await litellm.acompletion(**call_kwargs)
+        seen, held = 0, None
+        async for _ in wrapper:
+            seen += 1
+            if seen == WORDS // 2:
+                held = wrapper.chunks
+        return held
+
+    def run():
+        if is_async:
+            return asyncio.run(run_async())
+        wrapper = litellm.completion(**call_kwargs)
+        held = None
+        for seen, _ in enumerate(wrapper, 1):
+            if seen == WORDS // 2:
+                held = wrapper.chunks
+        return held
+
+    def view(chunks):
+        return [(type(c).__name__, c.model_dump(exclude={"id", "created"})) for c in chunks]
+
+    patch.off()
+    stock = run()
+    patch.on()
+    patched = run()
+    patch.off()
+    assert all(type(c) is type(stock[0]) for c in patched)
+    assert len(patched) == len(stock) > WORDS
+    assert view(patched) == view(stock)
