@@ -303,10 +303,7 @@ class _Learner:
                                                            zip(self.second.before, self.second.after))):
             for name in set(b1) | set(a1) | set(b2) | set(a2):
                 x1, y1, x2, y2 = b1.get(name), a1.get(name), b2.get(name), a2.get(name)
-                # Most attributes are untouched: tuple equality settles those at C speed (an
-                # object compares by identity first).
-                if (x1 == y1 and x2 == y2 and (x1 is None or x1[0] != "v" or x1[1].__class__ is y1[1].__class__)) \
-                        or (_same(x1, y1) and _same(x2, y2)):
+                if _unchanged(x1, y1) and _unchanged(x2, y2):
                     continue
                 if "." in name or None in (x1, y1, x2, y2):
                     raise Unlearnable(f"stock changed {name} inside an object it holds")
@@ -355,6 +352,13 @@ class _Learner:
                 else:
                     out.append(("type", slot, path, value.__class__))
         return out
+
+
+def _unchanged(x: Optional[tuple], y: Optional[tuple]) -> bool:
+    """Whether an attribute's snapshot before and after stock handled a frame says it was left
+    as it was. Most are untouched: tuple equality settles those at C speed (an object
+    compares by identity first)."""
+    return (x == y and (x is None or x[0] != "v" or x[1].__class__ is y[1].__class__)) or _same(x, y)
 
 
 def _same(x: Optional[tuple], y: Optional[tuple]) -> bool:
@@ -464,7 +468,6 @@ class Templates:
                 recipe = refit(template, seen, text_slots)
             except Unlearnable:
                 continue
-            recipe.template = template
             return recipe
         return None
 
@@ -591,7 +594,7 @@ class _Fitter:
             for name in set(before) | set(after):
                 x, y = before.get(name), after.get(name)
                 rule = expected.pop((index, name), None)
-                if (x == y and (x is None or x[0] != "v" or x[1].__class__ is y[1].__class__)) or _same(x, y):
+                if _unchanged(x, y):
                     if rule is not None:
                         raise Unlearnable(f"stock left {name} as it was")
                     continue
