@@ -22,9 +22,10 @@ def install() -> bool:
     """Hook LiteLLM's provider dispatch. Idempotent and thread-safe.
 
     Returns False, after one RuntimeWarning, when the installed LiteLLM is older than the
-    oldest supported release (or a compromised one), when it changed what the provider dispatch
-    hooks rely on, or when the native core cannot load; LiteLLM is then left untouched. On a
-    release that was never tested, each path whose stock code changed stays stock (`status()`).
+    oldest supported release (or a compromised one), when no evidence shows the provider
+    dispatch hooks are faithful on it, or when the native core cannot load; LiteLLM is then left
+    untouched. Otherwise each path runs where evidence shows it faithful on the installed code
+    (the shipped record, or probes on this machine), and stays stock elsewhere (`status()`).
     """
     from . import hooks
 
@@ -58,7 +59,8 @@ def status() -> Dict[str, Any]:
         # No upper bound: a release after the newest tested one is decided path by path.
         "supported_range": f">={versions.OLDEST_SUPPORTED}",
         "unsupported_reason": unsupported,
-        "tested_releases": versions.tested_releases(),
+        # The releases whose code the shipped evidence vetted on every path, per component.
+        "vetted_releases": {c: versions.vetted_releases(c) for c in ("litellm", "openai")},
         **_release_decision(unsupported is None),
         "native_core": native_error is None,
         "native_core_error": native_error,
@@ -84,8 +86,9 @@ def report(colour: bool = False) -> str:
 
 
 def _release_decision(supported: bool) -> Dict[str, Any]:
-    """`release` ("tested" or "decided by fingerprints") and, per path, whether it is on, why
-    not, and which tested releases it matches. Made once (at install, or here)."""
+    """`release` (one line: what decided the paths) and, per path, whether it is on, what decided
+    it (`source`: the shipped record, probes on this machine, a local vet) and on what evidence,
+    or why it is off. Made once per installed pair (at install, or here)."""
     if not supported:
         return {"release": None, "paths": {}}
     from . import reliance
@@ -95,9 +98,9 @@ def _release_decision(supported: bool) -> Dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - a status report must not fail on LiteLLM internals
         return {"release": None, "paths": {}, "release_error": f"{exc.__class__.__name__}: {exc}"}
     return {
-        "release": decision.release,
+        "release": decision.summary,
         "paths": {
-            name: {"on": state.on, "reason": state.reason, "matches": list(state.matches)}
+            name: {"on": state.on, "reason": state.reason, "source": state.source, "evidence": state.evidence}
             for name, state in decision.paths.items()
         },
     }

@@ -227,16 +227,15 @@ def install() -> bool:
         if reason is not None:
             _warn_once(reason, reason)
             return False
-        import wrapt
+        from . import reliance
 
-        from . import reliance, routing
-
-        # Decided before anything is patched (so the fingerprints are of stock's own code); on a
-        # tested release this hashes nothing.
+        # Decided before anything is patched (so the fingerprints are of stock's own code; probes
+        # of code the shipped evidence lacks patch and unpatch on their own). Made once per
+        # installed pair, then read from this machine's cache.
         try:
             decision = reliance.decision()
         except Exception as exc:  # noqa: BLE001 - a failure to decide must leave LiteLLM as it is
-            reason = f"could not check litellm {version} against the tested releases ({exc.__class__.__name__}: {exc})"
+            reason = f"could not decide which paths litellm {version} may run ({exc.__class__.__name__}: {exc})"
             _warn_once(reason, reason)
             return False
         dispatch = decision.paths.get("dispatch")
@@ -244,6 +243,18 @@ def install() -> bool:
             reason = dispatch.reason if dispatch is not None and dispatch.reason else f"litellm {version}: dispatch is off"
             _warn_once(reason, reason)
             return False
+        return apply(decision)
+
+
+def apply(decision: Any) -> bool:
+    """Patch the rows `decision` plans (install(); probes.py, with a candidate decision, between
+    stock's runs and its own). A symbol that cannot be resolved leaves LiteLLM untouched."""
+    import wrapt
+
+    from . import routing
+
+    with _lock:
+        version = versions.installed_litellm()
         # Resolve everything first: a missing symbol must leave LiteLLM untouched.
         plan = []
         for hook in planned(decision):

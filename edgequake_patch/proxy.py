@@ -1,7 +1,7 @@
 """What a running LiteLLM Proxy (or any long-running LiteLLM host) shows of the patch.
 
 * One start-up line, logged by the process that installs the patch (`startup_line()`, through
-  the `edgequake_patch` logger): which LiteLLM, whether it is a tested release, which providers
+  the `edgequake_patch` logger): which LiteLLM, what decided its paths, which providers
   go native, and which paths stay stock on this release and why.
 * Counters an operator can read from a running proxy, through a LiteLLM callback listed in the
   proxy's config:

@@ -1,22 +1,25 @@
 """What each native path relies on in LiteLLM and the OpenAI SDK, and which paths the installed
-release may run.
+versions may run.
 
 The hooks replace, reproduce or call into private LiteLLM code (and read private fields of the
-OpenAI SDK's clients). A release the suite has run against is *tested*: its fingerprints (a
-hash of each relied-on symbol) are recorded in `fingerprints.json` by `scripts/fingerprints.py`.
-On any other release, each path is on only if, for each package it relies on (`litellm`,
-`openai`), some tested release has exactly the fingerprints the installed code has; every other
-path is left to stock LiteLLM, and `status()` says why. A release that changes nothing a path
-relies on is served natively the day it ships; one that changes something is served by stock.
-
-What a path relies on is declared here once, as data:
+OpenAI SDK's clients). What a path relies on is declared here once, as data:
   * the symbols its hook rows replace (`hooks.HOOKS`, each row names its paths), and
   * `PATHS[...].relies_on`: what it reproduces, calls into, or whose fields it reads.
-A symbol is `"module:qualname"`; `"module:Class[a,b]"` is the named fields of a class (a
-dataclass or pydantic model), for code that reads those fields of an object stock built.
+A symbol is `"module:qualname"`; `"module:qualname()"` is its signature only, for a function
+a path calls as stock calls it (what it does is stock's, run as it is); `"module:Class[a,b]"`
+is the named fields of a class (a dataclass or pydantic model), for code that reads those
+fields of an object stock built;
+`"<component>.behaviour:name"` is behaviour observed on fixed inputs (BEHAVIOURS), where a path
+reads what stock's code produces rather than reproducing the code.
 
-When a module here starts relying on another stock symbol, add it to its path and re-vet the
-tested releases (`scripts/vet.sh VERSION`): a record lacking a declared symbol matches nothing.
+Each symbol's fingerprint is a hash of its source (or of the observed behaviour). For each path
+and component (litellm, openai), the installed code's fingerprints form one group digest; the
+path is on when every component's group is one the shipped evidence vetted (evidence.py,
+written by scripts/evidence.py from every release on the registry), or one probes on this
+machine found faithful (probes.py). The version number plays no part.
+
+When a module here starts relying on another stock symbol, add it to its path and run
+`python3 scripts/evidence.py update`: the shipped record names groups under one declaration.
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ import io
 import json
 import tokenize
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from . import versions
+from . import evidence, versions
 
 #: The fingerprint of a symbol the installed release does not have.
 MISSING = "missing"
@@ -57,31 +60,20 @@ class Path:
 # settings (`_custom_headers`, `_azure_ad_token`, ...), and the core reproduces the SDK's retry
 # policy; streams run the SDK's own decoder over the core's bytes.
 _OPENAI_SDK = (
-    "openai._client:OpenAI.__init__",
-    "openai._client:OpenAI.auth_headers",
-    "openai._client:OpenAI.copy",
-    "openai._client:AsyncOpenAI.__init__",
-    "openai._client:AsyncOpenAI.copy",
-    "openai._base_client:BaseClient.__init__",
-    "openai._base_client:BaseClient._build_request",
-    "openai._base_client:BaseClient._build_headers",
-    # sdk_transport asks the SDK client for its request headers through `_build_headers`, with
-    # options it builds itself, and hands that client's raw-response header over.
-    "openai._base_client:BaseClient.default_headers",
-    "openai._base_client:BaseClient.platform_headers",
-    "openai._client:OpenAI.default_headers",
-    "openai._client:AsyncOpenAI.default_headers",
+    # What sdk_transport reads off the client stock built, what it assumes of how the SDK puts
+    # a request together (URL, the client's own `_build_headers`, a JSON body; Azure's
+    # deployment routing), and what `copy()` keeps: observed, not the constructors' source.
+    "openai.behaviour:client_fields",
+    "openai.behaviour:request_building",
+    "openai.behaviour:client_copy",
     "openai._models:FinalRequestOptions[headers,method,security,timeout,url]",
     "openai._constants:RAW_RESPONSE_HEADER",
-    "openai._base_client:BaseClient._prepare_url",
+    # The core reproduces the SDK's retry policy.
     "openai._base_client:BaseClient._should_retry",
     "openai._base_client:BaseClient._calculate_retry_timeout",
     "openai._base_client:BaseClient._parse_retry_after_header",
     "openai._base_client:SyncAPIClient.post",
     "openai._base_client:AsyncAPIClient.post",
-    "openai.lib.azure:AzureOpenAI.__init__",
-    "openai.lib.azure:AsyncAzureOpenAI.__init__",
-    "openai.lib.azure:BaseAzureClient._build_request",
     "openai.lib.azure:AzureOpenAI._prepare_options",
     "openai.lib.azure:AsyncAzureOpenAI._prepare_options",
     "openai._legacy_response:LegacyAPIResponse.parse",
@@ -183,8 +175,6 @@ PATHS: Tuple[Path, ...] = (
             *_AZURE_HANDLER,
             "openai.resources.chat.completions.completions:Completions.create",
             "openai.resources.chat.completions.completions:AsyncCompletions.create",
-            "openai._streaming:Stream.__stream__",
-            "openai._streaming:AsyncStream.__stream__",
             *_OPENAI_SDK,
         ),
     ),
@@ -281,25 +271,26 @@ PATHS: Tuple[Path, ...] = (
             "litellm.llms.openai.common_utils:BaseOpenAILLM.get_openai_client_cache_key",
             "litellm.llms.openai.common_utils:BaseOpenAILLM.get_cached_openai_client",
             "litellm.caching.llm_caching_handler:LLMClientCache.get_cache",
-            # ... and calls these as stock's handler calls them.
-            "litellm.litellm_core_utils.llm_response_utils.convert_dict_to_response:convert_to_model_response_object",
-            "litellm.litellm_core_utils.litellm_logging:Logging.pre_call",
-            "litellm.litellm_core_utils.litellm_logging:Logging.post_call",
-            "litellm.litellm_core_utils.logging_utils:_set_duration_in_model_call_details",
-            "litellm.integrations.custom_logger:CustomLogger.async_should_run_chat_completion_agentic_loop",
-            "litellm.llms.base_llm.chat.transformation:with_attribution_headers",
-            "litellm.llms.openai.openai:OpenAIConfig.get_config",
-            "litellm.llms.openai.openai:OpenAIConfig.transform_parsed_response_dict",
-            "litellm.llms.openai.openai:OpenAIConfig.should_fake_stream",
-            "litellm.llms.openai.common_utils:model_dump_provider_response",
-            "litellm.main:_provider_config_items",
-            "litellm.main:_dispatch_client_http",
-            "litellm.main:_dispatch_metadata",
-            "openai._base_client:BaseClient._build_request",
+            # ... and calls these as stock's handler calls them: what they do is stock's, run
+            # as it is, so only how they are called is relied on (their signatures).
+            "litellm.litellm_core_utils.llm_response_utils.convert_dict_to_response:convert_to_model_response_object()",
+            "litellm.litellm_core_utils.litellm_logging:Logging.pre_call()",
+            "litellm.litellm_core_utils.litellm_logging:Logging.post_call()",
+            "litellm.litellm_core_utils.logging_utils:_set_duration_in_model_call_details()",
+            "litellm.integrations.custom_logger:CustomLogger.async_should_run_chat_completion_agentic_loop()",
+            "litellm.llms.base_llm.chat.transformation:with_attribution_headers()",
+            "litellm.llms.openai.openai:OpenAIConfig.get_config()",
+            "litellm.llms.openai.openai:OpenAIConfig.transform_parsed_response_dict()",
+            "litellm.llms.openai.openai:OpenAIConfig.should_fake_stream()",
+            "litellm.llms.openai.common_utils:model_dump_provider_response()",
+            "litellm.main:_provider_config_items()",
+            "litellm.main:_dispatch_client_http()",
+            "litellm.main:_dispatch_metadata()",
+            "openai.behaviour:request_building",
+            "openai.behaviour:client_fields",
             "openai._base_client:BaseClient._should_retry",
             "openai._base_client:BaseClient._calculate_retry_timeout",
             "openai._base_client:BaseClient._parse_retry_after_header",
-            "openai._client:OpenAI.auth_headers",
         ),
     ),
     Path(
@@ -362,6 +353,120 @@ PATH_NAMES = tuple(p.name for p in PATHS)
 # Fingerprints
 
 
+# ---------------------------------------------------------------------------------------------
+# Behaviour: what a path relies on by what it does, not by the source that does it
+
+
+def _sdk_client_fields() -> str:
+    """What sdk_transport reads off an OpenAI SDK client stock built: the settings it was given
+    (key, organization, project, timeout, retries, base URL through the public `base_url`), the
+    query and auth headers the SDK derives from them, Azure's token fields, and the httpx client
+    whose transport and mounts carry TLS and proxy settings. Observed on clients built here with
+    fixed settings: a refactor of the constructors that keeps these keeps the fingerprint."""
+    import openai
+
+    seen = []
+    given = {"api_key": "sk-behaviour-0123", "timeout": 7.5, "max_retries": 3}
+    plain = {"base_url": "http://127.0.0.1:9/v1", "organization": "org-behaviour", "project": "proj-behaviour"}
+    azure = {"azure_endpoint": "http://127.0.0.1:9", "api_version": "2024-10-21"}
+    for cls, extra in ((openai.OpenAI, plain), (openai.AsyncOpenAI, plain),
+                       (openai.AzureOpenAI, azure), (openai.AsyncAzureOpenAI, azure)):
+        client = cls(**given, **extra)
+        http = client._client
+        url = client.base_url
+        fact = {
+            "class": cls.__name__,
+            "base_url": [f"{type(url).__module__.split('.')[0]}.{type(url).__qualname__}", str(url)],
+            "settings": [client.api_key == given["api_key"], repr(client.timeout), client.max_retries,
+                         getattr(client, "organization", None), getattr(client, "project", None)],
+            "query": sorted(dict(client._custom_query or {}).items()),
+            "http": [next((c.__module__.split(".")[0] for c in type(http).__mro__ if c.__module__.startswith("httpx")), None),
+                     hasattr(http, "_transport"), hasattr(http, "_mounts")],
+        }
+        if "azure_endpoint" in extra:
+            # (the token fields' values may come from the environment: their kinds are compared)
+            fact["azure"] = [type(client._azure_ad_token).__name__ in ("NoneType", "str"),
+                             client._azure_ad_token_provider is None]
+        else:
+            fact["auth"] = sorted(client.auth_headers.items())
+        seen.append(fact)
+        if hasattr(http, "close") and not isinstance(client, (openai.AsyncOpenAI, openai.AsyncAzureOpenAI)):
+            http.close()
+    return json.dumps(seen, sort_keys=True, default=repr)
+
+
+def _sdk_clients() -> List[Tuple[Any, bool]]:
+    """(client, is_azure) for each SDK client class, built with fixed settings."""
+    import openai
+
+    given = {"api_key": "sk-behaviour-0123", "timeout": 7.5, "max_retries": 3}
+    plain = {"base_url": "http://127.0.0.1:9/v1", "organization": "org-behaviour", "project": "proj-behaviour"}
+    azure = {"azure_endpoint": "http://127.0.0.1:9", "api_version": "2024-10-21"}
+    return [(openai.OpenAI(**given, **plain), False), (openai.AsyncOpenAI(**given, **plain), False),
+            (openai.AzureOpenAI(**given, **azure), True), (openai.AsyncAzureOpenAI(**given, **azure), True)]
+
+
+_FRAMING_HEADERS = frozenset({"content-length", "accept-encoding", "connection", "host"})
+
+
+def _sdk_request_building() -> str:
+    """What `_build_request` makes of fixed options beyond what sdk_transport assumes of it:
+    the method, the URL (base URL, path, query; Azure's deployment route), the JSON body, and
+    any header that is not the client's own `_build_headers` output."""
+    from openai._models import FinalRequestOptions
+
+    seen = []
+    for client, is_azure in _sdk_clients():
+        for path in ("/chat/completions", "/embeddings"):
+            options = FinalRequestOptions.construct(
+                method="post", url=path, headers={"X-Behaviour": "1"}, params={"q": "1"},
+                json_data={"model": "model-b", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.5})
+            built = client._build_headers(options, retries_taken=0)
+            try:
+                request = client._build_request(options, retries_taken=0)
+            except TypeError:  # releases whose _build_request takes no retry count
+                request = client._build_request(options)
+            # (The httpx client's own framing headers are the transport's, and depend on which
+            # optional codecs are installed: left out.)
+            extra = sorted((k.lower(), v) for k, v in request.headers.items()
+                           if built.get(k) != v and k.lower() not in _FRAMING_HEADERS)
+            missing = sorted(k.lower() for k in built if k not in request.headers)
+            seen.append([type(client).__name__, is_azure, request.method, str(request.url),
+                         json.loads(request.content or b"null"), extra, missing])
+    return json.dumps(seen, sort_keys=True, default=repr)
+
+
+def _sdk_client_copy() -> str:
+    """What `client.copy(http_client=..., max_retries=0)` keeps and changes: sdk_transport
+    replays an answer, and streams, on such a copy of the client stock built."""
+    import httpx
+
+    seen = []
+    for client, is_azure in _sdk_clients():
+        is_async = type(client).__name__.startswith("Async")
+        http = httpx.AsyncClient() if is_async else httpx.Client()
+        copied = client.copy(http_client=http, max_retries=0)
+        seen.append([type(copied).__name__, copied._client is http, copied.max_retries,
+                     str(copied.base_url) == str(client.base_url), copied.api_key == client.api_key,
+                     repr(copied.timeout) == repr(client.timeout),
+                     dict(copied._custom_query or {}) == dict(client._custom_query or {}),
+                     dict(copied._custom_headers or {}) == dict(client._custom_headers or {}),
+                     getattr(copied, "organization", None) == getattr(client, "organization", None)])
+        if not is_async:
+            http.close()
+    return json.dumps(seen, sort_keys=True, default=repr)
+
+
+#: Behaviour references ("<component>.behaviour:<name>"), fingerprinted by what stock's code
+#: does on fixed inputs (the function's text of what it saw), where a path reads what the code
+#: produces rather than reproducing the code itself.
+BEHAVIOURS: Dict[str, Callable[[], str]] = {
+    "openai.behaviour:client_fields": _sdk_client_fields,
+    "openai.behaviour:request_building": _sdk_request_building,
+    "openai.behaviour:client_copy": _sdk_client_copy,
+}
+
+
 def component_of(ref: str) -> str:
     return ref.split(":", 1)[0].split(".", 1)[0]
 
@@ -384,36 +489,81 @@ def all_refs() -> Tuple[str, ...]:
     return tuple(sorted({ref for refs in refs_by_path().values() for ref in refs}))
 
 
-def _lookup(ref: str) -> Any:
-    """The object a reference names; raises LookupError if the release has no such thing."""
+def _lookup(ref: str, strict: bool = False) -> Any:
+    """The object a reference names; raises LookupError if the release has no such thing.
+
+    At run time any failure to reach it counts as absence: a module that fails to import, or a
+    lazy module attribute whose loader raises, is just as absent for the path relying on it.
+    `strict` (gathering evidence from a release unpacked next to another's dependencies): only a
+    module or attribute that really is not there is absent; any other failure is raised, so a
+    broken environment is never recorded as a release's fingerprints."""
     module_name, _, qualname = ref.partition(":")
-    # Not only ImportError / AttributeError: a module that fails to import in another way, or a
-    # lazy module attribute whose loader raises, is just as absent for the path relying on it.
     try:
         obj: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if strict and not (exc.name and (module_name == exc.name or module_name.startswith(exc.name + "."))):
+            raise
+        raise LookupError(ref) from exc
     except Exception as exc:  # noqa: BLE001
+        if strict:
+            raise
         raise LookupError(ref) from exc
     for part in qualname.split("."):
         try:
             obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise LookupError(ref) from exc
         except Exception as exc:  # noqa: BLE001
+            if strict:
+                raise
             raise LookupError(ref) from exc
     return obj
 
 
-def fingerprint(ref: str) -> str:
-    """The fingerprint of one reference on the installed release."""
+def fingerprint(ref: str, strict: bool = False) -> str:
+    """The fingerprint of one reference on the installed release (`strict`: see _lookup)."""
+    if ref.endswith("()"):
+        try:
+            return _digest("signature:" + _signature(_lookup(ref[:-2], strict)))
+        except LookupError:
+            return MISSING
+    observe = BEHAVIOURS.get(ref)
+    if observe is not None:
+        try:
+            return _digest("behaviour:" + observe())
+        except Exception:  # noqa: BLE001 - behaviour that cannot be observed is not there
+            if strict:
+                raise
+            return MISSING
     fields: Optional[Tuple[str, ...]] = None
     if ref.endswith("]") and "[" in ref:
         ref, _, listed = ref[:-1].partition("[")
         fields = tuple(name.strip() for name in listed.split(","))
     try:
-        obj = _lookup(ref)
+        obj = _lookup(ref, strict)
     except LookupError:
         return MISSING
     if fields is not None:
         return _digest("fields:" + ",".join(name if name in _field_names(obj) else "!" + name for name in fields))
     return _object_fingerprint(obj)
+
+
+def _signature(obj: Any) -> str:
+    """How a function is called: its parameters' names, kinds and defaults, and whether it is a
+    coroutine function (annotations left out: they do not change a call)."""
+    if isinstance(obj, (staticmethod, classmethod)):
+        obj = obj.__func__
+    try:
+        obj = inspect.unwrap(obj)
+    except ValueError:
+        pass
+    try:
+        signature = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return "no signature"
+    params = [(p.name, p.kind.name, None if p.default is p.empty else repr(p.default))
+              for p in signature.parameters.values()]
+    return json.dumps([inspect.iscoroutinefunction(obj), params])
 
 
 def _field_names(cls: Any) -> frozenset:
@@ -534,12 +684,12 @@ def normalised(source: str) -> str:
     return "\n".join(statements)
 
 
-def current_fingerprints(refs: Optional[Iterable[str]] = None) -> Dict[str, str]:
+def current_fingerprints(refs: Optional[Iterable[str]] = None, strict: bool = False) -> Dict[str, str]:
     """The installed release's fingerprint of every declared symbol (or of `refs`)."""
     wanted = all_refs() if refs is None else tuple(dict.fromkeys(refs))
     _by_object.clear()
     try:
-        return {ref: fingerprint(ref) for ref in wanted}
+        return {ref: fingerprint(ref, strict) for ref in wanted}
     finally:
         _by_object.clear()
 
@@ -550,25 +700,42 @@ _by_object: Dict[int, Tuple[Any, str]] = {}
 
 
 # ---------------------------------------------------------------------------------------------
+# Groups: what the evidence is recorded against
+
+
+def group_digest(refs: Iterable[str], prints: Mapping[str, str]) -> str:
+    """The digest of one path's fingerprints in one component: releases with the same digest
+    run the same code wherever that path relies on it (one group, vetted once)."""
+    return _digest("group:" + "\n".join(f"{ref}={prints.get(ref, NO_SOURCE)}" for ref in sorted(set(refs))))
+
+
+def declaration_digest() -> str:
+    """The digest of what the paths declare they rely on: shipped evidence made under another
+    declaration names other groups (scripts/evidence.py must be run again)."""
+    return _digest("declared:" + json.dumps(refs_by_path(), sort_keys=True))
+
+
+# ---------------------------------------------------------------------------------------------
 # The decision
 
 
 @dataclass(frozen=True)
 class PathState:
     on: bool
-    #: Why the path is off, for people ("litellm 1.111.0 changed what chat_anthropic relies on
-    #: (...)"); None when on.
+    #: Why the path is off, for people; None when on.
     reason: Optional[str] = None
     #: The counted fallback reason for the calls it would have served ("litellm_changed:<path>").
     code: Optional[str] = None
-    #: The tested LiteLLM releases whose fingerprints the path matches.
-    matches: Tuple[str, ...] = ()
+    #: What decided it on: evidence.BY_SHIPPED, BY_PROBES or BY_LOCAL_VET (None when off).
+    source: Optional[str] = None
+    #: The evidence in words ("litellm as 1.108.0 to 1.108.14, vetted on 1.108.14 with openai 3.63.0").
+    evidence: Optional[str] = None
+    #: The installed code's group digest per component (what local evidence is recorded against).
+    digests: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Decision:
-    #: "tested" (a recorded release: every path on, nothing hashed) or "decided by fingerprints".
-    release: str
     versions: Mapping[str, Optional[str]]
     paths: Mapping[str, PathState] = field(default_factory=dict)
 
@@ -576,101 +743,175 @@ class Decision:
         state = self.paths.get(path)
         return state is not None and state.on
 
-
-TESTED = "tested"
-BY_FINGERPRINTS = "decided by fingerprints"
+    @property
+    def summary(self) -> str:
+        """One line: what decided this release's paths."""
+        sources = sorted({s.source for s in self.paths.values() if s.on and s.source})
+        off = sum(1 for s in self.paths.values() if not s.on)
+        if not sources:
+            return "every path stock"
+        words = "every path on" if not off else f"{len(self.paths) - off} of {len(self.paths)} paths on"
+        return f"{words}, by {' and '.join(sources)}"
 
 
 def installed_versions() -> Dict[str, Optional[str]]:
     return {c: versions.installed_litellm() if c == "litellm" else versions.installed(c) for c in COMPONENTS}
 
 
-def _release_label(record: Mapping[str, Any]) -> str:
-    return str(record["versions"].get("litellm"))
+def _span(releases: Sequence[str]) -> str:
+    return releases[0] if len(releases) == 1 else f"{releases[0]} to {releases[-1]}"
 
 
 def decide_paths(
     refs: Mapping[str, Sequence[str]],
-    records: Sequence[Mapping[str, Any]],
+    shipped: Any,
     current: Mapping[str, str],
     installed: Mapping[str, Optional[str]],
+    local: Optional[Mapping[str, Mapping[str, Any]]] = None,
 ) -> Dict[str, PathState]:
-    """Each path on iff, for each component it relies on, some record has exactly the current
-    fingerprints of that component's symbols (components may match different records)."""
-    ordered = sorted(records, key=lambda r: versions.parse(_release_label(r)) or (), reverse=True)  # newest first
+    """Each path on iff, for each component it relies on, the installed code's group is one the
+    shipped record has vetted (`shipped`: evidence.Shipped), or, for code the record lacks, this
+    machine's evidence (`local`: {path: {"digests", "on", "source", "detail"}}) was gathered for
+    exactly this code and passed. A group whose vetting failed is off, whatever else says."""
     result: Dict[str, PathState] = {}
     for path, path_refs in refs.items():
-        matches: Tuple[str, ...] = ()
+        digests: Dict[str, str] = {}
+        words: List[str] = []
+        unknown: List[Tuple[str, List[str]]] = []
         state: Optional[PathState] = None
         for component in COMPONENTS:
             wanted = [ref for ref in path_refs if component_of(ref) == component]
             if not wanted:
                 continue
-            matching = [r for r in ordered if not _differences(wanted, r, current)]
-            if not matching:
-                state = _off(path, component, wanted, ordered, current, installed)
+            who = f"{component} {installed.get(component)}"
+            unreadable = [ref for ref in wanted if current.get(ref, NO_SOURCE) == NO_SOURCE]
+            if unreadable:
+                state = PathState(False, f"{who}: the source of {unreadable[0]} cannot be read, so nothing "
+                                         f"{path} relies on can be compared", f"{component}_changed:{path}")
                 break
-            if component == "litellm":
-                matches = tuple(sorted({_release_label(r) for r in matching}, key=lambda v: versions.parse(v) or ()))
-        result[path] = state or PathState(on=True, matches=matches)
+            digest = group_digest(wanted, current)
+            digests[component] = digest
+            group = shipped.group(path, component, digest)
+            if group is None:
+                unknown.append((component, wanted))
+                continue
+            vetted_on = group.get("vetted_on") or {}
+            on_pair = f"litellm {vetted_on.get('litellm')} with openai {vetted_on.get('openai')}"
+            if group.get("outcome") != evidence.PASSED:
+                state = PathState(False, f"{path}'s differential tests failed on {on_pair}, whose {component} "
+                                         f"code it relies on is the same as {who}'s", f"tests_failed:{path}")
+                break
+            words.append(f"{component} as {_span(group['releases'])}, vetted on {on_pair}")
+        if state is not None:
+            result[path] = state
+            continue
+        if not unknown:
+            result[path] = PathState(True, source=evidence.BY_SHIPPED, evidence="; ".join(words), digests=digests)
+            continue
+        found = (local or {}).get(path)
+        if found and dict(found.get("digests", {})) == digests:
+            if found.get("on"):
+                result[path] = PathState(True, source=found.get("source"), evidence=found.get("detail"),
+                                         digests=digests)
+            else:
+                result[path] = PathState(False, f"{found.get('source')} found a difference: {found.get('detail')}",
+                                         f"probes_differ:{path}", digests=digests)
+            continue
+        component, wanted = unknown[0]
+        result[path] = PathState(False, _what_changed(path, component, wanted, shipped, current, installed),
+                                 f"{component}_changed:{path}", digests=digests)
     return result
 
 
-def _differences(wanted: Sequence[str], record: Mapping[str, Any], current: Mapping[str, str]) -> List[str]:
-    recorded = record["fingerprints"]
-    return [
-        ref for ref in wanted
-        if current.get(ref, NO_SOURCE) == NO_SOURCE or recorded.get(ref) != current.get(ref)
-    ]
-
-
-def _off(path: str, component: str, wanted: Sequence[str], ordered: Sequence[Mapping[str, Any]],
-         current: Mapping[str, str], installed: Mapping[str, Optional[str]]) -> PathState:
-    code = f"{component}_changed:{path}"
+def _what_changed(path: str, component: str, wanted: Sequence[str], shipped: Any,
+                  current: Mapping[str, str], installed: Mapping[str, Optional[str]]) -> str:
     who = f"{component} {installed.get(component)}"
-    if not ordered:
-        return PathState(False, f"no tested release is recorded for {path}", code)
-    # Named against the tested release closest to the installed code (fewest differences,
-    # newest first on a tie): the first symbol, in declaration order, that differs from it.
-    closest = min(ordered, key=lambda r: len(_differences(wanted, r, current)))
-    differing = _differences(wanted, closest, current)
-    first = differing[0]
+    if not shipped.paths:
+        return f"no shipped evidence covers {path}"
+    new = [ref for ref in wanted if current.get(ref) not in shipped.known(ref)]
+    if not new:
+        return f"{who} combines code {path} relies on as no vetted release did"
+    first = new[0]
     detail = first + (" is gone" if current.get(first) == MISSING else "")
-    if len(differing) > 1:
-        detail += f", and {len(differing) - 1} more"
-    return PathState(False, f"{who} changed what {path} relies on ({detail})", code)
+    if len(new) > 1:
+        detail += f", and {len(new) - 1} more"
+    return f"{who} changed what {path} relies on ({detail})"
 
 
 _decision: Optional[Decision] = None
 
 
 def decision() -> Decision:
-    """The decision for the installed release, made once per set of installed versions. On a
-    tested release nothing is hashed; on any other, every declared symbol is, once."""
+    """The decision for the installed versions, made once per process and cached on disk per
+    installed pair: the fingerprints are taken, each path's group looked up in the shipped
+    record, and code the record lacks is probed on this machine (probes.py), once."""
     global _decision
     installed = installed_versions()
     cached = _decision
     if cached is not None and cached.versions == installed:
         return cached
-    records = versions.records()
-    if any(r["versions"] == installed for r in records):
-        made = Decision(TESTED, installed, {
-            name: PathState(on=True, matches=(str(installed["litellm"]),)) for name in PATH_NAMES
-        })
-    else:
-        refs = refs_by_path()
-        current = current_fingerprints(ref for path_refs in refs.values() for ref in path_refs)
-        made = Decision(BY_FINGERPRINTS, installed, decide_paths(refs, records, current, installed))
+    made = _decide(installed)
     _decision = made
     return made
 
 
-def behaves_as(path: str) -> Optional[str]:
-    """The newest tested LiteLLM release whose fingerprints `path` matches (on a tested release,
-    that release), or None if the path is off: what release-specific code on the path should
-    follow, rather than the installed version number."""
-    state = decision().paths.get(path)
-    return state.matches[-1] if state is not None and state.on and state.matches else None
+def _decide(installed: Mapping[str, Optional[str]]) -> Decision:
+    shipped = evidence.shipped()
+    declared = declaration_digest()
+    key = evidence.local_key(installed, declared)
+    local = evidence.read_local(key)
+    saved = local.get("decision")
+    if isinstance(saved, dict) and saved.get("versions") == dict(installed):
+        try:
+            return Decision(installed, {name: _state(saved["paths"][name]) for name in PATH_NAMES})
+        except (KeyError, TypeError):
+            pass
+    refs = refs_by_path()
+    current = current_fingerprints(ref for path_refs in refs.values() for ref in path_refs)
+    found: Dict[str, Dict[str, Any]] = dict(local.get("paths", {}))
+    paths = decide_paths(refs, shipped, current, installed, found)
+    pending = [name for name, state in paths.items() if not state.on and state.code and "_changed:" in state.code
+               and state.digests and name not in found]
+    if pending:
+        from . import probes
+
+        for name, outcome in probes.run(pending, base=Decision(installed, paths)).items():
+            found[name] = {**outcome, "digests": dict(paths[name].digests)}
+        paths = decide_paths(refs, shipped, current, installed, found)
+    made = Decision(installed, paths)
+    evidence.write_local(key, {"paths": found, "decision": {"versions": dict(installed), "paths": {
+        name: _plain(state) for name, state in paths.items()}}})
+    return made
+
+
+def _plain(state: PathState) -> Dict[str, Any]:
+    return {"on": state.on, "reason": state.reason, "code": state.code, "source": state.source,
+            "evidence": state.evidence, "digests": dict(state.digests)}
+
+
+def _state(saved: Mapping[str, Any]) -> PathState:
+    return PathState(bool(saved["on"]), saved.get("reason"), saved.get("code"), saved.get("source"),
+                     saved.get("evidence"), dict(saved.get("digests") or {}))
+
+
+def record_local(outcomes: Mapping[str, Mapping[str, Any]]) -> Decision:
+    """Keep what an operator's vet found for the installed code (probes.vet), then decide again."""
+    global _decision
+    installed = installed_versions()
+    declared = declaration_digest()
+    key = evidence.local_key(installed, declared)
+    refs = refs_by_path()
+    current = current_fingerprints(ref for path_refs in refs.values() for ref in path_refs)
+    found = dict(evidence.read_local(key).get("paths", {}))
+    for name, outcome in outcomes.items():
+        found[name] = {**outcome, "digests": {
+            component: group_digest([r for r in refs[name] if component_of(r) == component], current)
+            for component in COMPONENTS if any(component_of(r) == component for r in refs[name])}}
+    paths = decide_paths(refs, evidence.shipped(), current, installed, found)
+    _decision = Decision(installed, paths)
+    evidence.write_local(key, {"paths": found, "decision": {"versions": dict(installed), "paths": {
+        name: _plain(state) for name, state in paths.items()}}})
+    return _decision
 
 
 def forget() -> None:
@@ -679,55 +920,13 @@ def forget() -> None:
     _decision = None
 
 
-# ---------------------------------------------------------------------------------------------
-# Recording (scripts/fingerprints.py, scripts/vet.sh)
-
-
-def record() -> Dict[str, Any]:
-    """The record of the installed release: its versions and every declared fingerprint."""
-    return {"versions": installed_versions(), "fingerprints": current_fingerprints()}
-
-
-def store(new: Mapping[str, Any], path: Optional[str] = None) -> List[Mapping[str, Any]]:
-    """Add (or replace) the record for its versions in the data file; returns all records."""
-    target = path or str(versions.FINGERPRINTS)
-    try:
-        with open(target, encoding="utf-8") as fh:
-            existing = json.load(fh).get("records", [])
-    except FileNotFoundError:
-        existing = []
-    kept = [r for r in existing if r["versions"] != new["versions"]] + [dict(new)]
-    kept.sort(key=lambda r: tuple(versions.parse(str(r["versions"].get(c) or "")) or () for c in COMPONENTS))
-    document = {
-        "about": "Generated by scripts/fingerprints.py (scripts/vet.sh) from the tested releases; never edited "
-                 "by hand. See edgequake_patch/reliance.py.",
-        "records": kept,
-    }
-    with open(target, "w", encoding="utf-8") as fh:
-        json.dump(document, fh, indent=1, sort_keys=True)
-        fh.write("\n")
-    return kept
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--record", action="store_true", help="record the installed release into the data file")
-    parser.add_argument("--file", help="the data file (default: the package's fingerprints.json)")
-    args = parser.parse_args(argv)
-    if args.record:
-        made = record()
-        store(made, args.file)
-        print(f"recorded litellm {made['versions']['litellm']} (openai {made['versions']['openai']}): "
-              f"{len(made['fingerprints'])} symbols, {sum(v == MISSING for v in made['fingerprints'].values())} absent")
-        return 0
+    """What would be decided for the installed versions, path by path."""
     forget()
-    made_decision = decision()
-    print(f"litellm {made_decision.versions['litellm']}, openai {made_decision.versions['openai']}: "
-          f"{made_decision.release}")
-    for name, state in made_decision.paths.items():
-        print(f"  {name:22} {'on ' if state.on else 'off'}  {state.reason or 'behaves as ' + ', '.join(state.matches)}")
+    made = decision()
+    print(f"litellm {made.versions['litellm']}, openai {made.versions['openai']}: {made.summary}")
+    for name, state in made.paths.items():
+        print(f"  {name:22} {'on ' if state.on else 'off'}  {state.evidence if state.on else state.reason}")
     return 0
 
 

@@ -173,13 +173,13 @@ class NativeSdkClient:
         self.project = project
         self.timeout = timeout
         self.max_retries = max_retries
-        self._base_url = _sdk_base_url(base_url)
-        self._base = str(self._base_url)
+        self._sdk_url = _sdk_base_url(base_url)
+        self._base = str(self._sdk_url)
         self._query = query
         self._auth_headers = auth_headers
         self._headers_memo: Dict[Any, list] = {}
         # Azure's SDK client routes deployment endpoints to /deployments/{model}/...
-        self._deployments = deployments and "/deployments" not in self._base_url.path
+        self._deployments = deployments and "/deployments" not in self._sdk_url.path
         self._real = real
         self._net = net  # TLS trust and proxy of the SDK client stock built
         #: The caller's aiohttp session stock's SDK client sends through (async clients built
@@ -187,6 +187,23 @@ class NativeSdkClient:
         self._caller = caller
         self.chat = _Chat(self)
         self.embeddings = _Endpoint(self, "embeddings", _EMBEDDING_PARAMS)
+
+    # The SDK keeps its base URL in a field whose name is its own business (`_base_url` until
+    # openai 3.62, then `_configured_base_url` behind a `_base_url` property). Stock reads both
+    # spellings (`client._base_url._uri_reference` in its logging): the native client answers
+    # them from its own URL, relying on neither field.
+    @property
+    def _base_url(self) -> httpx.URL:
+        return self._sdk_url
+
+    @property
+    def base_url(self) -> httpx.URL:
+        return self._sdk_url
+
+    @base_url.setter
+    def base_url(self, url: Any) -> None:
+        self._sdk_url = _sdk_base_url(str(url))
+        self._base = str(self._sdk_url)
 
     # --- what the handlers call -------------------------------------------------------------
 

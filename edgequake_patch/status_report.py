@@ -48,7 +48,7 @@ def collect(try_install: bool = False) -> Dict[str, Any]:
         },
         "release": status.get("release"),
         "release_error": status.get("release_error"),
-        "tested_releases": status["tested_releases"],
+        "vetted_releases": status["vetted_releases"],
         "supported_range": status["supported_range"],
         "unsupported_reason": status["unsupported_reason"],
         "native_core": _core(status),
@@ -234,9 +234,7 @@ def render(data: Dict[str, Any], style: Optional[Style] = None, in_process: bool
         lines.append("  none decided: " + (data["unsupported_reason"] or data["release_error"] or "unknown"))
     rows = []
     for name, state in data["paths"].items():
-        why = state["reason"] if not state["on"] else state["what"]
-        if state["on"] and data["release"] != "tested" and state["matches"]:
-            why += f"; unchanged from {state['matches'][-1]}"
+        why = state["reason"] if not state["on"] else f"{state['what']}; {state['source']}: {state['evidence']}"
         rows.append([on if state["on"] else off, name, Painted(why, "dim") if state["on"] else Painted(why, "yellow")])
     lines += s.table(rows)
 
@@ -262,21 +260,21 @@ def render(data: Dict[str, Any], style: Optional[Style] = None, in_process: bool
 
 
 def _paths_note(data: Dict[str, Any]) -> str:
-    if data["release"] == "tested":
-        return "a tested release: every path on"
     if data["release"]:
-        return "an untested release: a path is on where all it relies on is unchanged from a tested release"
+        return ("each path on where the code it relies on was vetted: by the shipped record, by probes on "
+                "this machine, or by `python -m edgequake_patch vet`")
     return "not decided"
 
 
 def _release_text(data: Dict[str, Any]) -> Any:
     if data["unsupported_reason"]:
         return Painted(data["unsupported_reason"], "red")
-    tested = ", ".join(data["tested_releases"]) or "none"
-    if data["release"] == "tested":
-        return f"a tested release (tested: {tested})"
+    vetted = data["vetted_releases"]["litellm"]
+    span = f"{vetted[0]} to {vetted[-1]}, {len(vetted)} releases" if vetted else "none"
     if data["release"]:
-        return Painted(f"not tested: each path decided by fingerprints (tested: {tested})", "yellow")
+        colour = "yellow" if "of" in data["release"] or "stock" in data["release"] else None
+        text = f"{data['release']} (shipped evidence: {span})"
+        return Painted(text, colour) if colour else text
     return Painted(data.get("release_error") or "not decided", "red")
 
 

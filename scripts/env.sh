@@ -3,13 +3,15 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-# The oldest supported release, and the newest tested one (the newest recorded in
-# edgequake_patch/fingerprints.json), as versions.py derives them; it imports nothing else.
+# The oldest supported release, and the newest one the shipped evidence vets on every path (from
+# edgequake_patch/evidence.json), as versions.py derives them; it imports nothing else.
 read_release() { python3 -c "import runpy, sys; print(runpy.run_path('edgequake_patch/versions.py')[sys.argv[1]])" "$1"; }
 NEWEST=$(read_release NEWEST_SUPPORTED)
 OLDEST=$(read_release OLDEST_SUPPORTED)
 LITELLM_VERSION="${LITELLM_VERSION:-$NEWEST}"
-VENV="$ROOT/.venv-litellm-$LITELLM_VERSION"
+# OPENAI_VERSION pins the OpenAI SDK (scripts/evidence.py vets pairs); by default pip resolves it.
+OPENAI_VERSION="${OPENAI_VERSION:-}"
+VENV="$ROOT/.venv-litellm-$LITELLM_VERSION${OPENAI_VERSION:+-openai-$OPENAI_VERSION}"
 export LITELLM_LOCAL_MODEL_COST_MAP=True HF_HUB_OFFLINE=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # A set-up step, announced before it starts, with the time since the set-up began. Set-up
@@ -27,7 +29,7 @@ ensure_env() {
     # the longest download of a first run.
     step "installing LiteLLM $LITELLM_VERSION, maturin and the test tools from PyPI (under a minute on a good connection)"
     # mcp: LiteLLM imports it for tool calls; uvloop: event-loop compatibility tests.
-    "$VENV/bin/pip" install --progress-bar on "litellm==$LITELLM_VERSION" maturin "pytest>=8" "pytest-asyncio>=0.23" "vcrpy>=6" aiohttp wrapt mcp uvloop >&2
+    "$VENV/bin/pip" install --progress-bar on "litellm==$LITELLM_VERSION" ${OPENAI_VERSION:+"openai==$OPENAI_VERSION"} maturin "pytest>=8" "pytest-asyncio>=0.23" "vcrpy>=6" aiohttp wrapt mcp uvloop >&2
   fi
   # Added after the first environments were made: property tests (hypothesis) and the test
   # certificate authority of the network-settings tests (cryptography), event-loop tests (uvloop).
@@ -36,7 +38,8 @@ ensure_env() {
     "$VENV/bin/pip" install --progress-bar on hypothesis cryptography uvloop >&2
   fi
   # The LiteLLM Proxy and its servers (uvicorn, gunicorn), for the proxy tests and bench/bench_proxy.py.
-  if ! "$VENV/bin/python" -c "import litellm.proxy.proxy_server, gunicorn, psutil" >/dev/null 2>&1; then
+  # (Not for a vetting run, EQP_SKIP_PROXY: its suite does not start the proxy.)
+  if [ -z "${EQP_SKIP_PROXY:-}" ] && ! "$VENV/bin/python" -c "import litellm.proxy.proxy_server, gunicorn, psutil" >/dev/null 2>&1; then
     step "installing litellm[proxy]==$LITELLM_VERSION (the LiteLLM Proxy) from PyPI"
     install_proxy_extras
   fi

@@ -1,6 +1,6 @@
 """install() / uninstall() / status(): idempotent, thread-safe, exact restoration, refusal
 below the oldest supported LiteLLM or without the native core, fallbacks recorded. (Releases
-after the tested ones: test_versions_fingerprints.py.)"""
+the shipped record lacks: test_evidence.py.)"""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import litellm
 import pytest
 
 import edgequake_patch
-from edgequake_patch import hooks, reliance, stats, versions
+from edgequake_patch import evidence, hooks, reliance, stats, versions
 
 
 def _current_symbols():
@@ -89,11 +89,11 @@ def test_supported_range_is_declared_consistently():
     requirement = next(d for d in pyproject["project"]["dependencies"] if d.startswith("litellm"))
     assert f">={versions.OLDEST_SUPPORTED}" in requirement
     # No upper bound: installing the patch never changes which LiteLLM pip resolves; a newer
-    # release is decided by its fingerprints.
+    # release is decided by evidence (the shipped record, or probes on the user's machine).
     assert "<" not in requirement and "~=" not in requirement and "==" not in requirement
     assert "!=1.82.7" in requirement and "!=1.82.8" in requirement
-    assert versions.OLDEST_SUPPORTED in versions.tested_releases()
-    assert versions.NEWEST_SUPPORTED == versions.tested_releases()[-1]
+    assert versions.OLDEST_SUPPORTED in versions.vetted_releases()
+    assert versions.NEWEST_SUPPORTED == versions.vetted_releases()[-1]
     assert versions.unsupported_reason(versions.OLDEST_SUPPORTED) is None
     assert versions.unsupported_reason(versions.NEWEST_SUPPORTED) is None
 
@@ -121,14 +121,14 @@ def test_status_reports_version_hooks_and_counts(standin, patch):
     assert status["installed"] is True
     assert status["litellm_version"] == versions.installed_litellm()
     assert status["supported_range"] == f">={versions.OLDEST_SUPPORTED}"
-    assert status["tested_releases"] == versions.tested_releases()
+    assert status["vetted_releases"] == {c: versions.vetted_releases(c) for c in ("litellm", "openai")}
     assert set(status["paths"]) == set(reliance.PATH_NAMES)
-    if versions.installed_litellm() in versions.tested_releases():
-        assert status["release"] == "tested"
-        assert all(p == {"on": True, "reason": None, "matches": [versions.installed_litellm()]}
-                   for p in status["paths"].values())
-    else:  # CI's run on a registry release newer than any tested (see .ci/run)
-        assert status["release"] == "decided by fingerprints"
+    # Every path on, by the shipped record, or by probes on this machine for a pair it lacks
+    # (CI's run on a registry release newer than the record, see .ci/run).
+    assert all(p["on"] and p["reason"] is None and p["source"] in (evidence.BY_SHIPPED, evidence.BY_PROBES)
+               and p["evidence"] for p in status["paths"].values())
+    assert status["release"] in (f"every path on, by {evidence.BY_SHIPPED}", f"every path on, by {evidence.BY_PROBES}",
+                                 f"every path on, by {evidence.BY_PROBES} and {evidence.BY_SHIPPED}")
     import openai
 
     # The core reproduces the response models of the installed SDK's generation (2.x or 3.x).

@@ -33,10 +33,7 @@ def test_text_report_names_versions_paths_and_core():
     lines = out.splitlines()
     litellm_line = next(line for line in lines if line.split()[:1] == ["litellm"])
     assert litellm_line.split()[1] == versions.installed_litellm()
-    if versions.installed_litellm() in versions.tested_releases():
-        assert "a tested release" in litellm_line
-    else:
-        assert "decided by fingerprints" in litellm_line
+    assert "every path on, by " in litellm_line and "shipped evidence: 1.95.0 to " in litellm_line
     openai_line = next(line for line in lines if line.split()[:1] == ["openai"])
     assert openai_line.split()[1] == versions.installed("openai")
     # Every path, on or off, in a line of its own.
@@ -56,13 +53,13 @@ def test_json_report_holds_the_same_for_machines():
     assert data["versions"]["litellm"] == versions.installed_litellm()
     assert data["versions"]["openai"] == versions.installed("openai")
     assert data["versions"]["edgequake_patch"] == edgequake_patch.__version__
-    tested = versions.installed_litellm() in versions.tested_releases()
-    assert data["release"] == ("tested" if tested else "decided by fingerprints")
-    assert data["tested_releases"] == versions.tested_releases()
+    assert data["release"].startswith("every path on, by ")
+    assert data["vetted_releases"]["litellm"] == versions.vetted_releases("litellm")
     assert set(data["paths"]) == set(reliance.PATH_NAMES)
     for name, state in data["paths"].items():
         assert isinstance(state["on"], bool) and state["what"], name
         assert (state["reason"] is None) == state["on"], name
+        assert state["source"] in ("shipped record", "probes on this machine", "local vet"), name
     core = data["native_core"]
     assert core["loaded"] is True and core["error"] is None
     assert core["version"] == edgequake_patch.__version__

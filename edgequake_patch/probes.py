@@ -1,0 +1,445 @@
+"""Evidence gathered on this machine, for code the shipped record has not seen.
+
+When the installed LiteLLM or OpenAI SDK has code a path relies on that no vetted release had
+(reliance.py finds no shipped group for it), that path is probed before it may run: each of its
+scenarios is called through LiteLLM with the patch off, twice, then with the path patched on,
+against a loopback stand-in (probe_standin.py), and everything a caller observes is compared: the
+request that left (method, path, query, headers, JSON body), the returned object (its type, its
+dump, its hidden params and response headers), the streamed chunks, the exception (class, status,
+text). What differs between the two stock runs (ids, clocks) is what the patched run may differ
+on; anything else differing, or a call the core did not serve, keeps the path stock.
+
+* `run(paths)` — at install, for the paths in need (one call per scenario kind, sync): well
+  under a second for a few paths; its outcome is cached per installed pair (reliance.py).
+* `vet()` — `python -m edgequake_patch vet`: every path, every scenario (sync and async,
+  streams, errors, a caller's aiohttp session), recorded as a local vet.
+
+The probes never touch the application's state: LiteLLM's callbacks, cache and client cache are
+set aside while they run and put back after, the patch's counters too, and the calls go to the
+stand-in only (its own keys, its own base URL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+from . import evidence
+
+MESSAGES = [{"role": "user", "content": "Say hello."}]
+
+# Headers that frame the connection, not the request: each HTTP stack writes its own.
+_TRANSPORT_HEADERS = frozenset({"connection", "content-length", "host", "accept-encoding"})
+
+
+@dataclass(frozen=True)
+class Scenario:
+    provider: str
+    model: str
+    base: str  # appended to the stand-in's URL
+    key: str
+    function: str = "completion"  # completion / embedding
+    stream: bool = False
+    is_async: bool = False
+    session: bool = False  # a caller's aiohttp session (shared_session=)
+    error: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    quick: bool = False  # one of the few run at install
+
+    @property
+    def name(self) -> str:
+        parts = [self.provider, self.function, "stream" if self.stream else "", "async" if self.is_async else "",
+                 "session" if self.session else "", "error" if self.error else ""]
+        return "/".join(p for p in parts if p)
+
+
+_OPENAI = ("openai", "openai/gpt-4o-mini", "/v1", "sk-probe-openai-0123456789")
+_AZURE = ("azure", "azure/gpt-4o-mini", "", "probe-azure-key-0123456789")
+_AZURE_EXTRA = {"api_version": "2024-10-21"}
+_LM_STUDIO = ("lm_studio", "lm_studio/qwen2.5-7b-instruct", "/v1", "lm-studio-probe-key")
+_HTTP = (("xai", "xai/grok-3-mini", "/v1", "xai-probe-key-0123456789"),
+         ("mistral", "mistral/mistral-small-latest", "/v1", "mistral-probe-key-0123456789"),
+         ("openrouter", "openrouter/openai/gpt-4o-mini", "/api/v1", "sk-or-probe-key-0123456789"))
+_ANTHROPIC = ("anthropic", "anthropic/claude-3-5-sonnet-20241022", "", "sk-ant-probe-key-0123456789")
+_GEMINI = ("gemini", "gemini/gemini-2.0-flash", "/v1beta", "gemini-probe-key-0123456789")
+_OLLAMA = (("ollama", "ollama/llama3.2", "", ""), ("ollama_chat", "ollama_chat/llama3.2", "", ""))
+
+
+def _chat(provider: Tuple[str, str, str, str], extra: Mapping[str, Any] = {}, quick_stream: bool = True) -> List[Scenario]:
+    """A provider's chat scenarios: sync and async, streamed and not, and an error; the quick
+    ones are the sync call and (with quick_stream) the sync stream."""
+    return [
+        Scenario(*provider, extra=extra, quick=True),
+        Scenario(*provider, stream=True, extra=extra, quick=quick_stream),
+        Scenario(*provider, is_async=True, extra=extra),
+        Scenario(*provider, stream=True, is_async=True, extra=extra),
+        Scenario(*provider, error=True, extra=extra),
+    ]
+
+
+def _embedding(provider: Tuple[str, str, str, str], extra: Mapping[str, Any] = {}) -> List[Scenario]:
+    return [Scenario(*provider, function="embedding", extra=extra, quick=True),
+            Scenario(*provider, function="embedding", is_async=True, extra=extra)]
+
+
+_STREAM_OPENAI = Scenario(*_OPENAI, stream=True, quick=True)
+
+#: Each path's scenarios: the calls it serves natively.
+SCENARIOS: Dict[str, List[Scenario]] = {
+    # Dispatch's own reliance (the context's fields) is exercised by every chat call; its
+    # scenarios are judged only where the provider's own chat path is on (see run()).
+    "dispatch": [Scenario(*provider, quick=True) for provider in (_OPENAI, _ANTHROPIC, _GEMINI, _OLLAMA[1], _HTTP[1])],
+    "chat_openai_sdk": [*_chat(_OPENAI), *_chat(_AZURE, _AZURE_EXTRA, quick_stream=False),
+                        *_chat(_LM_STUDIO, quick_stream=False)],
+    "chat_http_handler": [s for provider in _HTTP for s in _chat(provider, quick_stream=provider[0] == "mistral")],
+    "chat_anthropic": _chat(_ANTHROPIC),
+    "chat_gemini": _chat(_GEMINI),
+    "chat_ollama": [s for provider in _OLLAMA for s in _chat(provider)],
+    "embedding_openai_sdk": [*_embedding(("openai", "openai/text-embedding-3-small", "/v1", _OPENAI[3])),
+                             *_embedding(("azure", "azure/text-embedding-3-small", "", _AZURE[3]), _AZURE_EXTRA),
+                             *_embedding(("mistral", "mistral/mistral-embed", "/v1", _HTTP[1][3]))],
+    "embedding_lm_studio": _embedding(("lm_studio", "lm_studio/nomic-embed-text-v1.5", "/v1", _LM_STUDIO[3])),
+    "embedding_gemini": _embedding(("gemini", "gemini/text-embedding-004", "/v1beta", _GEMINI[3])),
+    "embedding_ollama": _embedding(("ollama", "ollama/nomic-embed-text", "", "")),
+    "lean": [Scenario(*_OPENAI, quick=True), Scenario(*_OPENAI, is_async=True), Scenario(*_OPENAI, error=True)],
+    "shared_session": [Scenario(*_OPENAI, is_async=True, session=True, quick=True),
+                       Scenario(*_ANTHROPIC, is_async=True, session=True),
+                       Scenario(*_OPENAI, is_async=True, session=True, stream=True)],
+    "fast_stream": [_STREAM_OPENAI, Scenario(*_ANTHROPIC, stream=True), Scenario(*_GEMINI, stream=True),
+                    Scenario(*_OLLAMA[1], stream=True), Scenario(*_OPENAI, stream=True, is_async=True)],
+}
+
+#: Paths a path's calls also go through: probed together, since one cannot be on without them.
+_NEEDS = {"lean": ("chat_openai_sdk",), "shared_session": ("chat_openai_sdk", "chat_anthropic"),
+          "fast_stream": ("chat_openai_sdk", "chat_anthropic", "chat_gemini", "chat_ollama")}
+
+
+# --- one call, observed ------------------------------------------------------------------------
+
+
+def _kwargs(scenario: Scenario, base_url: str) -> Dict[str, Any]:
+    model = scenario.model + ("-probe-error" if scenario.error else "")
+    kwargs: Dict[str, Any] = {"model": model, "api_base": base_url + scenario.base, **scenario.extra}
+    if scenario.key:
+        kwargs["api_key"] = scenario.key
+    if scenario.function == "embedding":
+        kwargs["input"] = ["first probe", "second probe"]
+    else:
+        kwargs.update(messages=MESSAGES, stream=scenario.stream, max_retries=0)
+    return kwargs
+
+
+def _call(scenario: Scenario, base_url: str) -> Any:
+    """The scenario's outcome: ("result", view) or ("error", view)."""
+    import litellm
+
+    kwargs = _kwargs(scenario, base_url)
+    if scenario.is_async:
+        return _LOOP.run(_acall(scenario, kwargs))
+    try:
+        result = getattr(litellm, scenario.function)(**kwargs)
+        if scenario.stream:
+            return ("result", [_view(chunk) for chunk in result])
+        return ("result", _view(result))
+    except Exception as exc:  # noqa: BLE001 - an exception is an outcome to compare
+        return ("error", _error_view(exc))
+
+
+async def _acall(scenario: Scenario, kwargs: Dict[str, Any]) -> Any:
+    import litellm
+
+    function = getattr(litellm, "a" + scenario.function)
+    try:
+        if scenario.session:
+            import aiohttp
+
+            async with aiohttp.ClientSession() as session:
+                return await _aresult(await function(**kwargs, shared_session=session), scenario)
+        return await _aresult(await function(**kwargs), scenario)
+    except Exception as exc:  # noqa: BLE001
+        return ("error", _error_view(exc))
+
+
+async def _aresult(result: Any, scenario: Scenario) -> Any:
+    if scenario.stream:
+        return ("result", [_view(chunk) async for chunk in result])
+    return ("result", _view(result))
+
+
+class _ProbeLoop:
+    """One event loop, on a thread of its own, for every async scenario of a probe run: install()
+    may be called from inside the application's running loop, and LiteLLM's logging worker,
+    bound to the loop of the last async call, complains each time that loop changes."""
+
+    def __init__(self) -> None:
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._thread: Optional[threading.Thread] = None
+
+    def run(self, coroutine: Any) -> Any:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._loop.run_forever, name="edgequake-probe", daemon=True)
+            self._thread.start()
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def close(self) -> None:
+        """End the loop as asyncio.run ends its own: every task left (LiteLLM's logging worker)
+        cancelled and awaited, async generators closed; then the thread stops."""
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+
+        async def drain() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await loop.shutdown_asyncgens()
+
+        try:
+            asyncio.run_coroutine_threadsafe(drain(), loop).result(timeout=10)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            if self._thread is not None:
+                self._thread.join()
+            loop.close()
+
+
+_LOOP = _ProbeLoop()
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=_default, sort_keys=True))
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "model_dump"):
+        try:
+            return value.model_dump()
+        except Exception:  # noqa: BLE001
+            pass
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted(map(repr, value))
+    return repr(value)
+
+
+def _view(result: Any) -> Any:
+    return {
+        "type": f"{type(result).__module__}.{type(result).__qualname__}",
+        "dump": _plain(result),
+        "hidden_params": _plain(getattr(result, "_hidden_params", None)),
+        "response_headers": _plain(getattr(result, "_response_headers", None)),
+    }
+
+
+def _error_view(exc: BaseException) -> Dict[str, Any]:
+    response = getattr(exc, "response", None)
+    return {"class": f"{type(exc).__module__}.{type(exc).__qualname__}", "str": str(exc),
+            "status_code": getattr(exc, "status_code", None), "llm_provider": getattr(exc, "llm_provider", None),
+            "response_status": getattr(response, "status_code", None)}
+
+
+def _request_view(recorded: Mapping[str, Any]) -> Dict[str, Any]:
+    return {"method": recorded["method"], "path": recorded["path"], "query": recorded["query"],
+            "headers": {k: v for k, v in recorded["headers"].items() if k not in _TRANSPORT_HEADERS},
+            "body": recorded["body"]}
+
+
+def _differences(a: Any, b: Any, where: str = "") -> List[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        found = []
+        for key in sorted(set(a) | set(b), key=str):
+            if key not in a or key not in b:
+                found.append(f"{where}/{key}")
+            else:
+                found.extend(_differences(a[key], b[key], f"{where}/{key}"))
+        return found
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _differences(x, y, f"{where}/{i}")]
+    return [] if a == b else [where or "/"]
+
+
+# --- the runs ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _set_aside() -> Iterator[None]:
+    """LiteLLM's callbacks, response cache and client cache, and the patch's counters, set aside
+    for the probes and put back exactly."""
+    import litellm
+
+    from . import stats
+
+    names = ("callbacks", "success_callback", "failure_callback", "input_callback", "service_callback",
+             "_async_success_callback", "_async_failure_callback", "_async_input_callback")
+    saved = {name: getattr(litellm, name) for name in names if hasattr(litellm, name)}
+    saved_cache = getattr(litellm, "cache", None)
+    # (LiteLLM prints help banners around the error scenarios' exceptions unless told not to.)
+    saved_quiet = getattr(litellm, "suppress_debug_info", False)
+    counters = {name: getattr(stats, name).copy() for name in
+                ("native_calls", "fallbacks", "parsed_answers", "fast_stream_chunks", "not_fast", "lean_calls", "not_lean")}
+    try:
+        for name in saved:
+            setattr(litellm, name, [])
+        litellm.cache = None
+        litellm.suppress_debug_info = True
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(litellm, name, value)
+        litellm.cache = saved_cache
+        litellm.suppress_debug_info = saved_quiet
+        _close_probe_clients()
+        _LOOP.close()
+        for name, value in counters.items():
+            counter = getattr(stats, name)
+            counter.clear()
+            counter.update(value)
+
+
+#: The client caches the probe runs' calls filled, closed when the probes end.
+_probe_caches: List[Any] = []
+
+
+@contextmanager
+def _own_client_cache() -> Iterator[None]:
+    """LiteLLM's client cache, swapped for a fresh one for one observation: neither run reuses
+    the other's clients, and the application's cached clients are neither used nor dropped."""
+    import litellm
+
+    saved = getattr(litellm, "in_memory_llm_clients_cache", None)
+    if saved is None:
+        yield
+        return
+    fresh = type(saved)()
+    _probe_caches.append(fresh)
+    litellm.in_memory_llm_clients_cache = fresh
+    try:
+        yield
+    finally:
+        litellm.in_memory_llm_clients_cache = saved
+
+
+def _close_probe_clients() -> None:
+    """Close what the probes' calls built and cached (HTTP handlers, SDK clients, aiohttp
+    sessions): async ones on the probe loop that made them."""
+    caches, _probe_caches[:] = list(_probe_caches), []
+    for cache in caches:
+        for client in list(getattr(cache, "cache_dict", {}).values()):
+            close = getattr(client, "aclose", None) or getattr(client, "close", None)
+            if not callable(close):
+                continue
+            try:
+                if asyncio.iscoroutinefunction(close):
+                    _LOOP.run(close())
+                else:
+                    close()
+            except Exception:  # noqa: BLE001 - a client that cannot close is only garbage
+                pass
+
+
+def _observe(scenario: Scenario, server: Any) -> Tuple[Any, List[Dict[str, Any]]]:
+    with _own_client_cache():
+        outcome = _call(scenario, server.base_url)
+    return outcome, [_request_view(r) for r in server.take()]
+
+
+def _candidate(paths: Sequence[str], base: Any) -> Any:
+    """A decision with `paths` (and what they need) on, the rest as `base` decided."""
+    from . import reliance
+
+    on = set(paths) | {"dispatch"}
+    for name in paths:
+        on.update(p for p in _NEEDS.get(name, ()) if base is None or base.on(p) or p in paths)
+    states = {name: reliance.PathState(True) if name in on or (base is not None and base.on(name))
+              else reliance.PathState(False, "not probed", f"probing:{name}") for name in reliance.PATH_NAMES}
+    return reliance.Decision(reliance.installed_versions(), states)
+
+
+def _probe(path: str, scenario: Scenario, server: Any, candidate: Any) -> Optional[str]:
+    """None if the scenario is served natively with stock's outcome; else what differs."""
+    from . import hooks, stats
+
+    first, sent_first = _observe(scenario, server)
+    second, sent_second = _observe(scenario, server)
+    volatile = set(_differences([first, sent_first], [second, sent_second]))
+    native_before = sum(stats.native_calls.values())
+    if not hooks.apply(candidate):
+        return "its hooks could not be applied"
+    try:
+        patched, sent_patched = _observe(scenario, server)
+    finally:
+        hooks.uninstall()
+    if sum(stats.native_calls.values()) == native_before:
+        return f"{scenario.name} was not served natively"
+    differing = [d for d in _differences([first, sent_first], [patched, sent_patched]) if d not in volatile]
+    if differing:
+        return f"{scenario.name} differs from stock at {differing[0]}" + (
+            f" and {len(differing) - 1} more" if len(differing) > 1 else "")
+    return None
+
+
+def _chat_path_good(provider: str, results: Mapping[str, Mapping[str, Any]], base: Any) -> bool:
+    from . import hooks
+
+    path = hooks.dispatch_paths(hooks.COMPLETE).get(provider)
+    if path in results:
+        return bool(results[path]["on"])
+    return base is None or base.on(path)
+
+
+def run(paths: Sequence[str], thorough: bool = False, base: Any = None) -> Dict[str, Dict[str, Any]]:
+    """{path: {"on", "source", "detail"}} for each of `paths` (quick scenarios unless
+    `thorough`). Never raises: probes that cannot run keep their paths stock, saying why."""
+    from . import hooks
+    from .probe_standin import ProbeStandin
+
+    source = evidence.BY_LOCAL_VET if thorough else evidence.BY_PROBES
+    results: Dict[str, Dict[str, Any]] = {}
+    started = time.monotonic()
+    if hooks.is_installed():
+        return {p: {"on": False, "source": source, "detail": "the patch was installed while probing"} for p in paths}
+    try:
+        with ProbeStandin() as server, _set_aside():
+            candidate = _candidate(paths, base)
+            # Dispatch last: its scenarios go through the providers' own chat paths, so only
+            # those whose path is on (shipped) or passed its probes here can speak for it.
+            for path in sorted(paths, key=lambda p: p == "dispatch"):
+                scenarios = [s for s in SCENARIOS.get(path, ()) if thorough or s.quick]
+                if path == "dispatch":
+                    scenarios = [s for s in scenarios if _chat_path_good(s.provider, results, base)]
+                problem = None if scenarios else "no scenario probes it"
+                count = 0
+                for scenario in scenarios:
+                    problem = _probe(path, scenario, server, candidate)
+                    count += 1
+                    if problem:
+                        break
+                results[path] = {"on": problem is None, "source": source,
+                                 "detail": problem or f"{count} scenario(s) served natively, identical to stock"}
+    except Exception as exc:  # noqa: BLE001 - probes that fail to run prove nothing: stock serves
+        for path in paths:
+            results.setdefault(path, {"on": False, "source": source,
+                                      "detail": f"the probes could not run ({exc.__class__.__name__}: {exc})"})
+    elapsed = time.monotonic() - started
+    for outcome in results.values():
+        outcome["seconds"] = round(elapsed, 3)
+    return results
+
+
+def vet() -> Dict[str, Dict[str, Any]]:
+    """Every path's every scenario, on the installed versions (`python -m edgequake_patch vet`),
+    recorded as this machine's evidence for the code it ran on. Returns what was found."""
+    from . import reliance
+
+    reliance.forget()
+    outcomes = run(list(SCENARIOS), thorough=True)
+    reliance.record_local(outcomes)
+    return outcomes

@@ -1,0 +1,359 @@
+#!/usr/bin/env python3
+"""Bring the shipped evidence (edgequake_patch/evidence.json) up to date with the registry.
+
+    python3 scripts/evidence.py update          # harvest, group, vet what is new, write the record
+    python3 scripts/evidence.py harvest         # fingerprints of every release not yet seen
+    python3 scripts/evidence.py groups          # what the releases group into, per path
+    python3 scripts/evidence.py vet [--max N]   # the vetting runs still missing (at most N)
+    python3 scripts/evidence.py write           # the record, from what was harvested and vetted
+
+*Harvest*: every LiteLLM release from the oldest supported one, and every OpenAI SDK release
+from 2.0.0, on the registry: each wheel is unpacked once into the cache, and the fingerprints
+of everything a path relies on are taken in a subprocess that sees that release first on its
+path (next to another release's dependencies: a module that fails to import there is an error,
+never a symbol "missing"). Fingerprints are kept per release and per declaration of what the
+paths rely on, so a release is hashed again only when that declaration changes.
+
+*Group*: for each path and component (litellm, openai), releases whose fingerprints of what that
+path relies on are identical form one group (its digest, reliance.group_digest).
+
+*Vet*: a group is vetted when the compact differential suite (VET_SUITE: every path's calls, stock
+and patched against the stand-in, compared answer by answer, natively) passed on a release of the
+group, paired with an SDK release pip allows it. Runs are chosen to cover every unvetted group
+with as few environments as possible (greedy set cover), each a virtualenv of its own with the
+project's wheel. A failed run marks the groups it was to vet as failed: those paths stay stock
+on those releases. Runs are kept in the cache's vets.json; `write` turns them into the record.
+
+The cache (default ~/.cache/edgequake-patch, or EDGEQUAKE_EVIDENCE_CACHE) holds the unpacked
+releases (~140 MB a LiteLLM release), the fingerprints and the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from edgequake_patch import evidence, reliance, versions  # noqa: E402
+
+CACHE = Path(os.environ.get("EDGEQUAKE_EVIDENCE_CACHE") or Path.home() / ".cache" / "edgequake-patch")
+RELEASES = CACHE / "releases"
+FINGERPRINTS = CACHE / "fingerprints"
+VETS = CACHE / "vets.json"
+FLOORS = {"litellm": versions.OLDEST_SUPPORTED, "openai": "2.0.0"}
+
+#: The compact differential suite a vetting run executes: every path's calls, sync and async,
+#: streams, embeddings, errors, the lean handler, fast streams and a caller's aiohttp session,
+#: stock and patched against the stand-in, and the proof that they left through the core. The
+#: test modules select nothing by release: on a vetted pair every path is on, so each runs
+#: natively (the run forces nothing: it records the group as vetted beforehand, see _vet_one).
+VET_SUITE = (
+    "tests/test_chat_differential.py",
+    "tests/test_stream_differential.py",
+    "tests/test_embedding_differential.py",
+    "tests/test_anthropic_differential.py",
+    "tests/test_gemini_differential.py",
+    "tests/test_ollama_differential.py",
+    "tests/test_format_stream_differential.py",
+    "tests/test_stream_all_providers.py",
+    "tests/test_lean_chat.py",
+    "tests/test_shared_session.py",
+    "tests/test_native_proof.py",
+    "tests/test_native_proof_formats.py",
+)
+
+
+def say(*parts: object) -> None:
+    print("==", *parts, file=sys.stderr, flush=True)
+
+
+# --- the registry -----------------------------------------------------------------------------
+
+
+def registry_releases(package: str) -> List[str]:
+    """Final releases of `package` on the registry from its floor on, oldest first."""
+    out = subprocess.run([sys.executable, "-m", "pip", "index", "versions", package],
+                         capture_output=True, text=True, timeout=300).stdout
+    line = next((l for l in out.splitlines() if l.startswith("Available versions:")), "")
+    found = [v.strip() for v in line.partition(":")[2].split(",") if v.strip()]
+    floor = versions.parse(FLOORS[package])
+    final = [v for v in found if re.fullmatch(r"\d+\.\d+\.\d+", v) and versions.parse(v) >= floor]
+    if package == "litellm":
+        final = [v for v in final if v not in versions.COMPROMISED]
+    return sorted(final, key=versions.parse)
+
+
+def unpacked(package: str, version: str) -> Path:
+    """The release's wheel, unpacked once into the cache."""
+    target = RELEASES / f"{package}-{version}"
+    if target.is_dir():
+        return target
+    RELEASES.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=RELEASES) as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:",
+                        f"{package}=={version}", "-d", tmp], check=True, timeout=600)
+        wheel = next(Path(tmp).glob("*.whl"))
+        staging = Path(tmp) / "unpacked"
+        with zipfile.ZipFile(wheel) as zf:
+            zf.extractall(staging)
+        try:
+            staging.rename(target)
+        except OSError:
+            if not target.is_dir():  # (another harvest unpacked it meanwhile: that one serves)
+                raise
+    return target
+
+
+# --- harvest ------------------------------------------------------------------------------------
+
+_FINGERPRINT_ONE = """
+import json, sys
+from edgequake_patch import reliance, versions
+component, expected = sys.argv[1], sys.argv[2]
+found = versions.installed(component)
+if found != expected:
+    raise SystemExit(f"{component} {found} imported instead of {expected}")
+refs = [r for r in reliance.all_refs() if reliance.component_of(r) == component]
+print(json.dumps(reliance.current_fingerprints(refs, strict=True)))
+"""
+
+
+def declared_refs(component: str) -> List[str]:
+    return [r for r in reliance.all_refs() if reliance.component_of(r) == component]
+
+
+def fingerprints_of(package: str, version: str, python: str) -> Dict[str, str]:
+    """The release's fingerprints of what the paths rely on, from the cache or taken now."""
+    wanted = declared_refs(package)
+    cached_file = FINGERPRINTS / f"{package}-{version}.json"
+    try:
+        cached = json.loads(cached_file.read_text())
+        if all(ref in cached for ref in wanted):
+            return {ref: cached[ref] for ref in wanted}
+    except (OSError, ValueError):
+        cached = {}
+    where = unpacked(package, version)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(where), str(ROOT)]), PYTHONNOUSERSITE="1")
+    env.pop("EDGEQUAKE_PATCH", None)
+    done = subprocess.run([python, "-c", _FINGERPRINT_ONE, package, version], capture_output=True, text=True,
+                          env=env, cwd=tempfile.gettempdir(), timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"{package} {version}: fingerprinting failed:\n{done.stderr[-3000:]}")
+    taken = json.loads(done.stdout.strip().splitlines()[-1])
+    FINGERPRINTS.mkdir(parents=True, exist_ok=True)
+    cached.update(taken)
+    cached_file.write_text(json.dumps(cached, indent=0, sort_keys=True))
+    return taken
+
+
+def harvest(python: str, jobs: int = 2, packages: Sequence[str] = ("litellm", "openai")) -> Dict[str, Dict[str, Dict[str, str]]]:
+    """{package: {version: {ref: fingerprint}}} for every release in range on the registry."""
+    result: Dict[str, Dict[str, Dict[str, str]]] = {}
+    for package in packages:
+        releases = registry_releases(package)
+        say(f"{package}: {len(releases)} releases from {releases[0]} to {releases[-1]}")
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            taken = list(pool.map(lambda v: (v, fingerprints_of(package, v, python)), releases))
+        result[package] = dict(taken)
+        say(f"{package}: fingerprints of {len(releases)} releases in {time.monotonic() - started:.0f} s")
+    return result
+
+
+# --- groups ------------------------------------------------------------------------------------
+
+
+def groups(harvested: Dict[str, Dict[str, Dict[str, str]]]) -> Dict[str, Dict[str, Dict[str, List[str]]]]:
+    """{path: {component: {digest: [releases, oldest first]}}}."""
+    result: Dict[str, Dict[str, Dict[str, List[str]]]] = {}
+    for path, refs in reliance.refs_by_path().items():
+        per_component: Dict[str, Dict[str, List[str]]] = {}
+        for component in reliance.COMPONENTS:
+            wanted = [r for r in refs if reliance.component_of(r) == component]
+            if not wanted:
+                continue
+            found: Dict[str, List[str]] = {}
+            for version, prints in sorted(harvested.get(component, {}).items(), key=lambda kv: versions.parse(kv[0])):
+                found.setdefault(reliance.group_digest(wanted, prints), []).append(version)
+            per_component[component] = found
+        result[path] = per_component
+    return result
+
+
+# --- vet ------------------------------------------------------------------------------------------
+
+
+def load_vets() -> List[Dict[str, object]]:
+    try:
+        return list(json.loads(VETS.read_text()))
+    except (OSError, ValueError):
+        return []
+
+
+def save_vets(runs: List[Dict[str, object]]) -> None:
+    VETS.parent.mkdir(parents=True, exist_ok=True)
+    VETS.write_text(json.dumps(runs, indent=1, sort_keys=True))
+
+
+def _pair_ok(litellm_version: str, openai_version: str) -> bool:
+    """Whether LiteLLM's release allows the SDK release (its Requires-Dist on openai)."""
+    meta = next(unpacked("litellm", litellm_version).glob("litellm-*.dist-info/METADATA")).read_text()
+    spec = next((l.split(":", 1)[1].strip() for l in meta.splitlines()
+                 if l.startswith("Requires-Dist: openai") and "extra ==" not in l), "")
+    from packaging.specifiers import SpecifierSet
+
+    return openai_version in SpecifierSet(spec.replace("openai", "", 1).split(";")[0].strip() or ">=0")
+
+
+def vetted_groups(grouped, runs) -> Dict[Tuple[str, str, str], str]:
+    """(path, component, digest) -> "passed" / "failed", from the runs (a failure wins)."""
+    state: Dict[Tuple[str, str, str], str] = {}
+    for path, per_component in grouped.items():
+        for component, found in per_component.items():
+            for digest, members in found.items():
+                outcomes = [r["outcome"] for r in runs if r.get(component) in members]
+                if outcomes:
+                    state[(path, component, digest)] = "failed" if "failed" in outcomes else "passed"
+    return state
+
+
+def plan(grouped, runs, harvested) -> List[Tuple[str, str]]:
+    """(litellm, openai) pairs whose runs cover every unvetted group: greedy, newest first."""
+    state = vetted_groups(grouped, runs)
+    todo = {(path, component, digest): members
+            for path, per_component in grouped.items() for component, found in per_component.items()
+            for digest, members in found.items() if (path, component, digest) not in state}
+    litellm_releases = sorted(harvested["litellm"], key=versions.parse, reverse=True)
+    openai_releases = sorted(harvested["openai"], key=versions.parse, reverse=True)
+    chosen: List[Tuple[str, str]] = []
+    while todo:
+        best: Optional[Tuple[int, Tuple[str, str]]] = None
+        # Candidates: each LiteLLM release with the newest SDK it allows, and each SDK release
+        # with the newest LiteLLM that allows it.
+        candidates = set()
+        for lv in litellm_releases:
+            ov = next((o for o in openai_releases if _pair_ok(lv, o)), None)
+            if ov:
+                candidates.add((lv, ov))
+        for ov in openai_releases:
+            lv = next((l for l in litellm_releases if _pair_ok(l, ov)), None)
+            if lv:
+                candidates.add((lv, ov))
+        for pair in candidates:
+            covered = sum(1 for (path, component, _), members in todo.items()
+                          if pair[0 if component == "litellm" else 1] in members)
+            key = (covered, versions.parse(pair[0]), versions.parse(pair[1]))
+            if covered and (best is None or key > (best[0], versions.parse(best[1][0]), versions.parse(best[1][1]))):
+                best = (covered, pair)
+        if best is None:
+            say(f"{len(todo)} groups have no release pip can pair: left unvetted")
+            break
+        chosen.append(best[1])
+        todo = {k: m for k, m in todo.items() if best[1][0 if k[1] == "litellm" else 1] not in m}
+    return chosen
+
+
+def _vet_one(litellm_version: str, openai_version: str) -> Dict[str, object]:
+    """One run of VET_SUITE on the pair, in a virtualenv of its own (scripts/env.sh)."""
+    env = dict(os.environ, LITELLM_VERSION=litellm_version, OPENAI_VERSION=openai_version, EQP_SKIP_PROXY="1")
+    env.pop("EDGEQUAKE_PATCH", None)
+    report = ROOT / "target" / f"vet-{litellm_version}-{openai_version}.xml"
+    started = time.monotonic()
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "vet_pair.sh"), str(report), *VET_SUITE],
+                          env=env, cwd=ROOT, capture_output=True, text=True)
+    counts = _junit_counts(report)
+    outcome = "passed" if done.returncode == 0 and counts["passed"] > 0 and not counts["failed"] else "failed"
+    if outcome == "failed":
+        say(f"litellm {litellm_version} / openai {openai_version}: FAILED\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}")
+    return {"litellm": litellm_version, "openai": openai_version, "outcome": outcome, **counts,
+            "seconds": round(time.monotonic() - started), "date": datetime.date.today().isoformat(),
+            "declared": reliance.declaration_digest()}
+
+
+def _junit_counts(report: Path) -> Dict[str, int]:
+    try:
+        import xml.etree.ElementTree as ET
+
+        suite = ET.parse(report).getroot()
+        suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+        tests, failures, errors, skipped = (int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
+        return {"passed": tests - failures - errors - skipped, "failed": failures + errors, "skipped": skipped}
+    except Exception:  # noqa: BLE001 - no report: the run failed before pytest wrote one
+        return {"passed": 0, "failed": 0, "skipped": 0}
+
+
+def vet(grouped, harvested, max_runs: Optional[int] = None) -> None:
+    runs = load_vets()
+    pairs = plan(grouped, runs, harvested)
+    say(f"{len(pairs)} vetting runs cover every unvetted group: {', '.join(f'{l}/{o}' for l, o in pairs)}")
+    for litellm_version, openai_version in pairs[:max_runs]:
+        say(f"vetting litellm {litellm_version} with openai {openai_version}")
+        run = _vet_one(litellm_version, openai_version)
+        say(f"  {run['outcome']}: {run['passed']} passed, {run['failed']} failed, {run['seconds']} s")
+        runs = [r for r in load_vets() if (r["litellm"], r["openai"]) != (litellm_version, openai_version)] + [run]
+        save_vets(runs)
+
+
+# --- the record ------------------------------------------------------------------------------------
+
+
+def write(grouped, harvested) -> Path:
+    runs = load_vets()
+    state = vetted_groups(grouped, runs)
+    document = evidence.document(grouped, state, runs, harvested, reliance.declaration_digest())
+    target = evidence.SHIPPED
+    target.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+    vetted = sum(1 for v in state.values() if v == "passed")
+    total = sum(len(found) for per in grouped.values() for found in per.values())
+    say(f"wrote {target.relative_to(ROOT)}: {vetted} of {total} groups vetted, "
+        f"{sum(1 for v in state.values() if v == 'failed')} failed")
+    return target
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("update", "harvest", "groups", "vet", "write"))
+    parser.add_argument("--python", default=None, help="the interpreter whose dependencies the releases are "
+                        "fingerprinted next to (default: the newest tested release's virtualenv)")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--max", type=int, default=None, help="at most this many vetting runs")
+    args = parser.parse_args(argv)
+    python = os.path.abspath(args.python or str(ROOT / f".venv-litellm-{versions.NEWEST_SUPPORTED}" / "bin" / "python"))
+    started = time.monotonic()
+    harvested = harvest(python, args.jobs)
+    grouped = groups(harvested)
+    if args.command == "groups":
+        state = vetted_groups(grouped, load_vets())
+        for path, per_component in grouped.items():
+            for component, found in per_component.items():
+                print(f"{path:22} {component:8} {len(found)} group(s)")
+                for digest, members in found.items():
+                    mark = state.get((path, component, digest), "unvetted")
+                    print(f"    {digest}  {mark:8}  {members[0]} .. {members[-1]} ({len(members)})")
+    if args.command in ("update", "vet"):
+        vet(grouped, harvested, args.max)
+    if args.command in ("update", "write"):
+        write(grouped, harvested)
+    say(f"done in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
