@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -221,6 +222,7 @@ def save_vets(runs: List[Dict[str, object]]) -> None:
     VETS.write_text(json.dumps(runs, indent=1, sort_keys=True))
 
 
+@functools.lru_cache(maxsize=None)
 def _pair_ok(litellm_version: str, openai_version: str) -> bool:
     """Whether LiteLLM's release allows the SDK release (its Requires-Dist on openai)."""
     meta = next(unpacked("litellm", litellm_version).glob("litellm-*.dist-info/METADATA")).read_text()
@@ -258,29 +260,28 @@ def plan(grouped, runs, harvested) -> List[Tuple[str, str]]:
                 chosen.append(pair)
                 todo = {k: m for k, m in todo.items() if pair[0 if k[1] == "litellm" else 1] not in m}
     while todo:
-        best: Optional[Tuple[int, Tuple[str, str]]] = None
-        # Candidates: each LiteLLM release with the newest SDK it allows, and each SDK release
-        # with the newest LiteLLM that allows it.
-        candidates = set()
+        # The pair covering the most groups still unvetted, LiteLLM's and the SDK's together
+        # (newest first on a tie): each release is scored on its own component's groups.
+        def score(component: str, release: str) -> int:
+            return sum(1 for (_, comp, _), members in todo.items() if comp == component and release in members)
+
+        litellm_scores = {v: score("litellm", v) for v in litellm_releases}
+        openai_scores = {v: score("openai", v) for v in openai_releases}
+        best: Optional[Tuple[Tuple[int, Tuple[int, ...], Tuple[int, ...]], Tuple[str, str]]] = None
         for lv in litellm_releases:
-            ov = next((o for o in openai_releases if _pair_ok(lv, o)), None)
-            if ov:
-                candidates.add((lv, ov))
-        for ov in openai_releases:
-            lv = next((l for l in litellm_releases if _pair_ok(l, ov)), None)
-            if lv:
-                candidates.add((lv, ov))
-        for pair in candidates:
-            covered = sum(1 for (path, component, _), members in todo.items()
-                          if pair[0 if component == "litellm" else 1] in members)
-            key = (covered, versions.parse(pair[0]), versions.parse(pair[1]))
-            if covered and (best is None or key > (best[0], versions.parse(best[1][0]), versions.parse(best[1][1]))):
-                best = (covered, pair)
+            for ov in openai_releases:
+                covered = litellm_scores[lv] + openai_scores[ov]
+                if not covered or (best is not None and covered < best[0][0]) or not _pair_ok(lv, ov):
+                    continue
+                key = (covered, versions.parse(lv), versions.parse(ov))
+                if best is None or key > best[0]:
+                    best = (key, (lv, ov))
         if best is None:
             say(f"{len(todo)} groups have no release pip can pair: left unvetted")
             break
-        chosen.append(best[1])
-        todo = {k: m for k, m in todo.items() if best[1][0 if k[1] == "litellm" else 1] not in m}
+        pair = best[1]
+        chosen.append(pair)
+        todo = {k: m for k, m in todo.items() if pair[0 if k[1] == "litellm" else 1] not in m}
     return chosen
 
 
