@@ -397,15 +397,17 @@ def _chat_path_good(provider: str, results: Mapping[str, Mapping[str, Any]], bas
 
 def run(paths: Sequence[str], thorough: bool = False, base: Any = None) -> Dict[str, Dict[str, Any]]:
     """{path: {"on", "source", "detail"}} for each of `paths` (quick scenarios unless
-    `thorough`). Never raises: probes that cannot run keep their paths stock, saying why."""
+    `thorough`), with the other paths as `base` decided. Never raises: probes that cannot run
+    keep their paths stock, saying why, marked `transient` (not evidence about the code)."""
     from . import hooks
     from .probe_standin import ProbeStandin
 
     source = evidence.BY_LOCAL_VET if thorough else evidence.BY_PROBES
     results: Dict[str, Dict[str, Any]] = {}
     started = time.monotonic()
-    if hooks.is_installed():
-        return {p: {"on": False, "source": source, "detail": "the patch was installed while probing"} for p in paths}
+    if hooks.is_installed():  # (the application's own hooks are never taken off to probe)
+        return {p: {"on": False, "source": source, "transient": True,
+                    "detail": "the patch was already installed: not probed"} for p in paths}
     try:
         with ProbeStandin() as server, _set_aside():
             candidate = _candidate(paths, base)
@@ -426,7 +428,7 @@ def run(paths: Sequence[str], thorough: bool = False, base: Any = None) -> Dict[
                                  "detail": problem or f"{count} scenario(s) served natively, identical to stock"}
     except Exception as exc:  # noqa: BLE001 - probes that fail to run prove nothing: stock serves
         for path in paths:
-            results.setdefault(path, {"on": False, "source": source,
+            results.setdefault(path, {"on": False, "source": source, "transient": True,
                                       "detail": f"the probes could not run ({exc.__class__.__name__}: {exc})"})
     elapsed = time.monotonic() - started
     for outcome in results.values():

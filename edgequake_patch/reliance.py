@@ -357,53 +357,55 @@ PATH_NAMES = tuple(p.name for p in PATHS)
 # Behaviour: what a path relies on by what it does, not by the source that does it
 
 
+# The SDK clients the behaviours observe, built once per fingerprinting: each is handed an httpx
+# client without certificate loading (LiteLLM hands the SDK its own httpx clients too, and the
+# SDK building a default one would load the CA bundle for every client: most of the cost).
+_sdk_clients_built: List[Tuple[Any, bool, Any]] = []
+
+
+def _sdk_clients() -> List[Tuple[Any, bool, Any]]:
+    """(client, is_azure, the httpx client it was given), one per SDK client class, built with
+    fixed settings."""
+    if _sdk_clients_built:
+        return _sdk_clients_built
+    import httpx
+    import openai
+
+    given = {"api_key": "sk-behaviour-0123", "timeout": 7.5, "max_retries": 3}
+    plain = {"base_url": "http://127.0.0.1:9/v1", "organization": "org-behaviour", "project": "proj-behaviour"}
+    azure = {"azure_endpoint": "http://127.0.0.1:9", "api_version": "2024-10-21"}
+    for cls, extra, is_azure in ((openai.OpenAI, plain, False), (openai.AsyncOpenAI, plain, False),
+                                 (openai.AzureOpenAI, azure, True), (openai.AsyncAzureOpenAI, azure, True)):
+        http = (httpx.AsyncClient if cls.__name__.startswith("Async") else httpx.Client)(verify=False)
+        _sdk_clients_built.append((cls(**given, **extra, http_client=http), is_azure, http))
+    return _sdk_clients_built
+
+
 def _sdk_client_fields() -> str:
     """What sdk_transport reads off an OpenAI SDK client stock built: the settings it was given
     (key, organization, project, timeout, retries, base URL through the public `base_url`), the
     query and auth headers the SDK derives from them, Azure's token fields, and the httpx client
-    whose transport and mounts carry TLS and proxy settings. Observed on clients built here with
-    fixed settings: a refactor of the constructors that keeps these keeps the fingerprint."""
-    import openai
-
+    it was handed (whose transport and mounts carry TLS and proxy settings). A refactor of the
+    constructors that keeps these keeps the fingerprint."""
     seen = []
-    given = {"api_key": "sk-behaviour-0123", "timeout": 7.5, "max_retries": 3}
-    plain = {"base_url": "http://127.0.0.1:9/v1", "organization": "org-behaviour", "project": "proj-behaviour"}
-    azure = {"azure_endpoint": "http://127.0.0.1:9", "api_version": "2024-10-21"}
-    for cls, extra in ((openai.OpenAI, plain), (openai.AsyncOpenAI, plain),
-                       (openai.AzureOpenAI, azure), (openai.AsyncAzureOpenAI, azure)):
-        client = cls(**given, **extra)
-        http = client._client
+    for client, is_azure, http in _sdk_clients():
         url = client.base_url
         fact = {
-            "class": cls.__name__,
+            "class": type(client).__name__,
             "base_url": [f"{type(url).__module__.split('.')[0]}.{type(url).__qualname__}", str(url)],
-            "settings": [client.api_key == given["api_key"], repr(client.timeout), client.max_retries,
+            "settings": [client.api_key == "sk-behaviour-0123", repr(client.timeout), client.max_retries,
                          getattr(client, "organization", None), getattr(client, "project", None)],
             "query": sorted(dict(client._custom_query or {}).items()),
-            "http": [next((c.__module__.split(".")[0] for c in type(http).__mro__ if c.__module__.startswith("httpx")), None),
-                     hasattr(http, "_transport"), hasattr(http, "_mounts")],
+            "http": client._client is http,
         }
-        if "azure_endpoint" in extra:
+        if is_azure:
             # (the token fields' values may come from the environment: their kinds are compared)
             fact["azure"] = [type(client._azure_ad_token).__name__ in ("NoneType", "str"),
                              client._azure_ad_token_provider is None]
         else:
             fact["auth"] = sorted(client.auth_headers.items())
         seen.append(fact)
-        if hasattr(http, "close") and not isinstance(client, (openai.AsyncOpenAI, openai.AsyncAzureOpenAI)):
-            http.close()
     return json.dumps(seen, sort_keys=True, default=repr)
-
-
-def _sdk_clients() -> List[Tuple[Any, bool]]:
-    """(client, is_azure) for each SDK client class, built with fixed settings."""
-    import openai
-
-    given = {"api_key": "sk-behaviour-0123", "timeout": 7.5, "max_retries": 3}
-    plain = {"base_url": "http://127.0.0.1:9/v1", "organization": "org-behaviour", "project": "proj-behaviour"}
-    azure = {"azure_endpoint": "http://127.0.0.1:9", "api_version": "2024-10-21"}
-    return [(openai.OpenAI(**given, **plain), False), (openai.AsyncOpenAI(**given, **plain), False),
-            (openai.AzureOpenAI(**given, **azure), True), (openai.AsyncAzureOpenAI(**given, **azure), True)]
 
 
 _FRAMING_HEADERS = frozenset({"content-length", "accept-encoding", "connection", "host"})
@@ -416,7 +418,7 @@ def _sdk_request_building() -> str:
     from openai._models import FinalRequestOptions
 
     seen = []
-    for client, is_azure in _sdk_clients():
+    for client, is_azure, _ in _sdk_clients():
         for path in ("/chat/completions", "/embeddings"):
             options = FinalRequestOptions.construct(
                 method="post", url=path, headers={"X-Behaviour": "1"}, params={"q": "1"},
@@ -439,12 +441,8 @@ def _sdk_request_building() -> str:
 def _sdk_client_copy() -> str:
     """What `client.copy(http_client=..., max_retries=0)` keeps and changes: sdk_transport
     replays an answer, and streams, on such a copy of the client stock built."""
-    import httpx
-
     seen = []
-    for client, is_azure in _sdk_clients():
-        is_async = type(client).__name__.startswith("Async")
-        http = httpx.AsyncClient() if is_async else httpx.Client()
+    for client, _, http in _sdk_clients():
         copied = client.copy(http_client=http, max_retries=0)
         seen.append([type(copied).__name__, copied._client is http, copied.max_retries,
                      str(copied.base_url) == str(client.base_url), copied.api_key == client.api_key,
@@ -452,8 +450,6 @@ def _sdk_client_copy() -> str:
                      dict(copied._custom_query or {}) == dict(client._custom_query or {}),
                      dict(copied._custom_headers or {}) == dict(client._custom_headers or {}),
                      getattr(copied, "organization", None) == getattr(client, "organization", None)])
-        if not is_async:
-            http.close()
     return json.dumps(seen, sort_keys=True, default=repr)
 
 
@@ -692,11 +688,26 @@ def current_fingerprints(refs: Optional[Iterable[str]] = None, strict: bool = Fa
         return {ref: fingerprint(ref, strict) for ref in wanted}
     finally:
         _by_object.clear()
+        for _, _, http in _sdk_clients_built:
+            if hasattr(http, "close"):  # (the sync ones; an unused async client holds nothing)
+                http.close()
+        _sdk_clients_built.clear()
 
 
 # Fingerprints by object while current_fingerprints runs: one class or function is often named
 # under several modules (a getter each handler imports), and its source is read once.
 _by_object: Dict[int, Tuple[Any, str]] = {}
+
+
+def fingerprinter_stamp(ref: str) -> str:
+    """A digest of the code that computes `ref`'s fingerprint (its behaviour function, or the
+    hashing of sources and signatures): scripts/evidence.py takes a release's fingerprint of
+    `ref` again when it changes."""
+    if ref in BEHAVIOURS:
+        parts = [BEHAVIOURS[ref], _sdk_clients]
+    else:
+        parts = [fingerprint, _lookup, _signature, _object_fingerprint, _code_fingerprint, normalised, _field_names]
+    return _digest("".join(inspect.getsource(part) for part in parts))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -870,17 +881,24 @@ def _decide(installed: Mapping[str, Optional[str]]) -> Decision:
     current = current_fingerprints(ref for path_refs in refs.values() for ref in path_refs)
     found: Dict[str, Dict[str, Any]] = dict(local.get("paths", {}))
     paths = decide_paths(refs, shipped, current, installed, found)
+    # Code no evidence covers yet (no local outcome matches its digests either): probed now.
     pending = [name for name, state in paths.items() if not state.on and state.code and "_changed:" in state.code
-               and state.digests and name not in found]
+               and state.digests]
+    settled = True
     if pending:
         from . import probes
 
-        for name, outcome in probes.run(pending, base=Decision(installed, paths)).items():
+        outcomes = probes.run(pending, base=Decision(installed, paths))
+        for name, outcome in outcomes.items():
+            if outcome.get("transient"):
+                settled = False  # (kept off for this process; probed again by the next)
+                continue
             found[name] = {**outcome, "digests": dict(paths[name].digests)}
         paths = decide_paths(refs, shipped, current, installed, found)
     made = Decision(installed, paths)
-    evidence.write_local(key, {"paths": found, "decision": {"versions": dict(installed), "paths": {
-        name: _plain(state) for name, state in paths.items()}}})
+    if settled:
+        evidence.write_local(key, {"paths": found, "decision": {"versions": dict(installed), "paths": {
+            name: _plain(state) for name, state in paths.items()}}})
     return made
 
 
@@ -904,6 +922,8 @@ def record_local(outcomes: Mapping[str, Mapping[str, Any]]) -> Decision:
     current = current_fingerprints(ref for path_refs in refs.values() for ref in path_refs)
     found = dict(evidence.read_local(key).get("paths", {}))
     for name, outcome in outcomes.items():
+        if outcome.get("transient"):
+            continue
         found[name] = {**outcome, "digests": {
             component: group_digest([r for r in refs[name] if component_of(r) == component], current)
             for component in COMPONENTS if any(component_of(r) == component for r in refs[name])}}

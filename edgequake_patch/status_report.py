@@ -272,7 +272,7 @@ def _release_text(data: Dict[str, Any]) -> Any:
     vetted = data["vetted_releases"]["litellm"]
     span = f"{vetted[0]} to {vetted[-1]}, {len(vetted)} releases" if vetted else "none"
     if data["release"]:
-        colour = "yellow" if "of" in data["release"] or "stock" in data["release"] else None
+        colour = None if data["release"].startswith("every path on") else "yellow"
         text = f"{data['release']} (shipped evidence: {span})"
         return Painted(text, colour) if colour else text
     return Painted(data.get("release_error") or "not decided", "red")

@@ -150,13 +150,16 @@ def declared_refs(component: str) -> List[str]:
 
 
 def fingerprints_of(package: str, version: str, python: str) -> Dict[str, str]:
-    """The release's fingerprints of what the paths rely on, from the cache or taken now."""
+    """The release's fingerprints of what the paths rely on, from the cache or taken now. The
+    cache keeps each with the stamp of the code that computed it (reliance.fingerprinter_stamp):
+    a changed hashing or behaviour function takes it again."""
     wanted = declared_refs(package)
+    stamps = {ref: reliance.fingerprinter_stamp(ref) for ref in wanted}
     cached_file = FINGERPRINTS / f"{package}-{version}.json"
     try:
         cached = json.loads(cached_file.read_text())
-        if all(ref in cached for ref in wanted):
-            return {ref: cached[ref] for ref in wanted}
+        if all(isinstance(cached.get(ref), list) and cached[ref][0] == stamps[ref] for ref in wanted):
+            return {ref: cached[ref][1] for ref in wanted}
     except (OSError, ValueError):
         cached = {}
     where = unpacked(package, version)
@@ -168,8 +171,11 @@ def fingerprints_of(package: str, version: str, python: str) -> Dict[str, str]:
         raise RuntimeError(f"{package} {version}: fingerprinting failed:\n{done.stderr[-3000:]}")
     taken = json.loads(done.stdout.strip().splitlines()[-1])
     FINGERPRINTS.mkdir(parents=True, exist_ok=True)
-    cached.update(taken)
-    cached_file.write_text(json.dumps(cached, indent=0, sort_keys=True))
+    cached = {ref: value for ref, value in cached.items() if isinstance(value, list)}
+    cached.update({ref: [stamps[ref], value] for ref, value in taken.items()})
+    tmp = cached_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(cached, indent=0, sort_keys=True))
+    os.replace(tmp, cached_file)
     return taken
 
 
