@@ -149,12 +149,17 @@ def declared_refs(component: str) -> List[str]:
     return [r for r in reliance.all_refs() if reliance.component_of(r) == component]
 
 
+@functools.lru_cache(maxsize=None)
+def _stamp(ref: str) -> str:
+    return reliance.fingerprinter_stamp(ref)
+
+
 def fingerprints_of(package: str, version: str, python: str) -> Dict[str, str]:
     """The release's fingerprints of what the paths rely on, from the cache or taken now. The
     cache keeps each with the stamp of the code that computed it (reliance.fingerprinter_stamp):
     a changed hashing or behaviour function takes it again."""
     wanted = declared_refs(package)
-    stamps = {ref: reliance.fingerprinter_stamp(ref) for ref in wanted}
+    stamps = {ref: _stamp(ref) for ref in wanted}
     cached_file = FINGERPRINTS / f"{package}-{version}.json"
     try:
         cached = json.loads(cached_file.read_text())
