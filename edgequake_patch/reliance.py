@@ -361,6 +361,7 @@ PATH_NAMES = tuple(p.name for p in PATHS)
 # client without certificate loading (LiteLLM hands the SDK its own httpx clients too, and the
 # SDK building a default one would load the CA bundle for every client: most of the cost).
 _sdk_clients_built: List[Tuple[Any, bool, Any]] = []
+_in_batch = False
 
 
 def _sdk_clients() -> List[Tuple[Any, bool, Any]]:
@@ -379,6 +380,13 @@ def _sdk_clients() -> List[Tuple[Any, bool, Any]]:
         http = (httpx.AsyncClient if cls.__name__.startswith("Async") else httpx.Client)(verify=False)
         _sdk_clients_built.append((cls(**given, **extra, http_client=http), is_azure, http))
     return _sdk_clients_built
+
+
+def _release_sdk_clients() -> None:
+    for _, _, http in _sdk_clients_built:
+        if hasattr(http, "close"):  # (the sync ones; an unused async client holds nothing)
+            http.close()
+    _sdk_clients_built.clear()
 
 
 def _sdk_client_fields() -> str:
@@ -531,6 +539,9 @@ def fingerprint(ref: str, strict: bool = False) -> str:
             if strict:
                 raise
             return MISSING
+        finally:
+            if not _in_batch:  # (one reference alone: nothing else will observe those clients)
+                _release_sdk_clients()
     fields: Optional[Tuple[str, ...]] = None
     if ref.endswith("]") and "[" in ref:
         ref, _, listed = ref[:-1].partition("[")
@@ -683,15 +694,15 @@ def normalised(source: str) -> str:
 def current_fingerprints(refs: Optional[Iterable[str]] = None, strict: bool = False) -> Dict[str, str]:
     """The installed release's fingerprint of every declared symbol (or of `refs`)."""
     wanted = all_refs() if refs is None else tuple(dict.fromkeys(refs))
+    global _in_batch
     _by_object.clear()
+    _in_batch = True  # (the SDK clients the behaviours build are shared within it)
     try:
         return {ref: fingerprint(ref, strict) for ref in wanted}
     finally:
+        _in_batch = False
         _by_object.clear()
-        for _, _, http in _sdk_clients_built:
-            if hasattr(http, "close"):  # (the sync ones; an unused async client holds nothing)
-                http.close()
-        _sdk_clients_built.clear()
+        _release_sdk_clients()
 
 
 # Fingerprints by object while current_fingerprints runs: one class or function is often named
