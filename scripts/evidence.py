@@ -187,6 +187,10 @@ def fingerprints_of(package: str, version: str, python: str) -> Dict[str, str]:
 def harvest(python: str, jobs: int = 2, packages: Sequence[str] = ("litellm", "openai")) -> Dict[str, Dict[str, Dict[str, str]]]:
     """{package: {version: {ref: fingerprint}}} for every release in range on the registry."""
     result: Dict[str, Dict[str, Dict[str, str]]] = {}
+    # OpenAI SDK 2.x imports `distro`, which 3.x (and so the newest LiteLLM's environment) no
+    # longer installs: the releases are fingerprinted next to that environment's packages.
+    if subprocess.run([python, "-c", "import distro"], capture_output=True).returncode != 0:
+        subprocess.run([python, "-m", "pip", "install", "-q", "distro"], check=True)
     for package in packages:
         releases = registry_releases(package)
         say(f"{package}: {len(releases)} releases from {releases[0]} to {releases[-1]}")
