@@ -214,10 +214,12 @@ _LOOP = _ProbeLoop()
 
 
 def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=_default, sort_keys=True))
+    return json.loads(json.dumps(value, default=jsonable, sort_keys=True))
 
 
-def _default(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """What a comparison sees of a value JSON cannot hold: a pydantic model's dump, a mapping's
+    items (httpx.Headers and friends), a set sorted, anything else its repr."""
     if hasattr(value, "model_dump"):
         try:
             return value.model_dump()

@@ -24,7 +24,7 @@ import litellm
 from litellm.integrations.custom_logger import CustomLogger
 
 import edgequake_patch
-from edgequake_patch import stats
+from edgequake_patch import probes, stats
 
 # Headers that describe the connection rather than the request: each HTTP stack frames its own
 # (the length of the same JSON may differ with the serializer's escaping; the body itself is
@@ -380,18 +380,9 @@ def _unclocked(value: Any) -> Any:
 
 
 def _default(value: Any) -> Any:
-    if hasattr(value, "model_dump"):
-        try:
-            return value.model_dump()
-        except Exception:  # noqa: BLE001
-            pass
-    if isinstance(value, Mapping):  # httpx.Headers and friends: compare their items, not a repr
-        return {str(k): v for k, v in value.items()}
-    if isinstance(value, (set, frozenset)):
-        return sorted(map(repr, value))
     if isinstance(value, BaseException):
         return exception_view(value)
-    return repr(value)
+    return probes.jsonable(value)
 
 
 # Frames of the HTTP stack below httpx's client: stock's are httpcore's, h11's or aiohttp's,
