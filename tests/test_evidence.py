@@ -410,21 +410,34 @@ def test_the_vet_command(tmp_path):
 
 @pytest.fixture
 def untested(monkeypatch, tmp_path):
-    """The installed LiteLLM, reported as a release nobody vetted, whose changed code (below)
-    probes cannot prove (they find a difference); routing's state restored afterwards."""
-    real = versions.installed_litellm()
+    """The installed LiteLLM, reported as a release nobody vetted, whose changed code (each test
+    names its path: `untested.differ(path)`) probes find different from stock; any other code
+    the record lacks (a CI release newer than it) is probed for real. Routing's state restored."""
     monkeypatch.setenv("EDGEQUAKE_PATCH_CACHE", str(tmp_path))
     monkeypatch.setattr(versions, "installed_litellm", lambda: "9.9.9")
     monkeypatch.setattr(reliance, "_decision", None)
     monkeypatch.setattr(hooks, "_warned", set())
-    monkeypatch.setattr(probes, "run", lambda paths, **kw: {
-        p: {"on": False, "source": evidence.BY_PROBES, "detail": "a difference (stubbed)"} for p in paths})
+    real_run = probes.run
+
+    class Release:
+        differing: set = set()
+
+        def differ(self, *paths):
+            self.differing = set(paths)
+
+    release = Release()
+
+    def run(paths, **kwargs):
+        outcomes = real_run([p for p in paths if p not in release.differing], **kwargs)
+        outcomes.update({p: {"on": False, "source": evidence.BY_PROBES, "detail": "a difference (stubbed)"}
+                         for p in paths if p in release.differing})
+        return outcomes
+
+    monkeypatch.setattr(probes, "run", run)
     for name in ("_paths_off", "_chat_off", "_embedding_off"):
         monkeypatch.setattr(routing, name, {})
-    yield real
+    yield release
     reliance.forget()
-
-
 
 
 def _chat(provider, standin, **extra):
@@ -453,6 +466,7 @@ def test_a_changed_function_sends_its_providers_calls_to_stock(untested, standin
         return stock_completion(self, *args, **kwargs)
 
     monkeypatch.setattr(handler.AnthropicChatCompletion, "completion", completion)
+    untested.differ("chat_anthropic")
     patch.on()
     paths = edgequake_patch.status()["paths"]
     assert paths["chat_anthropic"]["on"] is False
@@ -482,6 +496,7 @@ def test_a_changed_dispatch_context_leaves_litellm_unpatched(untested, monkeypat
         return "0" * 16 if "_CompletionDispatchContext[" in ref else real_fingerprint(ref, strict)
 
     monkeypatch.setattr(reliance, "fingerprint", fingerprint)
+    untested.differ("dispatch")
     before = {hook: vars(owner).get(attribute) for hook in hooks.HOOKS
               for owner, attribute in [_resolved(hook)] if owner is not None}
     with warnings.catch_warnings(record=True) as caught:
@@ -515,6 +530,7 @@ def _change(monkeypatch, *changed: str) -> None:
 
 def test_a_changed_lean_reliance_keeps_the_regular_native_path(untested, standin, patch, monkeypatch):
     _change(monkeypatch, "litellm.litellm_core_utils.logging_utils:track_llm_api_timing")
+    untested.differ("lean")
     patch.on()
     paths = edgequake_patch.status()["paths"]
     assert not paths["lean"]["on"] and paths["chat_openai_sdk"]["on"]
@@ -528,6 +544,7 @@ def test_a_changed_lean_reliance_keeps_the_regular_native_path(untested, standin
 
 def test_a_changed_stream_wrapper_keeps_stocks_per_chunk_path(untested, standin, patch, monkeypatch):
     _change(monkeypatch, "litellm.litellm_core_utils.streaming_handler:CustomStreamWrapper.chunk_creator")
+    untested.differ("fast_stream")
     patch.on()
     paths = edgequake_patch.status()["paths"]
     assert not paths["fast_stream"]["on"] and paths["chat_openai_sdk"]["on"]
@@ -548,6 +565,7 @@ def test_a_changed_session_reliance_leaves_session_calls_to_stock(untested, stan
     import aiohttp
 
     _change(monkeypatch, "litellm.llms.custom_httpx.aiohttp_transport:LiteLLMAiohttpTransport._make_aiohttp_request")
+    untested.differ("shared_session")
     patch.on()
     paths = edgequake_patch.status()["paths"]
     assert not paths["shared_session"]["on"] and paths["chat_openai_sdk"]["on"]
