@@ -90,23 +90,22 @@ def _version_key(version: str) -> Tuple[int, ...]:
 
 
 def document(grouped: Mapping[str, Mapping[str, Mapping[str, Sequence[str]]]],
-             state: Mapping[Tuple[str, str, str], str], runs: Sequence[Mapping[str, Any]],
+             state: Mapping[Tuple[str, str, str], Tuple[str, Mapping[str, Any]]], runs: Sequence[Mapping[str, Any]],
              harvested: Mapping[str, Mapping[str, Mapping[str, str]]], declared: str) -> Dict[str, Any]:
-    """The shipped record (scripts/evidence.py write): groups with their releases and outcome,
-    the run that vetted each, and every fingerprint seen on a vetted release (to name, on other
+    """The shipped record (scripts/evidence.py write): groups with their releases, outcome and
+    the run that decided it (`state`), and every fingerprint seen on a vetted release (to name, on other
     code, which symbol is new)."""
     paths: Dict[str, Dict[str, Dict[str, Any]]] = {}
     symbols: Dict[str, set] = {}
     for path, per_component in grouped.items():
         for component, found in per_component.items():
             for digest, members in found.items():
-                outcome = state.get((path, component, digest))
-                if outcome is None:
+                decided = state.get((path, component, digest))
+                if decided is None:
                     continue  # never vetted: not shipped (probes decide such code on the machine)
-                run = next((r for r in runs if r.get(component) in members and r["outcome"] == outcome), None)
-                entry = {"releases": list(members), "outcome": outcome}
-                if run is not None:
-                    entry["vetted_on"] = {"litellm": run["litellm"], "openai": run["openai"]}
+                outcome, run = decided
+                entry = {"releases": list(members), "outcome": outcome,
+                         "vetted_on": {"litellm": run["litellm"], "openai": run["openai"]}}
                 paths.setdefault(path, {}).setdefault(component, {})[digest] = entry
                 if outcome == PASSED:
                     for version in members:
@@ -119,7 +118,8 @@ def document(grouped: Mapping[str, Mapping[str, Mapping[str, Sequence[str]]]],
         "paths": paths,
         "symbols": {ref: sorted(values) for ref, values in sorted(symbols.items())},
         "runs": [
-            {k: r[k] for k in ("litellm", "openai", "outcome", "passed", "failed", "skipped", "date") if k in r}
+            {k: r[k] for k in ("litellm", "openai", "outcome", "failed_paths", "passed", "failed", "skipped", "date")
+             if k in r}
             for r in sorted(runs, key=lambda r: (_version_key(str(r["litellm"])), _version_key(str(r["openai"]))))
         ],
     }

@@ -77,11 +77,27 @@ VET_SUITE = (
     "tests/test_gemini_differential.py",
     "tests/test_ollama_differential.py",
     "tests/test_lean_chat.py",
+    "tests/test_lean_steps_aside.py",
     "tests/test_shared_session.py",
     "tests/test_native_proof.py",
     "tests/test_native_proof_formats.py",
     "tests/test_evidence.py::test_an_operators_vet_is_kept_as_local_evidence",
 )
+#: The paths each module's failures implicate (a failure in a module not listed implicates
+#: every path): the other paths' groups are vetted by a run whose own modules passed.
+_CHAT = ("dispatch", "chat_openai_sdk", "chat_http_handler", "chat_anthropic", "chat_gemini", "chat_ollama")
+VET_MODULE_PATHS = {
+    "test_chat_differential": ("dispatch", "chat_openai_sdk", "chat_http_handler", "lean"),
+    "test_stream_differential": ("dispatch", "chat_openai_sdk", "chat_http_handler", "fast_stream"),
+    "test_stream_all_providers": (*_CHAT, "fast_stream"),
+    "test_embedding_differential": ("embedding_openai_sdk", "embedding_lm_studio"),
+    "test_anthropic_differential": ("dispatch", "chat_anthropic", "fast_stream"),
+    "test_gemini_differential": ("dispatch", "chat_gemini", "embedding_gemini", "fast_stream"),
+    "test_ollama_differential": ("dispatch", "chat_ollama", "embedding_ollama", "fast_stream"),
+    "test_lean_chat": ("lean",),
+    "test_lean_steps_aside": ("lean",),
+    "test_shared_session": ("shared_session",),
+}
 VET_SKIP = ("test_timeout", "abandoned_streams", "read_timeout", "a_second_stream_of_a_shape",
             "unknown_frame_mid_stream", "long_tool_arguments", "leaving_early", "first_chunk_is_not_held_back")
 
@@ -248,15 +264,24 @@ def _pair_ok(litellm_version: str, openai_version: str) -> bool:
     return openai_version in SpecifierSet(spec.replace("openai", "", 1).split(";")[0].strip() or ">=0")
 
 
-def vetted_groups(grouped, runs) -> Dict[Tuple[str, str, str], str]:
-    """(path, component, digest) -> "passed" / "failed", from the runs (a failure wins)."""
-    state: Dict[Tuple[str, str, str], str] = {}
+def _outcome_for(run: Dict[str, object], path: str) -> str:
+    """A run's outcome for one path: failed only where its failures implicate that path."""
+    if run["outcome"] != "failed":
+        return str(run["outcome"])
+    implicated = run.get("failed_paths")
+    return "failed" if implicated is None or path in implicated else "passed"  # type: ignore[operator]
+
+
+def vetted_groups(grouped, runs) -> Dict[Tuple[str, str, str], Tuple[str, Dict[str, object]]]:
+    """(path, component, digest) -> (outcome, the run that decided it), from the runs of the
+    group's releases: a failure for that path wins."""
+    state: Dict[Tuple[str, str, str], Tuple[str, Dict[str, object]]] = {}
     for path, per_component in grouped.items():
         for component, found in per_component.items():
             for digest, members in found.items():
-                outcomes = [r["outcome"] for r in runs if r.get(component) in members]
+                outcomes = [(_outcome_for(r, path), r) for r in runs if r.get(component) in members]
                 if outcomes:
-                    state[(path, component, digest)] = "failed" if "failed" in outcomes else "passed"
+                    state[(path, component, digest)] = next((o for o in outcomes if o[0] == "failed"), outcomes[0])
     return state
 
 
@@ -313,11 +338,27 @@ def _vet_one(litellm_version: str, openai_version: str, keep_env: bool = False) 
         shutil.rmtree(ROOT / f".venv-litellm-{litellm_version}-openai-{openai_version}", ignore_errors=True)
     counts = _junit_counts(report)
     outcome = "passed" if done.returncode == 0 and counts["passed"] > 0 and not counts["failed"] else "failed"
+    failed_paths = sorted(reliance.PATH_NAMES)
     if outcome == "failed":
         say(f"litellm {litellm_version} / openai {openai_version}: FAILED\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}")
-    return {"litellm": litellm_version, "openai": openai_version, "outcome": outcome, **counts,
+        modules = _failed_modules(report)
+        if modules and all(m in VET_MODULE_PATHS for m in modules):
+            failed_paths = sorted({p for m in modules for p in VET_MODULE_PATHS[m]})
+    extra = {"failed_paths": failed_paths} if outcome == "failed" else {}
+    return {"litellm": litellm_version, "openai": openai_version, "outcome": outcome, **counts, **extra,
             "seconds": round(time.monotonic() - started), "date": datetime.date.today().isoformat(),
             "declared": reliance.declaration_digest()}
+
+
+def _failed_modules(report: Path) -> List[str]:
+    """The test modules with a failure or an error in the run's JUnit report."""
+    try:
+        import xml.etree.ElementTree as ET
+
+        return sorted({case.get("classname", "").split(".")[-1] for case in ET.parse(report).getroot().iter("testcase")
+                       if case.find("failure") is not None or case.find("error") is not None})
+    except Exception:  # noqa: BLE001 - no report: nothing to attribute
+        return []
 
 
 def _junit_counts(report: Path) -> Dict[str, int]:
@@ -355,10 +396,10 @@ def write(grouped, harvested) -> Path:
     document = evidence.document(grouped, state, runs, harvested, reliance.declaration_digest())
     target = evidence.SHIPPED
     target.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
-    vetted = sum(1 for v in state.values() if v == "passed")
+    vetted = sum(1 for v, _ in state.values() if v == "passed")
     total = sum(len(found) for per in grouped.values() for found in per.values())
     say(f"wrote {target.relative_to(ROOT)}: {vetted} of {total} groups vetted, "
-        f"{sum(1 for v in state.values() if v == 'failed')} failed")
+        f"{sum(1 for v, _ in state.values() if v == 'failed')} failed")
     return target
 
 
@@ -381,7 +422,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             for component, found in per_component.items():
                 print(f"{path:22} {component:8} {len(found)} group(s)")
                 for digest, members in found.items():
-                    mark = state.get((path, component, digest), "unvetted")
+                    mark = state.get((path, component, digest), ("unvetted",))[0]
                     print(f"    {digest}  {mark:8}  {members[0]} .. {members[-1]} ({len(members)})")
     if args.command in ("update", "vet"):
         vet(grouped, harvested, args.max, args.keep_envs)

@@ -19,12 +19,18 @@ import pytest
 from litellm.integrations.custom_logger import CustomLogger
 
 import edgequake_patch
-from edgequake_patch import routing, stats
+from edgequake_patch import routing, sdk_models, stats
 from tests import differential
 from tests.differential import CHAT_PROVIDERS, QUICK_RETRY, assert_same, compare, litellm_call
 from tests.test_chat_differential import ERROR_MARKERS, MESSAGES, SCENARIOS
 
 LEAN_PROVIDERS = sorted(routing.LEAN_PROVIDERS)
+# The lean handler finishes only answers the core parsed as the installed SDK would: with an SDK
+# whose response models differ from the core's copies (some openai 2.x releases), it steps aside
+# on every call (`sdk_models_changed`), and the regular native path serves them. This module's
+# subject is then absent; tests/test_lean_steps_aside.py checks that step.
+pytestmark = pytest.mark.skipif(not sdk_models.core_parses(),
+                                reason="the installed SDK's response models differ from the core's copies")
 ASYNC = pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 
 
