@@ -70,11 +70,13 @@ _shipped: Optional[Shipped] = None
 
 
 def shipped() -> Shipped:
-    """The shipped record; an unreadable one is empty (every path then needs local evidence)."""
+    """The shipped record (or the one EDGEQUAKE_PATCH_EVIDENCE names: a newer record than the
+    installed package's, or none at all); an unreadable one is empty (every path then needs
+    local evidence)."""
     global _shipped
     if _shipped is None:
         try:
-            with open(SHIPPED, encoding="utf-8") as fh:
+            with open(os.environ.get("EDGEQUAKE_PATCH_EVIDENCE") or SHIPPED, encoding="utf-8") as fh:
                 _shipped = Shipped(json.load(fh))
         except (OSError, ValueError):
             _shipped = Shipped({})

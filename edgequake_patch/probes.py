@@ -172,9 +172,13 @@ async def _aresult(result: Any, scenario: Scenario) -> Any:
 
 
 class _ProbeLoop:
-    """One event loop, on a thread of its own, for every async scenario of a probe run: install()
-    may be called from inside the application's running loop, and LiteLLM's logging worker,
-    bound to the loop of the last async call, complains each time that loop changes."""
+    """One event loop for every async scenario of a probe run (LiteLLM's logging worker, bound
+    to the loop of the last async call, complains each time that loop changes).
+
+    It runs on the calling thread when no loop runs there: install() is often called inside the
+    application's `import litellm` (the autoload hook), where a second thread importing LiteLLM
+    would wait for that import to finish, and so would the probes. Called from inside a running
+    loop (an async application's own install()), it runs on a thread of its own instead."""
 
     def __init__(self) -> None:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -183,14 +187,21 @@ class _ProbeLoop:
     def run(self, coroutine: Any) -> Any:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(target=self._loop.run_forever, name="edgequake-probe", daemon=True)
-            self._thread.start()
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                pass  # none here: the loop runs on this thread, call by call
+            else:
+                self._thread = threading.Thread(target=self._loop.run_forever, name="edgequake-probe", daemon=True)
+                self._thread.start()
+        if self._thread is None:
+            return self._loop.run_until_complete(coroutine)
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
     def close(self) -> None:
         """End the loop as asyncio.run ends its own: every task left (LiteLLM's logging worker)
-        cancelled and awaited, async generators closed; then the thread stops."""
-        loop, self._loop = self._loop, None
+        cancelled and awaited, async generators closed."""
+        loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
         if loop is None:
             return
 
@@ -202,11 +213,14 @@ class _ProbeLoop:
             await loop.shutdown_asyncgens()
 
         try:
-            asyncio.run_coroutine_threadsafe(drain(), loop).result(timeout=10)
+            if thread is None:
+                loop.run_until_complete(drain())
+            else:
+                asyncio.run_coroutine_threadsafe(drain(), loop).result(timeout=10)
         finally:
-            loop.call_soon_threadsafe(loop.stop)
-            if self._thread is not None:
-                self._thread.join()
+            if thread is not None:
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join()
             loop.close()
 
 
@@ -438,6 +452,59 @@ def run(paths: Sequence[str], thorough: bool = False, base: Any = None) -> Dict[
     return results
 
 
+def inside_litellm_import() -> bool:
+    """Whether LiteLLM's own import is still running (the autoload hook installs from inside it)."""
+    import sys
+
+    module = sys.modules.get("litellm")
+    return bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
+
+
+def run_in_background(key: str) -> None:
+    """Decide the installed pair in a process of its own (`python -m edgequake_patch.probes`),
+    which keeps the decision in this machine's cache for the next process; at most one at a
+    time per pair. Best effort: without it, the next process probes in-process if it can."""
+    import os
+    import subprocess
+    import sys
+
+    marker = evidence.cache_dir() / "local" / f"{key}.probing"
+    try:
+        if marker.exists() and time.time() - marker.stat().st_mtime < 600:
+            return
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(str(os.getpid()))
+        package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = {k: v for k, v in os.environ.items() if k != "EDGEQUAKE_PATCH"}  # (no autoload there)
+        env["PYTHONPATH"] = os.pathsep.join([package_root, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        subprocess.Popen([sys.executable, "-m", "edgequake_patch.probes", str(marker)], env=env,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    except Exception:  # noqa: BLE001 - a start-up aid, never a reason for the application to fail
+        pass
+
+
+def _main(argv: Sequence[str]) -> int:
+    """`python -m edgequake_patch.probes [MARKER]`: decide the installed pair (probing what the
+    shipped record lacks) and keep it; remove MARKER when done."""
+    import os
+
+    try:
+        import litellm  # noqa: F401 - the decision is about the installed LiteLLM
+
+        from . import reliance
+
+        reliance.decision()
+    finally:
+        if argv:
+            try:
+                os.unlink(argv[0])
+            except OSError:
+                pass
+    return 0
+
+
 def vet() -> Dict[str, Dict[str, Any]]:
     """Every path's every scenario, on the installed versions (`python -m edgequake_patch vet`),
     recorded as this machine's evidence for the code it ran on. Returns what was found."""
@@ -447,3 +514,9 @@ def vet() -> Dict[str, Dict[str, Any]]:
     outcomes = run(list(SCENARIOS), thorough=True)
     reliance.record_local(outcomes)
     return outcomes
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(_main(sys.argv[1:]))

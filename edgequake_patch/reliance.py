@@ -899,6 +899,12 @@ def _decide(installed: Mapping[str, Optional[str]]) -> Decision:
     if pending:
         from . import probes
 
+        if probes.inside_litellm_import():
+            # install() inside the application's `import litellm` (EDGEQUAKE_PATCH=1): LiteLLM's
+            # own worker threads would wait for that import to finish, and the probes for them.
+            # A process of its own probes and keeps the outcome; this one serves them by stock.
+            probes.run_in_background(key)
+            return Decision(installed, paths)
         outcomes = probes.run(pending, base=Decision(installed, paths))
         for name, outcome in outcomes.items():
             if outcome.get("transient"):

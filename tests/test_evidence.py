@@ -385,6 +385,35 @@ def test_probes_catch_a_deliberately_changed_stock_function(unrecorded, standin,
     assert standin.requests()[-1]["headers"]["x-changed-release"] == "1"  # stock sent it
 
 
+def test_code_the_record_lacks_is_probed_in_the_background_under_autoload(tmp_path):
+    """EDGEQUAKE_PATCH=1 installs inside the application's `import litellm`, where probing would
+    wait on LiteLLM's own threads (they wait for that import): that process stays stock where the
+    record lacks the code, a process of its own probes and keeps the outcome, and the next
+    start is native by it."""
+    import os
+    import time
+
+    empty = tmp_path / "evidence.json"
+    empty.write_text("{}")
+    code = ("import json, litellm, edgequake_patch; s = edgequake_patch.status(); "
+            "print(json.dumps({'installed': s['installed'], "
+            "'sources': sorted({p['source'] for p in s['paths'].values() if p['on']})}))")
+    env = {**os.environ, "EDGEQUAKE_PATCH": "1", "EDGEQUAKE_PATCH_CACHE": str(tmp_path / "cache"),
+           "EDGEQUAKE_PATCH_EVIDENCE": str(empty)}
+
+    def start():
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env,
+                              timeout=120)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert start() == {"installed": False, "sources": []}  # no evidence yet, and no hang
+    deadline = time.monotonic() + 120
+    while list((tmp_path / "cache" / "local").glob("*.probing")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert start() == {"installed": True, "sources": [evidence.BY_PROBES]}
+
+
 def test_an_operators_vet_is_kept_as_local_evidence(unrecorded, standin, patch):
     outcomes = probes.vet()
     assert set(outcomes) == set(probes.SCENARIOS)
