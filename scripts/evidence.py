@@ -339,26 +339,49 @@ def _vet_one(litellm_version: str, openai_version: str, keep_env: bool = False) 
     counts = _junit_counts(report)
     outcome = "passed" if done.returncode == 0 and counts["passed"] > 0 and not counts["failed"] else "failed"
     failed_paths = sorted(reliance.PATH_NAMES)
-    if outcome == "failed":
+    if outcome == "failed":  # (every path, unless the failures can be attributed)
         say(f"litellm {litellm_version} / openai {openai_version}: FAILED\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}")
-        modules = _failed_modules(report)
-        if modules and all(m in VET_MODULE_PATHS for m in modules):
-            failed_paths = sorted({p for m in modules for p in VET_MODULE_PATHS[m]})
+        failed_paths = failed_paths_in(report) or failed_paths
     extra = {"failed_paths": failed_paths} if outcome == "failed" else {}
     return {"litellm": litellm_version, "openai": openai_version, "outcome": outcome, **counts, **extra,
             "seconds": round(time.monotonic() - started), "date": datetime.date.today().isoformat(),
             "declared": reliance.declaration_digest()}
 
 
-def _failed_modules(report: Path) -> List[str]:
-    """The test modules with a failure or an error in the run's JUnit report."""
+#: The paths a provider's calls take (a failing test whose id names one provider implicates
+#: only those of its module's paths, and the paths every provider's calls share there).
+_PROVIDER_PATHS = {
+    "openai": ("chat_openai_sdk", "embedding_openai_sdk", "lean"), "azure": ("chat_openai_sdk", "embedding_openai_sdk"),
+    "lm_studio": ("chat_openai_sdk", "embedding_lm_studio", "lean"), "xai": ("chat_http_handler",),
+    "mistral": ("chat_http_handler", "embedding_openai_sdk"), "openrouter": ("chat_http_handler",),
+    "anthropic": ("chat_anthropic",), "gemini": ("chat_gemini", "embedding_gemini"),
+    "ollama": ("chat_ollama", "embedding_ollama"), "ollama_chat": ("chat_ollama",),
+}
+_SHARED = ("fast_stream", "shared_session")
+
+
+def failed_paths_in(report: Path) -> Optional[List[str]]:
+    """The paths the run's failures implicate, from its JUnit report: per failing test, its
+    module's paths (VET_MODULE_PATHS), narrowed to one provider's where the test's id names
+    exactly one. None where a failure cannot be attributed (every path, then)."""
     try:
         import xml.etree.ElementTree as ET
 
-        return sorted({case.get("classname", "").split(".")[-1] for case in ET.parse(report).getroot().iter("testcase")
-                       if case.find("failure") is not None or case.find("error") is not None})
+        cases = [c for c in ET.parse(report).getroot().iter("testcase")
+                 if c.find("failure") is not None or c.find("error") is not None]
     except Exception:  # noqa: BLE001 - no report: nothing to attribute
-        return []
+        return None
+    implicated: set = set()
+    for case in cases:
+        module = case.get("classname", "").split(".")[-1]
+        if module not in VET_MODULE_PATHS:
+            return None
+        paths = set(VET_MODULE_PATHS[module])
+        named = [p for p in _PROVIDER_PATHS if re.search(rf"[\[-]{p}[\]-]", case.get("name", ""))]
+        if len(named) == 1:
+            paths &= set(_PROVIDER_PATHS[named[0]]) | set(_SHARED)
+        implicated |= paths
+    return sorted(implicated) if cases else None
 
 
 def _junit_counts(report: Path) -> Dict[str, int]:
