@@ -89,7 +89,7 @@ VET_SUITE = (
 #: attributed: a broken dispatch fails every provider's tests, and so every provider's path.
 _CHAT = ("chat_openai_sdk", "chat_http_handler", "chat_anthropic", "chat_gemini", "chat_ollama")
 VET_MODULE_PATHS = {
-    "test_chat_differential": ("chat_openai_sdk", "chat_http_handler", "lean"),
+    "test_chat_differential": ("chat_openai_sdk", "chat_http_handler"),
     "test_stream_differential": ("chat_openai_sdk", "chat_http_handler", "fast_stream"),
     "test_stream_all_providers": (*_CHAT, "fast_stream"),
     "test_embedding_differential": ("embedding_openai_sdk", "embedding_lm_studio"),
