@@ -2,8 +2,8 @@
 
 When the installed LiteLLM or OpenAI SDK has code a path relies on that no vetted release had
 (reliance.py finds no shipped group for it), that path is probed before it may run: each of its
-scenarios is called through LiteLLM with the patch off, twice, then with the path patched on,
-against a loopback stand-in (probe_standin.py), and everything a caller observes is compared: the
+scenarios is called through LiteLLM with the patch off, then with the path patched on, then off
+again, against a loopback stand-in (probe_standin.py), and everything a caller observes is compared: the
 request that left (method, path, query, headers, JSON body), the returned object (its type, its
 dump, its hidden params and response headers), the streamed chunks, the exception (class, status,
 text). What differs between the two stock runs (ids, clocks) is what the patched run may differ
@@ -383,9 +383,9 @@ def _probe(path: str, scenario: Scenario, server: Any, candidate: Any) -> Option
     """None if the scenario is served natively with stock's outcome; else what differs."""
     from . import hooks, stats
 
+    # Stock before and after the patched run: a value stock derives from the clock (a `created`
+    # second) differs between the two whenever the patched run could see another one.
     first, sent_first = _observe(scenario, server)
-    second, sent_second = _observe(scenario, server)
-    volatile = set(_differences([first, sent_first], [second, sent_second]))
     native_before = sum(stats.native_calls.values())
     if not hooks.apply(candidate):
         return "its hooks could not be applied"
@@ -393,7 +393,10 @@ def _probe(path: str, scenario: Scenario, server: Any, candidate: Any) -> Option
         patched, sent_patched = _observe(scenario, server)
     finally:
         hooks.uninstall()
-    if sum(stats.native_calls.values()) == native_before:
+    native = sum(stats.native_calls.values()) > native_before
+    second, sent_second = _observe(scenario, server)
+    volatile = set(_differences([first, sent_first], [second, sent_second]))
+    if not native:
         return f"{scenario.name} was not served natively"
     differing = [d for d in _differences([first, sent_first], [patched, sent_patched]) if d not in volatile]
     if differing:
