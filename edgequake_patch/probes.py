@@ -379,6 +379,12 @@ def _candidate(paths: Sequence[str], base: Any) -> Any:
     return reliance.Decision(reliance.installed_versions(), states)
 
 
+def _own_counters() -> Dict[str, Tuple[Any, ...]]:
+    from . import stats
+
+    return {"lean": (stats.lean_calls,), "fast_stream": (stats.fast_stream_chunks,)}
+
+
 def _probe(path: str, scenario: Scenario, server: Any, candidate: Any) -> Optional[str]:
     """None if the scenario is served natively with stock's outcome; else what differs."""
     from . import hooks, stats
@@ -386,18 +392,23 @@ def _probe(path: str, scenario: Scenario, server: Any, candidate: Any) -> Option
     # Stock before and after the patched run: a value stock derives from the clock (a `created`
     # second) differs between the two whenever the patched run could see another one.
     first, sent_first = _observe(scenario, server)
-    native_before = sum(stats.native_calls.values())
+    # Served natively, and by the path itself where it has a counter of its own (the lean
+    # handler, the fast stream chunks): a path that steps aside proves nothing of its own work.
+    # (An error answer is handed to stock's handler by the lean handler, which counts only the
+    # calls it finished.)
+    counters = [stats.native_calls, *(() if scenario.error else _own_counters().get(path, ()))]
+    before = [sum(counter.values()) for counter in counters]
     if not hooks.apply(candidate):
         return "its hooks could not be applied"
     try:
         patched, sent_patched = _observe(scenario, server)
     finally:
         hooks.uninstall()
-    native = sum(stats.native_calls.values()) > native_before
+    native = all(sum(counter.values()) > was for counter, was in zip(counters, before))
     second, sent_second = _observe(scenario, server)
     volatile = set(_differences([first, sent_first], [second, sent_second]))
     if not native:
-        return f"{scenario.name} was not served natively"
+        return f"{scenario.name} was not served natively" + (f" by {path}" if path in _own_counters() else "")
     # Where the patched run equals either stock run it is stock's (a first call may make a
     # one-time request, as Ollama's model lookup, that a later one does not repeat).
     against_second = set(_differences([second, sent_second], [patched, sent_patched]))
