@@ -340,6 +340,7 @@ def unrecorded(monkeypatch, tmp_path):
 def test_without_a_shipped_record_probes_decide_every_path_at_install(unrecorded, standin, patch):
     import time
 
+    counters = stats.snapshot()
     started = time.monotonic()
     patch.on()
     elapsed = time.monotonic() - started
@@ -349,9 +350,9 @@ def test_without_a_shipped_record_probes_decide_every_path_at_install(unrecorded
     assert all("served natively, identical to stock" in p["evidence"] for p in status["paths"].values())
     assert elapsed < 60  # (the time itself is bench/'s subject; this only bounds a hang)
     # The probes left no trace in the application's counters, and calls are native.
-    assert not status["native_calls"] and not status["fallbacks"]
+    assert stats.snapshot() == counters
     assert _chat("openai", standin).choices[0].message.content
-    assert stats.native_calls["openai"] == 1
+    assert stats.native_calls["openai"] == counters["native_calls"].get("openai", 0) + 1
     # Decided once for this pair: the next process reads it back.
     reliance.forget()
     assert reliance.decision().paths == reliance.decision().paths
