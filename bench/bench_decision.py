@@ -26,6 +26,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # (this process imports LiteLLM too)
 
 _ONE = """
 import json, sys, time, warnings
