@@ -53,14 +53,6 @@ class Shipped:
         """Every fingerprint `ref` had on a vetted release."""
         return self.symbols.get(ref, ())
 
-    def releases(self, component: str) -> List[str]:
-        found = set()
-        for per_component in self.paths.values():
-            for group in per_component.get(component, {}).values():
-                if group.get("outcome") == PASSED:
-                    found.update(group.get("releases", ()))
-        return sorted(found, key=_version_key)
-
     @property
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(self.document, sort_keys=True).encode()).hexdigest()[:16]
