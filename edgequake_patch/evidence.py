@@ -24,7 +24,7 @@ import os
 import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 SHIPPED = Path(__file__).with_name("evidence.json")
 
