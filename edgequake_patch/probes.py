@@ -301,6 +301,9 @@ def _set_aside() -> Iterator[None]:
     saved_quiet = getattr(litellm, "suppress_debug_info", False)
     counters = {name: getattr(stats, name).copy() for name in
                 ("native_calls", "fallbacks", "parsed_answers", "fast_stream_chunks", "not_fast", "lean_calls", "not_lean")}
+    # LiteLLM makes some module-level clients on first use (`module_level_aclient` on some
+    # releases) and files them in the client cache in force: a probe can be that first use.
+    names_before = set(vars(litellm))
     try:
         for name in saved:
             setattr(litellm, name, [])
@@ -312,7 +315,12 @@ def _set_aside() -> Iterator[None]:
             setattr(litellm, name, value)
         litellm.cache = saved_cache
         litellm.suppress_debug_info = saved_quiet
-        _close_probe_clients()
+        closed = _close_probe_clients()
+        # A module-level client first made by a probe was just closed with the probes' cache:
+        # forgotten, so that the application's first use makes its own, as it would have.
+        for name in set(vars(litellm)) - names_before:
+            if any(vars(litellm)[name] is client for client in closed):
+                delattr(litellm, name)
         _LOOP.close()
         for name, value in counters.items():
             counter = getattr(stats, name)
@@ -343,15 +351,17 @@ def _own_client_cache() -> Iterator[None]:
         litellm.in_memory_llm_clients_cache = saved
 
 
-def _close_probe_clients() -> None:
+def _close_probe_clients() -> List[Any]:
     """Close what the probes' calls built and cached (HTTP handlers, SDK clients, aiohttp
-    sessions): async ones on the probe loop that made them."""
+    sessions): async ones on the probe loop that made them. Returns the clients closed."""
     caches, _probe_caches[:] = list(_probe_caches), []
+    closed: List[Any] = []
     for cache in caches:
         for client in list(getattr(cache, "cache_dict", {}).values()):
             close = getattr(client, "aclose", None) or getattr(client, "close", None)
             if not callable(close):
                 continue
+            closed.append(client)
             try:
                 if asyncio.iscoroutinefunction(close):
                     _LOOP.run(close())
@@ -359,6 +369,7 @@ def _close_probe_clients() -> None:
                     close()
             except Exception:  # noqa: BLE001 - a client that cannot close is only garbage
                 pass
+    return closed
 
 
 def _observe(scenario: Scenario, server: Any) -> Tuple[Any, List[Dict[str, Any]]]:

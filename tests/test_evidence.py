@@ -358,6 +358,20 @@ def test_without_a_shipped_record_probes_decide_every_path_at_install(unrecorded
     assert reliance.decision().paths == reliance.decision().paths
 
 
+def test_probes_leave_litellms_module_level_clients_usable(unrecorded, monkeypatch):
+    """A module-level client LiteLLM makes on first use, first used by a probe, is not left
+    closed behind the application's back (stock's async streams send on it)."""
+    import litellm
+
+    if "module_level_aclient" in vars(litellm):
+        monkeypatch.delitem(vars(litellm), "module_level_aclient")
+    probes.vet()  # (every scenario: stock's async streams of some providers post through it)
+    client = getattr(litellm, "module_level_aclient", None)
+    if client is None:
+        pytest.skip("this LiteLLM has no module-level async client")
+    assert not client.client.is_closed
+
+
 def test_probes_catch_a_deliberately_changed_stock_function(unrecorded, standin, patch, monkeypatch):
     """A release whose SDK adds a header in `_build_request`, which the native client (building
     its own request) would not send: the probes see the request differ, and the OpenAI SDK paths
