@@ -166,7 +166,7 @@ def _capture() -> "Capture":
     if _CAPTURE not in litellm.callbacks:
         litellm.callbacks = [_CAPTURE]
     with _CAPTURE._lock:
-        _CAPTURE.events.clear()
+        _CAPTURE.raw.clear()
     return _CAPTURE
 
 
@@ -308,7 +308,11 @@ class Capture(CustomLogger):
 
     def __init__(self):
         super().__init__()
-        self.events: List[Tuple[str, Dict[str, Any]]] = []
+        #: (event, kwargs, response object) as handed over. Viewed once the run has settled:
+        #: LiteLLM's main thread can still be adding to a call's details (its hidden params)
+        #: while a logging thread runs the callback, in stock as in patched runs, so a view taken
+        #: inside the callback would show whichever of the two got there first.
+        self.raw: List[Tuple[str, Dict[str, Any], Any]] = []
         self._lock = threading.Lock()
         #: Calls that started before this are not the scenario's: LiteLLM's logging worker can
         #: deliver another test's callbacks late, onto whichever event loop runs next.
@@ -319,7 +323,11 @@ class Capture(CustomLogger):
         if since is not None and isinstance(start_time, datetime.datetime) and start_time < since:
             return
         with self._lock:
-            self.events.append((event, _callback_view(kwargs, response_obj)))
+            self.raw.append((event, kwargs, response_obj))
+
+    def views(self) -> List[Tuple[str, Dict[str, Any]]]:
+        with self._lock:
+            return [(event, _callback_view(kwargs, response_obj)) for event, kwargs, response_obj in self.raw]
 
     def log_success_event(self, kwargs, response_obj, start_time, end_time):
         self._record("success", kwargs, response_obj, start_time)
@@ -495,7 +503,7 @@ def run(call: Callable[[], Any], standin, *, expect_callbacks: int = 1, settle: 
     outcome: Dict[str, Any] = {"result": None, "error": None}
 
     def settled() -> bool:
-        return len(capture.events) >= expect_callbacks
+        return len(capture.raw) >= expect_callbacks
 
     if asyncio.iscoroutinefunction(call):
 
@@ -528,7 +536,7 @@ def run(call: Callable[[], Any], standin, *, expect_callbacks: int = 1, settle: 
         requests=standin.requests(),
         result=result,
         error=error,
-        events=list(capture.events),
+        events=capture.views(),
         native_calls=sum(stats.native_calls.values()) - before_native,
         fallbacks=fallbacks,
         lean_calls=sum(stats.lean_calls.values()) - before_lean,
