@@ -82,7 +82,7 @@ def _forget_stream_shapes():
     path builds; a shape learned in an earlier test would make the count depend on order)."""
     import sys
 
-    streams = sys.modules.get("edgequake_patch.fast_stream")
+    streams = sys.modules.get("edgequake_patch.paths.fast_stream")
     if streams is not None:
         streams.forget_shapes()
 
@@ -91,7 +91,7 @@ if os.environ.get("EQP_VETTING"):
     # A vetting run (scripts/evidence.py): the pair under test is what the evidence is being
     # gathered for, so its code counts as vetted while the suite runs. The suite then shows
     # whether every path is faithful and native on it; nothing is assumed in any other run.
-    from edgequake_patch import evidence as _evidence
+    from edgequake_patch.decide import evidence as _evidence
 
     class _Vetting(_evidence.Shipped):
         def group(self, path, component, digest):

@@ -32,7 +32,7 @@ _ONE = """
 import json, sys, time, warnings
 import litellm
 import edgequake_patch
-from edgequake_patch import evidence
+from edgequake_patch.decide import evidence
 if sys.argv[1] == "hidden":
     evidence._shipped = evidence.Shipped({})
 started = time.perf_counter()

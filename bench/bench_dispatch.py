@@ -45,7 +45,9 @@ from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER as L
 
 import edgequake_patch  # noqa: E402
 from bench.fixed_server import CHAT_COMPLETION, FixedServer  # noqa: E402
-from edgequake_patch import native, routing, stats  # noqa: E402
+from edgequake_patch.transport import native
+from edgequake_patch.decide import routing
+from edgequake_patch.state import stats  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 

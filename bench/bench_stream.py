@@ -12,7 +12,7 @@ and /api/chat), so the server is never the bottleneck:
            any Python consumer pays);
 * stock:   `litellm.completion(..., stream=True)` iterated to the end;
 * patched: the same with edgequake_patch installed (every patched stream is checked to have
-           gone through the core, `edgequake_patch.stats.native_calls`).
+           gone through the core, `edgequake_patch.state.stats.native_calls`).
 
 Three figures per mode, sync and async, medians over rounds that interleave the modes (and the
 providers) so machine drift hits all alike; each stream starts once LiteLLM's logging pool has
@@ -51,7 +51,7 @@ import litellm  # noqa: E402
 import edgequake_patch  # noqa: E402
 from bench import stream_formats  # noqa: E402
 from bench.fixed_server import FixedServer  # noqa: E402
-from edgequake_patch import stats  # noqa: E402
+from edgequake_patch.state import stats  # noqa: E402
 
 MODES = ("raw", "stock", "patched")
 

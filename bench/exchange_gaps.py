@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.fixed_server import FixedServer  # noqa: E402
-from edgequake_patch import native  # noqa: E402
+from edgequake_patch.transport import native  # noqa: E402
 
 HEADERS = [("Authorization", "Bearer sk-bench"), ("Content-Type", "application/json")]
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello."}]}

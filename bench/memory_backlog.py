@@ -70,7 +70,7 @@ def main() -> None:
     import litellm
 
     import edgequake_patch
-    from edgequake_patch import versions
+    from edgequake_patch.decide import versions
     from litellm.litellm_core_utils.thread_pool_executor import executor
     from tests.test_memory import _settle
 

@@ -37,7 +37,7 @@ class StreamFile:
 
 @dataclass
 class BenchProvider:
-    name: str            # LiteLLM's provider name, the key of edgequake_patch.stats.native_calls
+    name: str            # LiteLLM's provider name, the key of edgequake_patch.state.stats.native_calls
     model: str
     prefix: str          # api_base = server base URL + prefix
     files: List[StreamFile]

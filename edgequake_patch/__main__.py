@@ -28,7 +28,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     if args.command == "vet":
         return _vet(args.json)
-    from . import status_report
+    from .reporting import status_report
 
     data = status_report.collect(try_install=True)
     if args.json:
@@ -44,13 +44,14 @@ def _vet(as_json: bool) -> int:
     local vet): paths the shipped record lacks are decided by it from then on."""
     import time
 
-    from . import probes, versions
+    from .activation import pair_decision
+    from .decide import versions
 
     if versions.unsupported_reason(versions.installed_litellm()):
         print(f"nothing to vet: {versions.unsupported_reason(versions.installed_litellm())}", file=sys.stderr)
         return 1
     started = time.monotonic()
-    outcomes = probes.vet()
+    outcomes = pair_decision.vet()
     if as_json:
         json.dump(outcomes, sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")

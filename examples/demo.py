@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable as a fi
 import litellm  # noqa: E402
 
 import edgequake_patch  # noqa: E402
-from edgequake_patch.terminal import Painted, Style  # noqa: E402
+from edgequake_patch.reporting.terminal import Painted, Style  # noqa: E402
 from examples import provider_tour, speed  # noqa: E402
 from tests.standin import StandIn  # noqa: E402
 

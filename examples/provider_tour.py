@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterator, Optional
 
 import litellm
 
-from edgequake_patch import stats
+from edgequake_patch.state import stats
 from tests.differential import CHAT_PROVIDERS, EMBEDDING_PROVIDERS, Provider
 from tests.native_formats import CHAT as FORMAT_CHAT
 from tests.native_formats import EMBEDDING as FORMAT_EMBEDDING

@@ -37,7 +37,7 @@ import litellm  # noqa: E402
 
 import edgequake_patch  # noqa: E402
 from bench.asyncio_fixed_server import AsyncioFixedServer  # noqa: E402
-from edgequake_patch import stats  # noqa: E402
+from edgequake_patch.state import stats  # noqa: E402
 
 MODES = ("stock", "patched")
 #: acompletion calls in flight at once: an async app serving several requests.

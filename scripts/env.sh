@@ -4,8 +4,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 # The oldest supported release, and the newest one the shipped evidence vets on every path (from
-# edgequake_patch/evidence.json), as versions.py derives them; it imports nothing else.
-read_release() { python3 -c "import runpy, sys; print(runpy.run_path('edgequake_patch/versions.py')[sys.argv[1]])" "$1"; }
+# edgequake_patch/decide/evidence.json), as versions.py derives them; it imports nothing else.
+read_release() { python3 -c "import runpy, sys; print(runpy.run_path('edgequake_patch/decide/versions.py')[sys.argv[1]])" "$1"; }
 NEWEST=$(read_release NEWEST_SUPPORTED)
 OLDEST=$(read_release OLDEST_SUPPORTED)
 LITELLM_VERSION="${LITELLM_VERSION:-$NEWEST}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Bring the shipped evidence (edgequake_patch/evidence.json) up to date with the registry.
+"""Bring the shipped evidence (edgequake_patch/decide/evidence.json) up to date with the registry.
 
     python3 scripts/evidence.py update          # harvest, group, vet what is new, write the record
     python3 scripts/evidence.py harvest         # fingerprints of every release not yet seen
@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from edgequake_patch import evidence, reliance, versions  # noqa: E402
+from edgequake_patch.decide import evidence, reliance, versions  # noqa: E402
 
 CACHE = Path(os.environ.get("EDGEQUAKE_EVIDENCE_CACHE") or Path.home() / ".cache" / "edgequake-patch")
 RELEASES = CACHE / "releases"
@@ -153,7 +153,7 @@ def unpacked(package: str, version: str) -> Path:
 
 _FINGERPRINT_ONE = """
 import json, sys
-from edgequake_patch import reliance, versions
+from edgequake_patch.decide import reliance, versions
 component, expected = sys.argv[1], sys.argv[2]
 found = versions.installed(component)
 if found != expected:

@@ -24,7 +24,8 @@ import litellm
 from litellm.integrations.custom_logger import CustomLogger
 
 import edgequake_patch
-from edgequake_patch import probes, stats
+from edgequake_patch.activation import probes
+from edgequake_patch.state import stats
 
 # Headers that describe the connection rather than the request: each HTTP stack frames its own
 # (the length of the same JSON may differ with the serializer's escaping; the body itself is

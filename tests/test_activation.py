@@ -16,14 +16,16 @@ import litellm
 import pytest
 
 import edgequake_patch
-from edgequake_patch import evidence, hooks, reliance, stats, versions
+from edgequake_patch.decide import evidence, table, reliance, versions
+from edgequake_patch.activation import patching, pair_decision
+from edgequake_patch.state import stats
 
 
 def _current_symbols():
     found = {}
-    for hook in hooks.HOOKS:
+    for hook in table.HOOKS:
         try:
-            owner, attribute = hooks._resolve(hook)
+            owner, attribute = patching._resolve(hook)
         except (ImportError, AttributeError):
             continue
         found[hook.name] = vars(owner).get(attribute, getattr(owner, attribute))
@@ -34,7 +36,7 @@ def test_uninstall_restores_every_symbol_exactly(patch):
     before = _current_symbols()
     patch.on()
     during = _current_symbols()
-    applicable = {h.name for h in hooks.planned(reliance.decision())}
+    applicable = {h.name for h in table.planned(pair_decision.decision())}
     assert applicable, "no hook applies to the installed LiteLLM"
     for name in applicable:
         assert during[name] is not before[name], f"{name} was not patched"
@@ -68,8 +70,8 @@ def test_install_is_idempotent_and_thread_safe(patch):
                                      "1.95.0rc1", "1.95.0.dev3", "1.95.0.rc.1"])
 def test_outside_supported_range_warns_once_and_changes_nothing(version, monkeypatch, patch):
     monkeypatch.setattr(versions, "installed_litellm", lambda: version)
-    monkeypatch.setattr(hooks, "_warned", set())
-    monkeypatch.setattr(reliance, "_decision", None)
+    monkeypatch.setattr(patching, "_warned", set())
+    monkeypatch.setattr(pair_decision, "_decision", None)
     before = _current_symbols()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -106,8 +108,8 @@ def test_builds_from_the_oldest_on_may_be_patched(version):
 
 def test_missing_native_core_warns_and_changes_nothing(monkeypatch, patch):
     monkeypatch.setitem(sys.modules, "edgequake_patch._native", None)
-    monkeypatch.delitem(sys.modules, "edgequake_patch.native", raising=False)
-    monkeypatch.setattr(hooks, "_warned", set())
+    monkeypatch.delitem(sys.modules, "edgequake_patch.transport.native", raising=False)
+    monkeypatch.setattr(patching, "_warned", set())
     before = _current_symbols()
     with pytest.warns(RuntimeWarning, match="native core could not be loaded"):
         assert edgequake_patch.install() is False

@@ -1,4 +1,4 @@
-"""How a steady frame becomes stock's chunk (edgequake_patch/chunk_recipes.py), learned from two
+"""How a steady frame becomes stock's chunk (edgequake_patch/paths/chunk_recipes.py), learned from two
 observations of stock: what is learned, what is refused, and what a learned recipe checks.
 
 Observations are built here the way stock's wrapper leaves them (LiteLLM's own chunk classes),
@@ -13,8 +13,8 @@ import re
 import pytest
 from litellm.types.utils import Delta, ModelResponseStream, StreamingChoices, Usage
 
-from edgequake_patch import chunk_recipes
-from edgequake_patch.chunk_recipes import Observation, Unlearnable, learn, snapshot
+from edgequake_patch.paths import chunk_recipes
+from edgequake_patch.paths.chunk_recipes import Observation, Unlearnable, learn, snapshot
 
 HEADERS = {"llm_provider-x-request-id": "req_1"}
 

@@ -17,7 +17,7 @@ import litellm
 import pytest
 
 from bench.fixed_server import CHAT_COMPLETION, FixedServer
-from edgequake_patch import stats
+from edgequake_patch.state import stats
 from tests.differential import CHAT_PROVIDERS
 
 THREADS = 32

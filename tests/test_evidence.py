@@ -1,5 +1,5 @@
 """Which paths run on the installed LiteLLM and OpenAI SDK, decided by evidence, never by a
-version number (edgequake_patch/reliance.py, evidence.py, probes.py).
+version number (edgequake_patch/decide/reliance.py, evidence.py, probes.py).
 
 * the decision, on a synthetic record: code in a vetted group is on by the shipped record; in a
   failed group, off; code no group has is off, naming the first symbol no vetted release had,
@@ -29,7 +29,9 @@ import pytest
 from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 
 import edgequake_patch
-from edgequake_patch import evidence, hooks, probes, reliance, routing, stats, versions
+from edgequake_patch.decide import decision, evidence, reliance, routing, table, versions
+from edgequake_patch.activation import pair_decision, patching, probes
+from edgequake_patch.state import stats
 from tests.differential import CHAT_PROVIDERS
 from tests.native_formats import ANTHROPIC
 
@@ -75,7 +77,7 @@ def _shipped(*releases, failed=()) -> evidence.Shipped:
 
 
 def _decide(shipped, local=None, **current):
-    return reliance.decide_paths(REFS, shipped, _prints(**current), INSTALLED, local)
+    return decision.decide_paths(REFS, shipped, _prints(**current), INSTALLED, local)
 
 
 def test_code_in_a_vetted_group_is_on_by_the_shipped_record():
@@ -228,7 +230,7 @@ def test_fingerprints_of_symbols_and_fields(monkeypatch):
 
 
 def test_hooked_symbols_are_fingerprinted_as_the_originals(patch):
-    refs = [ref for hook in hooks.HOOKS for ref in hooks.refs(hook)]
+    refs = [ref for hook in table.HOOKS for ref in table.refs(hook)]
     before = reliance.current_fingerprints(refs)
     patch.on()
     assert reliance.current_fingerprints(refs) == before
@@ -281,43 +283,43 @@ def test_the_shipped_record_was_made_under_the_current_declaration():
 def test_every_path_is_on_for_the_installed_pair():
     """What CI installs is native on every path: by the shipped record where it has the pair's
     code, by probes on this machine where it has not (a release newer than the record)."""
-    reliance.forget()
-    decision = reliance.decision()
-    assert {name: (state.on, state.reason) for name, state in decision.paths.items()} == {
+    pair_decision.forget()
+    made = pair_decision.decision()
+    assert {name: (state.on, state.reason) for name, state in made.paths.items()} == {
         name: (True, None) for name in reliance.PATH_NAMES}
-    installed = reliance.installed_versions()
+    installed = made.versions
     if installed["litellm"] in versions.vetted_releases("litellm") and \
             installed["openai"] in versions.vetted_releases("openai"):
-        assert {s.source for s in decision.paths.values()} == {evidence.BY_SHIPPED}
+        assert {s.source for s in made.paths.values()} == {evidence.BY_SHIPPED}
 
 
 def test_the_decision_is_kept_per_installed_pair(monkeypatch, tmp_path):
     monkeypatch.setenv("EDGEQUAKE_PATCH_CACHE", str(tmp_path))
-    reliance.forget()
-    first = reliance.decision()
+    pair_decision.forget()
+    first = pair_decision.decision()
     assert list((tmp_path / "local").glob("*.json"))
 
     def no_hashing(*args, **kwargs):
         raise AssertionError("fingerprints taken again for the same installed pair")
 
     monkeypatch.setattr(reliance, "current_fingerprints", no_hashing)
-    reliance.forget()
-    assert reliance.decision() == first
-    reliance.forget()
+    pair_decision.forget()
+    assert pair_decision.decision() == first
+    pair_decision.forget()
 
 
 def test_paths_hooks_and_routing_are_declared_consistently():
     names = set(reliance.PATH_NAMES)
     assert len(names) == len(reliance.PATHS)
-    assert all(set(hook.paths) <= names and hook.paths for hook in hooks.HOOKS)
+    assert all(set(hook.paths) <= names and hook.paths for hook in table.HOOKS)
     # Paths with no hook rows of their own: their state is read by the dispatch itself
     # (dispatch), by the stream wrapper (fast_stream), by routing (shared_session).
-    assert {path for hook in hooks.HOOKS for path in hook.paths} == names - {"dispatch", "fast_stream", "shared_session"}
-    assert set(hooks.dispatch_paths(hooks.COMPLETE)) == routing.CHAT_PROVIDERS
-    assert set(hooks.dispatch_paths(hooks.EMBED)) == routing.EMBEDDING_PROVIDERS
+    assert {path for hook in table.HOOKS for path in hook.paths} == names - {"dispatch", "fast_stream", "shared_session"}
+    assert set(table.dispatch_paths(table.COMPLETE)) == routing.CHAT_PROVIDERS
+    assert set(table.dispatch_paths(table.EMBED)) == routing.EMBEDDING_PROVIDERS
     # Version support is data: no LiteLLM release number in the hook table.
-    source = Path(hooks.__file__).read_text()
-    assert not re.search(r"\b\d+\.\d+", source)
+    for module in (table, patching):
+        assert not re.search(r"\b\d+\.\d+", Path(module.__file__).read_text())
 
 
 # --- decided on this machine ---------------------------------------------------------------------
@@ -329,12 +331,12 @@ def unrecorded(monkeypatch, tmp_path):
     shipped, this machine's cache is empty, and routing's state is restored afterwards."""
     monkeypatch.setenv("EDGEQUAKE_PATCH_CACHE", str(tmp_path))
     monkeypatch.setattr(evidence, "_shipped", evidence.Shipped({}))
-    monkeypatch.setattr(reliance, "_decision", None)
-    monkeypatch.setattr(hooks, "_warned", set())
+    monkeypatch.setattr(pair_decision, "_decision", None)
+    monkeypatch.setattr(patching, "_warned", set())
     for name in ("_paths_off", "_chat_off", "_embedding_off"):
         monkeypatch.setattr(routing, name, {})
     yield
-    reliance.forget()
+    pair_decision.forget()
 
 
 def test_without_a_shipped_record_probes_decide_every_path_at_install(unrecorded, standin, patch):
@@ -354,8 +356,8 @@ def test_without_a_shipped_record_probes_decide_every_path_at_install(unrecorded
     assert _chat("openai", standin).choices[0].message.content
     assert stats.native_calls["openai"] == counters["native_calls"].get("openai", 0) + 1
     # Decided once for this pair: the next process reads it back.
-    reliance.forget()
-    assert reliance.decision().paths == reliance.decision().paths
+    pair_decision.forget()
+    assert pair_decision.decision().paths == pair_decision.decision().paths
 
 
 def test_probes_leave_litellms_module_level_clients_usable(unrecorded, monkeypatch):
@@ -365,7 +367,7 @@ def test_probes_leave_litellms_module_level_clients_usable(unrecorded, monkeypat
 
     if "module_level_aclient" in vars(litellm):
         monkeypatch.delitem(vars(litellm), "module_level_aclient")
-    probes.vet()  # (every scenario: stock's async streams of some providers post through it)
+    pair_decision.vet()  # (every scenario: stock's async streams of some providers post through it)
     client = getattr(litellm, "module_level_aclient", None)
     if client is None:
         pytest.skip("this LiteLLM has no module-level async client")
@@ -430,7 +432,7 @@ def test_code_the_record_lacks_is_probed_in_the_background_under_autoload(tmp_pa
 
 
 def test_an_operators_vet_is_kept_as_local_evidence(unrecorded, standin, patch):
-    outcomes = probes.vet()
+    outcomes = pair_decision.vet()
     assert set(outcomes) == set(probes.SCENARIOS)
     assert all(o["on"] and o["source"] == evidence.BY_LOCAL_VET for o in outcomes.values()), outcomes
     patch.on()
@@ -459,8 +461,8 @@ def untested(monkeypatch, tmp_path):
     the record lacks (a CI release newer than it) is probed for real. Routing's state restored."""
     monkeypatch.setenv("EDGEQUAKE_PATCH_CACHE", str(tmp_path))
     monkeypatch.setattr(versions, "installed_litellm", lambda: "9.9.9")
-    monkeypatch.setattr(reliance, "_decision", None)
-    monkeypatch.setattr(hooks, "_warned", set())
+    monkeypatch.setattr(pair_decision, "_decision", None)
+    monkeypatch.setattr(patching, "_warned", set())
     real_run = probes.run
 
     class Release:
@@ -481,7 +483,7 @@ def untested(monkeypatch, tmp_path):
     for name in ("_paths_off", "_chat_off", "_embedding_off"):
         monkeypatch.setattr(routing, name, {})
     yield release
-    reliance.forget()
+    pair_decision.forget()
 
 
 def _chat(provider, standin, **extra):
@@ -490,7 +492,7 @@ def _chat(provider, standin, **extra):
 
 def test_an_unvetted_release_whose_code_the_record_has_is_served_in_full(untested, standin, patch):
     """The version number says nothing: the installed code is what the record looks up."""
-    installed = reliance.installed_versions()
+    installed = decision.installed_versions()
     patch.on()
     status = edgequake_patch.status()
     assert status["litellm_version"] == "9.9.9"
@@ -541,14 +543,14 @@ def test_a_changed_dispatch_context_leaves_litellm_unpatched(untested, monkeypat
 
     monkeypatch.setattr(reliance, "fingerprint", fingerprint)
     untested.differ("dispatch")
-    before = {hook: vars(owner).get(attribute) for hook in hooks.HOOKS
+    before = {hook: vars(owner).get(attribute) for hook in table.HOOKS
               for owner, attribute in [_resolved(hook)] if owner is not None}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert edgequake_patch.install() is False
     assert any("found a difference" in str(w.message) for w in caught)
     assert not edgequake_patch.is_installed()
-    assert {hook: vars(owner).get(attribute) for hook in hooks.HOOKS
+    assert {hook: vars(owner).get(attribute) for hook in table.HOOKS
             for owner, attribute in [_resolved(hook)] if owner is not None} == before
     status = edgequake_patch.status()
     assert status["paths"]["dispatch"]["on"] is False
@@ -557,7 +559,7 @@ def test_a_changed_dispatch_context_leaves_litellm_unpatched(untested, monkeypat
 
 def _resolved(hook):
     try:
-        return hooks._resolve(hook)
+        return patching._resolve(hook)
     except (ImportError, AttributeError):
         return None, None
 

@@ -1,4 +1,4 @@
-"""The fast stream path (edgequake_patch/fast_stream.py), patch off vs on.
+"""The fast stream path (edgequake_patch/paths/fast_stream.py), patch off vs on.
 
 The chunks it builds by copying stock's last chunk must be stock's chunks, field for field
 (model fields, extra fields, which fields were set, hidden params), whatever is registered to
@@ -18,7 +18,8 @@ import pytest
 from litellm.integrations.custom_logger import CustomLogger
 from litellm.types.utils import ModelResponseStream
 
-from edgequake_patch import fast_stream, stats
+from edgequake_patch.paths import fast_stream
+from edgequake_patch.state import stats
 from tests.differential import CHAT_PROVIDERS, assert_same, compare, diff_paths, litellm_stream, plain, wait_for_disconnect
 from tests.standin.fixtures import REPEATED_TOKEN
 
@@ -312,7 +313,7 @@ def test_with_debug_logging_streams_stay_stocks(standin, patch, monkeypatch):
 def test_chunks_stock_keeps_building_are_counted_with_the_reason(standin, patch, monkeypatch, what):
     """A pair of chunks that teaches no shape, and an unexpected error while learning: stock
     builds the chunks (equal to stock's, as every test here shows), and the reason is counted."""
-    from edgequake_patch import chunk_recipes
+    from edgequake_patch.paths import chunk_recipes
 
     def refuse(*args, **kwargs):
         raise chunk_recipes.Unlearnable("refused by the test")

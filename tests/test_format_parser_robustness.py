@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgequake_patch import stats
+from edgequake_patch.state import stats
 from tests.differential import plain
 from tests.native_formats import CHAT, MESSAGES, kwargs
 from tests.netfixtures import RawServer

@@ -117,7 +117,7 @@ def test_leaving_early_closes_the_connection(provider, is_async, standin, patch)
     import gc
     import time
 
-    from edgequake_patch import stats
+    from edgequake_patch.state import stats
 
     call_kwargs = {"messages": MESSAGES, "stream": True, "timeout": 10.0, **kwargs(PROVIDERS[provider], standin, "-hang-mid-stream")}
     patch.on()

@@ -1,4 +1,4 @@
-"""The lean handler (edgequake_patch/lean_chat.py), patch off vs on.
+"""The lean handler (edgequake_patch/paths/lean_chat.py), patch off vs on.
 
 Every scenario asserts that nothing observable differs from stock (request, response,
 exception, callback payloads) AND which path the patched call took: the lean handler's
@@ -19,7 +19,9 @@ import pytest
 from litellm.integrations.custom_logger import CustomLogger
 
 import edgequake_patch
-from edgequake_patch import routing, sdk_models, stats
+from edgequake_patch.decide import routing
+from edgequake_patch.transport import sdk_models
+from edgequake_patch.state import stats
 from tests import differential
 from tests.differential import CHAT_PROVIDERS, QUICK_RETRY, assert_same, compare, litellm_call
 from tests.test_chat_differential import ERROR_MARKERS, MESSAGES, SCENARIOS
@@ -66,9 +68,9 @@ class Paths:
 
 def test_lean_path_is_active_on_this_release():
     # On by the installed release's fingerprints: if this fails, every other assertion here is vacuous.
-    from edgequake_patch import reliance
+    from edgequake_patch.activation import pair_decision
 
-    assert reliance.decision().on("lean"), reliance.decision().paths["lean"].reason
+    assert pair_decision.decision().on("lean"), pair_decision.decision().paths["lean"].reason
 
 
 # --- inside the whitelist: finished by the lean handler ---------------------------------------
@@ -299,7 +301,7 @@ def test_changed_release_keeps_the_regular_path(is_async, standin, patch, monkey
 def test_stock_client_cache_is_read_with_stocks_key(standin, patch, monkeypatch):
     """The lean handler reads stock's client cache under the key stock's getter stores the
     client with: after the first call built it, the getter is not needed again."""
-    from edgequake_patch import lean_chat
+    from edgequake_patch.paths import lean_chat
 
     built = []
     getter = lean_chat._client_getter()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgequake_patch import sdk_models
+from edgequake_patch.transport import sdk_models
 from tests.differential import CHAT_PROVIDERS, assert_same, compare, litellm_call
 from tests.test_lean_chat import MESSAGES, _paths
 

@@ -25,7 +25,7 @@ import time
 import pytest
 
 from bench.fixed_server import FixedServer
-from edgequake_patch import native
+from edgequake_patch.transport import native
 from tests.faultkit import rss_bytes
 from tests.standin import REPO_ROOT
 
@@ -74,7 +74,7 @@ def _grown_mb(run, calls):
 _LITELLM_CHILD = r"""
 import gc, json, os, sys, threading, time
 import litellm, edgequake_patch
-from edgequake_patch import stats
+from edgequake_patch.state import stats
 sys.path.insert(0, os.getcwd())
 from tests.test_memory import _settle
 from tests.faultkit import rss_bytes

@@ -764,7 +764,7 @@ from openai.types.chat import ChatCompletion  # noqa: E402
 @pytest.fixture(autouse=True, scope="module")
 def _core_models_for_installed_sdk():
     """The core reproduces the models of the SDK generation installed (openai 2 or 3)."""
-    from edgequake_patch import sdk_models
+    from edgequake_patch.transport import sdk_models
 
     sdk_models.core_parses()
 
@@ -922,7 +922,7 @@ def test_openai_sdk_shape_refuses_what_only_the_sdk_reproduces():
 
 
 def test_openai_schema_matches_installed_sdk():
-    from edgequake_patch import sdk_models
+    from edgequake_patch.transport import sdk_models
 
     models = sdk_models.sdk_models()
     assert sdk_models.core_parses(), "no schema generation in the core matches the installed openai SDK"
@@ -936,7 +936,7 @@ def test_openai_schema_matches_installed_sdk():
 
 
 def test_a_changed_sdk_model_turns_the_core_parsing_off(monkeypatch):
-    from edgequake_patch import sdk_models
+    from edgequake_patch.transport import sdk_models
     from openai.types.chat import chat_completion
 
     fields = dict(chat_completion.ChatCompletion.model_fields)

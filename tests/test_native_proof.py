@@ -8,7 +8,7 @@ import asyncio
 import litellm
 import pytest
 
-from edgequake_patch import stats
+from edgequake_patch.state import stats
 from tests.differential import CHAT_PROVIDERS, EMBEDDING_PROVIDERS, block_python_connects
 
 

@@ -8,7 +8,7 @@ import asyncio
 import litellm
 import pytest
 
-from edgequake_patch import stats
+from edgequake_patch.state import stats
 from tests.native_formats import CHAT, EMBEDDING, MESSAGES, kwargs
 from tests.test_native_proof import python_sockets_blocked  # noqa: F401 - the fixture
 

@@ -18,7 +18,8 @@ import asyncio
 import litellm
 import pytest
 
-from edgequake_patch import http_transport, stats
+from edgequake_patch.transport import http_transport
+from edgequake_patch.state import stats
 from tests.differential import assert_same, block_python_connects, compare, litellm_call
 from tests.netfixtures import RecordingProxy, TlsFront, make_pki
 
@@ -445,7 +446,7 @@ def test_native_through_proxy_and_tls(net, proxy, proxy_blocked_for_python, http
 
 
 def test_netconfig_validates_and_hides_credentials():
-    from edgequake_patch import native
+    from edgequake_patch.transport import native
 
     cfg = native.NetConfig(verify=True, proxy="http://127.0.0.1:3128", proxy_authorization="Basic c2VjcmV0OnB3")
     assert "c2VjcmV0" not in repr(cfg) and "3128" not in repr(cfg)
@@ -463,7 +464,7 @@ def test_netconfig_validates_and_hides_credentials():
 def test_send_without_settings_ignores_proxy_variables(standin, monkeypatch):
     """Called without net=, the core uses no proxy at all: it never reads proxy variables by
     itself (only Python decides, from stock's client)."""
-    from edgequake_patch import native
+    from edgequake_patch.transport import native
 
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")

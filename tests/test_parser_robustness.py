@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from edgequake_patch import stats
+from edgequake_patch.state import stats
 from tests.differential import plain
 from tests.netfixtures import RawServer
 

@@ -15,7 +15,7 @@ import time
 import litellm
 import pytest
 
-from edgequake_patch import stats
+from edgequake_patch.state import stats
 from tests.differential import CHAT_PROVIDERS
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]

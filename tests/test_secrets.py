@@ -20,7 +20,7 @@ import litellm
 import pytest
 
 import edgequake_patch
-from edgequake_patch import http_transport, native, sdk_transport
+from edgequake_patch.transport import http_transport, native, sdk_transport
 from tests.differential import CHAT_PROVIDERS
 from tests.faultkit import exception_texts
 

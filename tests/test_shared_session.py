@@ -17,7 +17,8 @@ import litellm
 import pytest
 from yarl import URL
 
-from edgequake_patch import aiohttp_session, stats
+from edgequake_patch.transport import aiohttp_session
+from edgequake_patch.state import stats
 from tests import native_formats
 from tests.differential import (
     CHAT_PROVIDERS,

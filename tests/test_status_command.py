@@ -11,7 +11,8 @@ import sys
 import litellm
 
 import edgequake_patch
-from edgequake_patch import reliance, status_report, versions
+from edgequake_patch.decide import reliance, versions
+from edgequake_patch.reporting import status_report
 from tests.standin import REPO_ROOT
 
 PROVIDERS = ("openai", "azure", "anthropic", "gemini", "mistral", "ollama", "ollama_chat", "lm_studio", "openrouter", "xai")

@@ -23,7 +23,7 @@ import json
 import litellm
 import pytest
 
-from edgequake_patch import stats
+from edgequake_patch.state import stats
 from tests.differential import (_CLOCK_FIELDS, CHAT_PROVIDERS, WEATHER_TOOL, Provider, _stamped_by_litellm, assert_same, compare,
                                 diff_paths, litellm_stream, wait_for_disconnect)
 from tests.native_formats import ANTHROPIC, GEMINI, OLLAMA, OLLAMA_CHAT, kwargs

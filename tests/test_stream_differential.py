@@ -16,7 +16,7 @@ import time
 import litellm
 import pytest
 
-from edgequake_patch import stats
+from edgequake_patch.state import stats
 from tests.differential import CHAT_PROVIDERS, WEATHER_TOOL, assert_same, compare, litellm_stream, wait_for_disconnect
 
 MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello."}]

@@ -23,7 +23,7 @@ import traceback
 import litellm
 import pytest
 
-from edgequake_patch import http_transport
+from edgequake_patch.transport import http_transport
 from tests.differential import CHAT_PROVIDERS, assert_same, compare, litellm_call, litellm_stream
 from tests.faultkit import Blackhole, RawListener, assert_no_panic_text, closed_port, exception_chain
 from tests.native_formats import ANTHROPIC, GEMINI

@@ -11,7 +11,8 @@ import httpx
 import litellm
 import pytest
 
-from edgequake_patch import native, stats, wire_formats
+from edgequake_patch.transport import native, wire_formats
+from edgequake_patch.state import stats
 from tests.differential import assert_same, compare, litellm_call
 from tests.native_formats import CHAT, EMBEDDING, MESSAGES, kwargs
 from tests.test_native_proof_formats import no_ollama_model_lookup  # noqa: F401 - the fixture

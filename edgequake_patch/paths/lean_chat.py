@@ -39,7 +39,8 @@ from typing import Any, Optional
 import httpx
 import openai
 
-from . import native, sdk_transport, stats
+from ..transport import native, sdk_transport
+from ..state import stats
 
 _REQUEST_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
 

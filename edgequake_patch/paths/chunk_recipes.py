@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from . import native
+from ..transport import native
 
 _SCALARS = (type(None), str, int, float, bool)
 

@@ -3,7 +3,7 @@ versions may run.
 
 The hooks replace, reproduce or call into private LiteLLM code (and read private fields of the
 OpenAI SDK's clients). What a path relies on is declared here once, as data:
-  * the symbols its hook rows replace (`hooks.HOOKS`, each row names its paths), and
+  * the symbols its hook rows replace (`table.HOOKS`, each row names its paths), and
   * `PATHS[...].relies_on`: what it reproduces, calls into, or whose fields it reads.
 A symbol is `"module:qualname"`; `"module:qualname()"` is its signature only, for a function
 a path calls as stock calls it (what it does is stock's, run as it is); `"module:Class[a,b]"`
@@ -30,10 +30,8 @@ import inspect
 import io
 import json
 import tokenize
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
-
-from . import evidence, versions
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 #: The fingerprint of a symbol the installed release does not have.
 MISSING = "missing"
@@ -478,12 +476,12 @@ def component_of(ref: str) -> str:
 def refs_by_path() -> Dict[str, Tuple[str, ...]]:
     """Every symbol each path relies on, in declaration order: its hook rows' targets (every
     alternative a row names), then its own declaration."""
-    from . import hooks
+    from . import table
 
     result: Dict[str, List[str]] = {p.name: [] for p in PATHS}
-    for hook in hooks.HOOKS:
+    for hook in table.HOOKS:
         for path in hook.paths:
-            result[path].extend(hooks.refs(hook))
+            result[path].extend(table.refs(hook))
     for p in PATHS:
         result[p.name].extend(p.relies_on)
     return {name: tuple(dict.fromkeys(refs)) for name, refs in result.items()}
@@ -735,237 +733,3 @@ def declaration_digest() -> str:
     """The digest of what the paths declare they rely on: shipped evidence made under another
     declaration names other groups (scripts/evidence.py must be run again)."""
     return _digest("declared:" + json.dumps(refs_by_path(), sort_keys=True))
-
-
-# ---------------------------------------------------------------------------------------------
-# The decision
-
-
-@dataclass(frozen=True)
-class PathState:
-    on: bool
-    #: Why the path is off, for people; None when on.
-    reason: Optional[str] = None
-    #: The counted fallback reason for the calls it would have served ("litellm_changed:<path>").
-    code: Optional[str] = None
-    #: What decided it on: evidence.BY_SHIPPED, BY_PROBES or BY_LOCAL_VET (None when off).
-    source: Optional[str] = None
-    #: The evidence in words ("litellm as 1.108.0 to 1.108.14, vetted on 1.108.14 with openai 3.63.0").
-    evidence: Optional[str] = None
-    #: The installed code's group digest per component (what local evidence is recorded against).
-    digests: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Decision:
-    versions: Mapping[str, Optional[str]]
-    paths: Mapping[str, PathState] = field(default_factory=dict)
-
-    def on(self, path: str) -> bool:
-        state = self.paths.get(path)
-        return state is not None and state.on
-
-    @property
-    def summary(self) -> str:
-        """One line: what decided this release's paths."""
-        sources = sorted({s.source for s in self.paths.values() if s.on and s.source})
-        off = sum(1 for s in self.paths.values() if not s.on)
-        if not sources:
-            return "every path stock"
-        words = "every path on" if not off else f"{len(self.paths) - off} of {len(self.paths)} paths on"
-        return f"{words}, by {' and '.join(sources)}"
-
-
-def installed_versions() -> Dict[str, Optional[str]]:
-    return {c: versions.installed_litellm() if c == "litellm" else versions.installed(c) for c in COMPONENTS}
-
-
-def _span(releases: Sequence[str]) -> str:
-    return releases[0] if len(releases) == 1 else f"{releases[0]} to {releases[-1]}"
-
-
-def decide_paths(
-    refs: Mapping[str, Sequence[str]],
-    shipped: Any,
-    current: Mapping[str, str],
-    installed: Mapping[str, Optional[str]],
-    local: Optional[Mapping[str, Mapping[str, Any]]] = None,
-) -> Dict[str, PathState]:
-    """Each path on iff, for each component it relies on, the installed code's group is one the
-    shipped record has vetted (`shipped`: evidence.Shipped), or, for code the record lacks, this
-    machine's evidence (`local`: {path: {"digests", "on", "source", "detail"}}) was gathered for
-    exactly this code and passed. A group whose vetting failed is off, whatever else says."""
-    result: Dict[str, PathState] = {}
-    for path, path_refs in refs.items():
-        digests: Dict[str, str] = {}
-        words: List[str] = []
-        unknown: List[Tuple[str, List[str]]] = []
-        state: Optional[PathState] = None
-        for component in COMPONENTS:
-            wanted = [ref for ref in path_refs if component_of(ref) == component]
-            if not wanted:
-                continue
-            who = f"{component} {installed.get(component)}"
-            unreadable = [ref for ref in wanted if current.get(ref, NO_SOURCE) == NO_SOURCE]
-            if unreadable:
-                state = PathState(False, f"{who}: the source of {unreadable[0]} cannot be read, so nothing "
-                                         f"{path} relies on can be compared", f"{component}_changed:{path}")
-                break
-            digest = group_digest(wanted, current)
-            digests[component] = digest
-            group = shipped.group(path, component, digest)
-            if group is None:
-                unknown.append((component, wanted))
-                continue
-            vetted_on = group.get("vetted_on") or {}
-            on_pair = f"litellm {vetted_on.get('litellm')} with openai {vetted_on.get('openai')}"
-            if group.get("outcome") != evidence.PASSED:
-                state = PathState(False, f"{path}'s differential tests failed on {on_pair}, whose {component} "
-                                         f"code it relies on is the same as {who}'s", f"tests_failed:{path}")
-                break
-            words.append(f"{component} as {_span(group['releases'])}, vetted on {on_pair}")
-        if state is not None:
-            result[path] = state
-            continue
-        if not unknown:
-            result[path] = PathState(True, source=evidence.BY_SHIPPED, evidence="; ".join(words), digests=digests)
-            continue
-        found = (local or {}).get(path)
-        if found and dict(found.get("digests", {})) == digests:
-            if found.get("on"):
-                result[path] = PathState(True, source=found.get("source"), evidence=found.get("detail"),
-                                         digests=digests)
-            else:
-                result[path] = PathState(False, f"{found.get('source')} found a difference: {found.get('detail')}",
-                                         f"probes_differ:{path}", digests=digests)
-            continue
-        component, wanted = unknown[0]
-        result[path] = PathState(False, _what_changed(path, component, wanted, shipped, current, installed),
-                                 f"{component}_changed:{path}", digests=digests)
-    return result
-
-
-def _what_changed(path: str, component: str, wanted: Sequence[str], shipped: Any,
-                  current: Mapping[str, str], installed: Mapping[str, Optional[str]]) -> str:
-    who = f"{component} {installed.get(component)}"
-    if not shipped.paths:
-        return f"no shipped evidence covers {path}"
-    new = [ref for ref in wanted if current.get(ref) not in shipped.known(ref)]
-    if not new:
-        return f"{who} combines code {path} relies on as no vetted release did"
-    first = new[0]
-    detail = first + (" is gone" if current.get(first) == MISSING else "")
-    if len(new) > 1:
-        detail += f", and {len(new) - 1} more"
-    return f"{who} changed what {path} relies on ({detail})"
-
-
-_decision: Optional[Decision] = None
-
-
-def decision() -> Decision:
-    """The decision for the installed versions, made once per process and cached on disk per
-    installed pair: the fingerprints are taken, each path's group looked up in the shipped
-    record, and code the record lacks is probed on this machine (probes.py), once."""
-    global _decision
-    installed = installed_versions()
-    cached = _decision
-    if cached is not None and cached.versions == installed:
-        return cached
-    made = _decide(installed)
-    _decision = made
-    return made
-
-
-def _decide(installed: Mapping[str, Optional[str]]) -> Decision:
-    shipped = evidence.shipped()
-    declared = declaration_digest()
-    key = evidence.local_key(installed, declared)
-    local = evidence.read_local(key)
-    saved = local.get("decision")
-    if isinstance(saved, dict) and saved.get("versions") == dict(installed):
-        try:
-            return Decision(installed, {name: _state(saved["paths"][name]) for name in PATH_NAMES})
-        except (KeyError, TypeError):
-            pass
-    refs = refs_by_path()
-    current = current_fingerprints(ref for path_refs in refs.values() for ref in path_refs)
-    found: Dict[str, Dict[str, Any]] = dict(local.get("paths", {}))
-    paths = decide_paths(refs, shipped, current, installed, found)
-    # Code no evidence covers yet (no local outcome matches its digests either): probed now.
-    pending = [name for name, state in paths.items() if not state.on and state.code and "_changed:" in state.code
-               and state.digests]
-    settled = True
-    if pending:
-        from . import probes
-
-        if probes.inside_litellm_import():
-            # install() inside the application's `import litellm` (EDGEQUAKE_PATCH=1): LiteLLM's
-            # own worker threads would wait for that import to finish, and the probes for them.
-            # A process of its own probes and keeps the outcome; this one serves them by stock.
-            probes.run_in_background(key)
-            return Decision(installed, paths)
-        outcomes = probes.run(pending, base=Decision(installed, paths))
-        for name, outcome in outcomes.items():
-            if outcome.get("transient"):
-                settled = False  # (kept off for this process; probed again by the next)
-                continue
-            found[name] = {**outcome, "digests": dict(paths[name].digests)}
-        paths = decide_paths(refs, shipped, current, installed, found)
-    made = Decision(installed, paths)
-    if settled:
-        evidence.write_local(key, {"paths": found, "decision": {"versions": dict(installed), "paths": {
-            name: _plain(state) for name, state in paths.items()}}})
-    return made
-
-
-def _plain(state: PathState) -> Dict[str, Any]:
-    return {"on": state.on, "reason": state.reason, "code": state.code, "source": state.source,
-            "evidence": state.evidence, "digests": dict(state.digests)}
-
-
-def _state(saved: Mapping[str, Any]) -> PathState:
-    return PathState(bool(saved["on"]), saved.get("reason"), saved.get("code"), saved.get("source"),
-                     saved.get("evidence"), dict(saved.get("digests") or {}))
-
-
-def record_local(outcomes: Mapping[str, Mapping[str, Any]]) -> Decision:
-    """Keep what an operator's vet found for the installed code (probes.vet), then decide again."""
-    global _decision
-    installed = installed_versions()
-    declared = declaration_digest()
-    key = evidence.local_key(installed, declared)
-    refs = refs_by_path()
-    current = current_fingerprints(ref for path_refs in refs.values() for ref in path_refs)
-    found = dict(evidence.read_local(key).get("paths", {}))
-    for name, outcome in outcomes.items():
-        if outcome.get("transient"):
-            continue
-        found[name] = {**outcome, "digests": {
-            component: group_digest([r for r in refs[name] if component_of(r) == component], current)
-            for component in COMPONENTS if any(component_of(r) == component for r in refs[name])}}
-    paths = decide_paths(refs, evidence.shipped(), current, installed, found)
-    _decision = Decision(installed, paths)
-    evidence.write_local(key, {"paths": found, "decision": {"versions": dict(installed), "paths": {
-        name: _plain(state) for name, state in paths.items()}}})
-    return _decision
-
-
-def forget() -> None:
-    """Decide again on the next call (tests that change what is installed)."""
-    global _decision
-    _decision = None
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """What would be decided for the installed versions, path by path."""
-    forget()
-    made = decision()
-    print(f"litellm {made.versions['litellm']}, openai {made.versions['openai']}: {made.summary}")
-    for name, state in made.paths.items():
-        print(f"  {name:22} {'on ' if state.on else 'off'}  {state.evidence if state.on else state.reason}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -38,7 +38,10 @@ from typing import Any, Optional
 import litellm
 from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 
-from . import chunk_recipes, native, routing, stats
+from . import chunk_recipes
+from ..transport import native
+from ..decide import routing
+from ..state import stats
 
 try:
     from litellm.litellm_core_utils.thread_pool_executor import executor as _logging_pool

@@ -7,7 +7,7 @@
   code probes on the user's machine found faithful. No upper bound is kept here.
 
 This module stands alone (no imports from the package), so the scripts can read the release
-ends from it (`runpy.run_path("edgequake_patch/versions.py")`).
+ends from it (`runpy.run_path("edgequake_patch/decide/versions.py")`).
 """
 
 from __future__ import annotations

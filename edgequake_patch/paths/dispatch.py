@@ -12,7 +12,10 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from . import fast_stream, lean_chat, routing, stats
+from . import fast_stream, lean_chat
+from ..state import marks
+from ..decide import routing
+from ..state import stats
 
 
 def complete(wrapped, _instance, args, kwargs):
@@ -20,7 +23,7 @@ def complete(wrapped, _instance, args, kwargs):
     ctx = args[0] if args else kwargs["ctx"]
     reason = routing.chat_refusal(ctx)
     if reason is not None:
-        routing.refuse(reason)
+        marks.refuse(reason)
         return wrapped(*args, **kwargs)
     provider = ctx.custom_llm_provider
     if provider in routing.LEAN_PROVIDERS:
@@ -36,13 +39,13 @@ def complete(wrapped, _instance, args, kwargs):
 def _run_lean(wrapped, args, kwargs, ctx, provider: str):
     """The lean handler, marked like any native call (it may hand the call to stock's dispatch,
     which must then find the mark); an async result is a coroutine to mark in its own task."""
-    token = routing.active_call.set(provider)
-    stream_token = routing.active_stream.set(False)
+    token = marks.active_call.set(provider)
+    stream_token = marks.active_stream.set(False)
     try:
         result = lean_chat.complete(wrapped, args, kwargs, ctx)
     finally:
-        routing.active_stream.reset(stream_token)
-        routing.active_call.reset(token)
+        marks.active_stream.reset(stream_token)
+        marks.active_call.reset(token)
     if inspect.iscoroutine(result):
         return _marked(result, provider, False)
     return result
@@ -60,20 +63,20 @@ def embed(wrapped, _instance, args, kwargs):
             provider, kwargs.get("client"), kwargs.get("timeout"), kwargs.get("shared_session")
         )
     if reason is not None:
-        routing.refuse(reason)
+        marks.refuse(reason)
         return wrapped(*args, **kwargs)
     return _run_marked(wrapped, args, kwargs, provider)
 
 
 def _run_marked(wrapped, args, kwargs, provider: str, stream: Any = False):
     """`stream`: False, or what marks a streamed call (True, or fast_stream.StreamCall)."""
-    token = routing.active_call.set(provider)
-    stream_token = routing.active_stream.set(stream)
+    token = marks.active_call.set(provider)
+    stream_token = marks.active_stream.set(stream)
     try:
         result = wrapped(*args, **kwargs)
     finally:
-        routing.active_stream.reset(stream_token)
-        routing.active_call.reset(token)
+        marks.active_stream.reset(stream_token)
+        marks.active_call.reset(token)
     if inspect.iscoroutine(result):
         # The async variants return an un-started coroutine; the exchange happens when LiteLLM
         # awaits it, so the mark must be set inside it, in the awaiting task.
@@ -82,13 +85,13 @@ def _run_marked(wrapped, args, kwargs, provider: str, stream: Any = False):
 
 
 async def _marked(coroutine, provider: str, stream: Any):
-    token = routing.active_call.set(provider)
-    stream_token = routing.active_stream.set(stream)
+    token = marks.active_call.set(provider)
+    stream_token = marks.active_stream.set(stream)
     try:
         result = await coroutine
     finally:
-        routing.active_stream.reset(stream_token)
-        routing.active_call.reset(token)
+        marks.active_stream.reset(stream_token)
+        marks.active_call.reset(token)
     return _carry_mark_into_lazy_stream(result, provider, stream)
 
 

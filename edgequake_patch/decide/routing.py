@@ -11,18 +11,10 @@ Once a native request has left, its outcome is final: no stock retry, no second 
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from typing import Any, Dict, Optional
 
 import httpx
 
-from . import stats
-
-#: Set while a dispatch the router accepted is running; the transport hooks serve only these.
-#: A ContextVar, so threads and asyncio tasks each see their own call.
-active_call: ContextVar[Optional[str]] = ContextVar("edgequake_patch_active_call", default=None)
-#: Whether that call asked for a stream: its responses are then handed over as they arrive.
-active_stream: ContextVar[bool] = ContextVar("edgequake_patch_active_stream", default=False)
 
 CHAT_PROVIDERS = frozenset(
     {"openai", "lm_studio", "azure", "xai", "mistral", "openrouter", "anthropic", "gemini", "ollama", "ollama_chat"}
@@ -45,13 +37,13 @@ _embedding_off: Dict[str, str] = {}
 
 
 def apply(decision: Any) -> None:
-    """Take the installed release's decision (reliance.Decision): calls of a path that is off
+    """Take the installed release's decision (decision.Decision): calls of a path that is off
     are refused before anything is sent, and counted with its reason."""
-    from . import hooks
+    from . import table
 
     off = {name: state.code or f"litellm_changed:{name}" for name, state in decision.paths.items() if not state.on}
-    chat = {p: off[path] for p, path in hooks.dispatch_paths(hooks.COMPLETE).items() if path in off}
-    embedding = {p: off[path] for p, path in hooks.dispatch_paths(hooks.EMBED).items() if path in off}
+    chat = {p: off[path] for p, path in table.dispatch_paths(table.COMPLETE).items() if path in off}
+    embedding = {p: off[path] for p, path in table.dispatch_paths(table.EMBED).items() if path in off}
     _paths_off.clear()
     _paths_off.update(off)
     _chat_off.clear()
@@ -134,7 +126,7 @@ def lean_refusal(ctx: Any) -> Optional[str]:
         changed = _paths_off.get("lean")
         if changed is not None:
             return changed
-    from . import sdk_models
+    from ..transport import sdk_models
 
     if not sdk_models.core_parses():
         # the lean handler finishes only on answers the core parsed as the SDK would
@@ -150,7 +142,3 @@ def lean_refusal(ctx: Any) -> Optional[str]:
     if litellm.enable_preview_features and ctx.metadata is not None:
         return "preview_metadata"
     return None
-
-
-def refuse(reason: str) -> None:
-    stats.count_fallback(reason)

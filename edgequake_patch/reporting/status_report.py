@@ -14,6 +14,8 @@ import sys
 import warnings
 from typing import Any, Dict, List, Optional
 
+from .._version import __version__
+from .status import status as current_status
 from .terminal import Painted, Style
 
 #: Providers in the README's order (ollama_chat is Ollama's /api/chat).
@@ -32,16 +34,15 @@ def collect(try_install: bool = False) -> Dict[str, Any]:
     """Everything the report shows, as plain data (the `--json` output). With `try_install`,
     and the patch not installed, `install()` is tried and undone, to say whether it would work
     in this environment (the command line does; an app asking about itself does not)."""
-    import edgequake_patch
-    from . import hooks
+    from ..activation import patching
 
-    trial = _try_install() if try_install and not hooks.is_installed() else None
-    status = edgequake_patch.status()
+    trial = _try_install() if try_install and not patching.is_installed() else None
+    status = current_status()
     paths = _paths(status)
     stopped = _stopped(status)
     return {
         "versions": {
-            "edgequake_patch": edgequake_patch.__version__,
+            "edgequake_patch": __version__,
             "litellm": status["litellm_version"],
             "openai": _installed("openai"),
             "python": sys.version.split()[0],
@@ -66,7 +67,7 @@ def collect(try_install: bool = False) -> Dict[str, Any]:
 
 
 def _installed(distribution: str) -> Optional[str]:
-    from . import versions
+    from ..decide import versions
 
     return versions.installed(distribution)
 
@@ -89,16 +90,16 @@ def _core(status: Dict[str, Any]) -> Dict[str, Any]:
 
 def _try_install() -> Dict[str, Any]:
     """Install and uninstall once; the RuntimeWarning a refusal raises becomes the reason."""
-    from . import hooks
+    from ..activation import install, patching
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            ok = hooks.install()
+            ok = install.install()
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             return {"ok": False, "hooks": 0, "reason": f"install() raised {exc.__class__.__name__}: {exc}"}
-        count = len(hooks.installed_hooks())
-        hooks.uninstall()
+        count = len(patching.installed_hooks())
+        patching.uninstall()
     reasons = [str(w.message).replace("edgequake_patch: ", "", 1) for w in caught if issubclass(w.category, RuntimeWarning)]
     return {"ok": ok, "hooks": count, "reason": None if ok else (reasons[0] if reasons else "install() returned False")}
 
@@ -119,7 +120,7 @@ def _stopped(status: Dict[str, Any]) -> Optional[str]:
 
 def _paths(status: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     try:
-        from . import reliance
+        from ..decide import reliance
 
         what = {p.name: p.what for p in reliance.PATHS}
     except Exception:  # noqa: BLE001 - the descriptions are a nicety
@@ -138,9 +139,9 @@ def _path_state(path: Optional[str], paths: Dict[str, Dict[str, Any]], stopped: 
 
 
 def _dispatch_paths() -> Dict[str, Dict[str, str]]:
-    from . import hooks
+    from ..decide import table
 
-    return {"chat": hooks.dispatch_paths(hooks.COMPLETE), "embedding": hooks.dispatch_paths(hooks.EMBED)}
+    return {"chat": table.dispatch_paths(table.COMPLETE), "embedding": table.dispatch_paths(table.EMBED)}
 
 
 def _provider(provider: str, paths: Dict[str, Dict[str, Any]], stopped: Optional[str]) -> Dict[str, Any]:
@@ -162,7 +163,7 @@ def _provider(provider: str, paths: Dict[str, Dict[str, Any]], stopped: Optional
 
 def _fast_stream_providers() -> frozenset:
     try:
-        from . import fast_stream
+        from ..paths import fast_stream
 
         return frozenset(fast_stream.STREAM_FORMATS)
     except Exception:  # noqa: BLE001 - LiteLLM missing: nothing streams natively anyway
@@ -171,7 +172,7 @@ def _fast_stream_providers() -> frozenset:
 
 def _lean_providers() -> frozenset:
     try:
-        from . import routing
+        from ..decide import routing
 
         return routing.LEAN_PROVIDERS
     except Exception:  # noqa: BLE001 - its imports (httpx) missing: nothing is native anyway

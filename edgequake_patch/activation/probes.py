@@ -27,9 +27,9 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from . import evidence
+from ..decide import evidence
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 
@@ -291,7 +291,7 @@ def _set_aside() -> Iterator[None]:
     for the probes and put back exactly."""
     import litellm
 
-    from . import stats
+    from ..state import stats
 
     names = ("callbacks", "success_callback", "failure_callback", "input_callback", "service_callback",
              "_async_success_callback", "_async_failure_callback", "_async_input_callback")
@@ -380,25 +380,26 @@ def _observe(scenario: Scenario, server: Any) -> Tuple[Any, List[Dict[str, Any]]
 
 def _candidate(paths: Sequence[str], base: Any) -> Any:
     """A decision with `paths` (and what they need) on, the rest as `base` decided."""
-    from . import reliance
+    from ..decide import decision, reliance
 
     on = set(paths) | {"dispatch"}
     for name in paths:
         on.update(p for p in _NEEDS.get(name, ()) if base is None or base.on(p) or p in paths)
-    states = {name: reliance.PathState(True) if name in on or (base is not None and base.on(name))
-              else reliance.PathState(False, "not probed", f"probing:{name}") for name in reliance.PATH_NAMES}
-    return reliance.Decision(reliance.installed_versions(), states)
+    states = {name: decision.PathState(True) if name in on or (base is not None and base.on(name))
+              else decision.PathState(False, "not probed", f"probing:{name}") for name in reliance.PATH_NAMES}
+    return decision.Decision(decision.installed_versions(), states)
 
 
 def _own_counters() -> Dict[str, Tuple[Any, ...]]:
-    from . import stats
+    from ..state import stats
 
     return {"lean": (stats.lean_calls,), "fast_stream": (stats.fast_stream_chunks,)}
 
 
 def _probe(path: str, scenario: Scenario, server: Any, candidate: Any) -> Optional[str]:
     """None if the scenario is served natively with stock's outcome; else what differs."""
-    from . import hooks, stats
+    from . import patching
+    from ..state import stats
 
     # Stock before and after the patched run: a value stock derives from the clock (a `created`
     # second) differs between the two whenever the patched run could see another one.
@@ -409,12 +410,12 @@ def _probe(path: str, scenario: Scenario, server: Any, candidate: Any) -> Option
     # calls it finished.)
     counters = [stats.native_calls, *(() if scenario.error else _own_counters().get(path, ()))]
     before = [sum(counter.values()) for counter in counters]
-    if not hooks.apply(candidate):
+    if not patching.apply(candidate):
         return "its hooks could not be applied"
     try:
         patched, sent_patched = _observe(scenario, server)
     finally:
-        hooks.uninstall()
+        patching.uninstall()
     native = all(sum(counter.values()) > was for counter, was in zip(counters, before))
     second, sent_second = _observe(scenario, server)
     volatile = set(_differences([first, sent_first], [second, sent_second]))
@@ -432,9 +433,9 @@ def _probe(path: str, scenario: Scenario, server: Any, candidate: Any) -> Option
 
 
 def _chat_path_good(provider: str, results: Mapping[str, Mapping[str, Any]], base: Any) -> bool:
-    from . import hooks
+    from ..decide import table
 
-    path = hooks.dispatch_paths(hooks.COMPLETE).get(provider)
+    path = table.dispatch_paths(table.COMPLETE).get(provider)
     if path in results:
         return bool(results[path]["on"])
     return base is None or base.on(path)
@@ -444,13 +445,13 @@ def run(paths: Sequence[str], thorough: bool = False, base: Any = None) -> Dict[
     """{path: {"on", "source", "detail"}} for each of `paths` (quick scenarios unless
     `thorough`), with the other paths as `base` decided. Never raises: probes that cannot run
     keep their paths stock, saying why, marked `transient` (not evidence about the code)."""
-    from . import hooks
+    from . import patching
     from .probe_standin import ProbeStandin
 
     source = evidence.BY_LOCAL_VET if thorough else evidence.BY_PROBES
     results: Dict[str, Dict[str, Any]] = {}
     started = time.monotonic()
-    if hooks.is_installed():  # (the application's own hooks are never taken off to probe)
+    if patching.is_installed():  # (the application's own hooks are never taken off to probe)
         return {p: {"on": False, "source": source, "transient": True,
                     "detail": "the patch was already installed: not probed"} for p in paths}
     try:
@@ -487,65 +488,3 @@ def inside_litellm_import() -> bool:
 
     module = sys.modules.get("litellm")
     return bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
-
-
-def run_in_background(key: str) -> None:
-    """Decide the installed pair in a process of its own (`python -m edgequake_patch.probes`),
-    which keeps the decision in this machine's cache for the next process; at most one at a
-    time per pair. Best effort: without it, the next process probes in-process if it can."""
-    import os
-    import subprocess
-    import sys
-
-    marker = evidence.cache_dir() / "local" / f"{key}.probing"
-    try:
-        if marker.exists() and time.time() - marker.stat().st_mtime < 600:
-            return
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(str(os.getpid()))
-        package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env = {k: v for k, v in os.environ.items() if k != "EDGEQUAKE_PATCH"}  # (no autoload there)
-        env["PYTHONPATH"] = os.pathsep.join([package_root, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        subprocess.Popen([sys.executable, "-m", "edgequake_patch.probes", str(marker)], env=env,
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True)
-    except Exception:  # noqa: BLE001 - a start-up aid, never a reason for the application to fail
-        pass
-
-
-def _main(argv: Sequence[str]) -> int:
-    """`python -m edgequake_patch.probes [MARKER]`: decide the installed pair (probing what the
-    shipped record lacks) and keep it; remove MARKER when done."""
-    import os
-
-    try:
-        import litellm  # noqa: F401 - the decision is about the installed LiteLLM
-
-        from . import reliance
-
-        reliance.decision()
-    finally:
-        if argv:
-            try:
-                os.unlink(argv[0])
-            except OSError:
-                pass
-    return 0
-
-
-def vet() -> Dict[str, Dict[str, Any]]:
-    """Every path's every scenario, on the installed versions (`python -m edgequake_patch vet`),
-    recorded as this machine's evidence for the code it ran on. Returns what was found."""
-    from . import reliance
-
-    reliance.forget()
-    outcomes = run(list(SCENARIOS), thorough=True)
-    reliance.record_local(outcomes)
-    return outcomes
-
-
-if __name__ == "__main__":
-    import sys
-
-    raise SystemExit(_main(sys.argv[1:]))

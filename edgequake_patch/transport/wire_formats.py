@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from . import native, stats
+from . import native
+from ..state import stats
 
 #: The wire format each provider's calls use (Ollama's two prefixes share one API).
 FORMAT_OF_PROVIDER = {"anthropic": "anthropic", "gemini": "gemini", "ollama": "ollama", "ollama_chat": "ollama"}

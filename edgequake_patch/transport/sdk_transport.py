@@ -29,7 +29,9 @@ from openai._models import FinalRequestOptions
 from pydantic import BaseModel, PrivateAttr
 from openai.lib.azure import BaseAzureClient
 
-from . import native, net_settings, routing, sdk_models, stats
+from . import native, net_settings, sdk_models
+from ..state import marks
+from ..state import stats
 from .native_transport import NativeAsyncTransport, NativeTransport
 from .transport_errors import as_httpx_error
 
@@ -452,11 +454,11 @@ class _Endpoint:
         (the core already waited out the SDK's retries). Where stock's TLS stack accepts a
         server certificate rustls does not (a CN-only certificate, say), stock then succeeds as
         it would have; otherwise it raises its own error."""
-        routing.refuse("connect_failed_before_send")
+        marks.refuse("connect_failed_before_send")
         return call_stock(self.client._real.copy(max_retries=0))
 
     def _stock(self, reason: str, call_stock: Callable[[Any], Any]):
-        routing.refuse(reason)
+        marks.refuse(reason)
         return call_stock(self.client._real)
 
     async def _finish_async(self, pending, call_stock, decode_base64=False):
@@ -602,22 +604,22 @@ def _caller_client(args, kwargs, position: int) -> Any:
 def openai_client(wrapped, instance, args, kwargs):
     """On OpenAIChatCompletion._get_openai_client(is_async, api_key, api_base, api_version,
     timeout, max_retries, organization, client, ...)."""
-    provider = routing.active_call.get()
+    provider = marks.active_call.get()
     if provider is None:
         return wrapped(*args, **kwargs)
     if _caller_client(args, kwargs, 7) is not None:
-        routing.refuse("caller_client")
+        marks.refuse("caller_client")
         return wrapped(*args, **kwargs)
     return from_sdk_client(wrapped(*args, **kwargs), provider)
 
 
 def azure_client(wrapped, instance, args, kwargs):
     """On BaseAzureLLM.get_azure_openai_client(api_key, api_base, api_version, client, ...)."""
-    provider = routing.active_call.get()
+    provider = marks.active_call.get()
     if provider is None:
         return wrapped(*args, **kwargs)
     if _caller_client(args, kwargs, 3) is not None:
-        routing.refuse("caller_client")
+        marks.refuse("caller_client")
         return wrapped(*args, **kwargs)
     return from_sdk_client(wrapped(*args, **kwargs), provider)
 
@@ -631,7 +633,7 @@ def from_sdk_client(real: Any, provider: str) -> Any:
     try:
         return native_for(real, provider)
     except _Refused as refused:
-        routing.refuse(refused.reason)
+        marks.refuse(refused.reason)
         return real
 
 

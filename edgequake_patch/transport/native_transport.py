@@ -24,7 +24,9 @@ from typing import Any, AsyncIterator, Iterator
 
 import httpx
 
-from . import native, routing, stats
+from . import native
+from ..state import marks
+from ..state import stats
 from .net_settings import Resolver, Unsupported
 from .transport_errors import as_httpx_error
 from .wire_formats import whole_response
@@ -167,10 +169,10 @@ class NativeTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         stock, net = self.resolver.resolve(request)
         if isinstance(net, Unsupported):
-            routing.refuse(net.reason)
+            marks.refuse(net.reason)
             return stock.handle_request(request)
         read, connect = _timeouts(request)
-        streamed = routing.active_stream.get()
+        streamed = marks.active_stream.get()
         body = request.read()
         try:
             if streamed:
@@ -186,7 +188,7 @@ class NativeTransport(httpx.BaseTransport):
                 )
         except native.TransportError as error:
             if not error.sent and error.kind == "connect":
-                routing.refuse("connect_failed_before_send")
+                marks.refuse("connect_failed_before_send")
                 return stock.handle_request(request)
             stats.count_native(self.provider)
             failed = as_httpx_error(error, request, stock)
@@ -209,11 +211,11 @@ class NativeAsyncTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         stock, net = self.resolver.resolve(request)
         if isinstance(net, Unsupported):
-            routing.refuse(net.reason)
+            marks.refuse(net.reason)
             return await stock.handle_async_request(request)
         caller = _caller_session(self.resolver, stock)
         if isinstance(caller, str):
-            routing.refuse(caller)
+            marks.refuse(caller)
             return await stock.handle_async_request(request)
         if caller is None:
             return await self._send(request, stock, net, None, None)
@@ -221,7 +223,7 @@ class NativeAsyncTransport(httpx.AsyncBaseTransport):
         if slot is None:
             # No connection slot freed up within the pool timeout: stock's connector, under the
             # same limits, decides what happens to this request.
-            routing.refuse("session_connector_limit")
+            marks.refuse("session_connector_limit")
             return await stock.handle_async_request(request)
         released = False
 
@@ -242,7 +244,7 @@ class NativeAsyncTransport(httpx.AsyncBaseTransport):
 
     async def _send(self, request: httpx.Request, stock: Any, net: Any, caller: Any, release: Any) -> httpx.Response:
         read, connect = _timeouts(request)
-        streamed = routing.active_stream.get()
+        streamed = marks.active_stream.get()
         body = await request.aread()
         dropped = _FRAMING_HEADERS if streamed else _WHOLE_ANSWER_HEADERS
         if caller is None:
@@ -265,7 +267,7 @@ class NativeAsyncTransport(httpx.AsyncBaseTransport):
                 )
         except native.TransportError as error:
             if not error.sent and error.kind == "connect":
-                routing.refuse("connect_failed_before_send")
+                marks.refuse("connect_failed_before_send")
                 return await stock.handle_async_request(request)
             stats.count_native(self.provider)
             failed = as_httpx_error(error, request, stock)

@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from typing import Any, Optional
 
-from . import routing
+from ..state import marks
 from .native_transport import NativeAsyncTransport, NativeTransport
 from .net_settings import Resolver
 
@@ -90,7 +90,7 @@ def _native_handler(provider: str, is_async: bool, params: Optional[dict], timeo
 
 def sync_client(wrapped, _instance, args, kwargs):
     """On the `get_httpx_client(params)` LiteLLM's generic handler uses."""
-    provider = routing.active_call.get()
+    provider = marks.active_call.get()
     if provider is None:
         return wrapped(*args, **kwargs)
     params = args[0] if args else kwargs.get("params")
@@ -99,7 +99,7 @@ def sync_client(wrapped, _instance, args, kwargs):
 
 def async_client(wrapped, _instance, args, kwargs):
     """On `get_async_httpx_client(llm_provider, params, shared_session)`."""
-    provider = routing.active_call.get()
+    provider = marks.active_call.get()
     if provider is None:
         return wrapped(*args, **kwargs)
     params = args[1] if len(args) > 1 else kwargs.get("params")
@@ -124,7 +124,7 @@ def _session_of(stock_handler: Any) -> Any:
 def new_sync_handler(wrapped, _instance, args, kwargs):
     """On the `HTTPHandler` class where a handler builds one per call (OpenAI-compatible
     embeddings): a native handler with the same timeout instead."""
-    provider = routing.active_call.get()
+    provider = marks.active_call.get()
     if provider is None or args or set(kwargs) - {"timeout"}:
         return wrapped(*args, **kwargs)
     return _native_handler(provider, False, None, kwargs.get("timeout"))
@@ -142,7 +142,7 @@ def module_client_post(wrapped, instance, args, kwargs):
     """On `HTTPHandler.post` / `AsyncHTTPHandler.post`. During a marked call, a post through
     LiteLLM's module-level client goes through a native handler with that client's timeout
     instead; every other handler (stock's, or a native one) posts as it always does."""
-    provider = routing.active_call.get()
+    provider = marks.active_call.get()
     if provider is None or instance is None:
         return wrapped(*args, **kwargs)
     sync_client, async_client = _module_level_clients()
@@ -156,7 +156,7 @@ def module_client_post(wrapped, instance, args, kwargs):
     if not _same_client_settings(instance.client, native_handler.client):
         # An application may install its own module-level handler (custom headers, auth, hooks):
         # the native one would not carry those, so that client keeps posting itself.
-        routing.refuse("caller_client")
+        marks.refuse("caller_client")
         return wrapped(*args, **kwargs)
     return native_handler.post(*args, **kwargs)
 

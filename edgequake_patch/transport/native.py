@@ -1,7 +1,7 @@
 """The Rust core, imported in one place so a failed load is one ImportError that `install()`
 turns into a warning instead of a broken host app."""
 
-from ._native import (  # noqa: F401  (re-exported)
+from .._native import (  # noqa: F401  (re-exported)
     FrameSplitter,
     NetConfig,
     Response,
