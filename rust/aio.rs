@@ -176,9 +176,14 @@ fn channel_for<'py>(
     Ok(ch)
 }
 
-/// Spawn `work` for the running loop and return the asyncio future it will resolve.
+/// Spawn `work` on `runtime` for the running loop and return the asyncio future it will
+/// resolve.
 /// Cancelling that future aborts the task, which drops the request and its connection.
-pub fn spawn_for_loop<'py, F>(py: Python<'py>, work: F) -> PyResult<Bound<'py, PyAny>>
+pub fn spawn_for_loop<'py, F>(
+    py: Python<'py>,
+    runtime: &tokio::runtime::Handle,
+    work: F,
+) -> PyResult<Bound<'py, PyAny>>
 where
     F: std::future::Future<Output = Deliver> + Send + 'static,
 {
@@ -187,7 +192,7 @@ where
     let completer = channel.get().completer.clone();
     let fut = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
     let fut_for_task = fut.clone().unbind();
-    let handle = crate::http::spawn(async move {
+    let handle = runtime.spawn(async move {
         let result = work.await;
         completer.complete(fut_for_task, result);
     });

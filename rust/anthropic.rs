@@ -13,7 +13,7 @@
 
 use serde::Deserialize;
 
-use crate::formats::{self, AnyObject, SseEvent};
+use crate::wire::{self, AnyObject, SseEvent};
 
 // ---------------------------------------------------------------------------------------
 // Request
@@ -102,7 +102,7 @@ pub fn classify(path: &str, request: &[u8]) -> Option<Answer> {
     if !path.ends_with("/v1/messages") {
         return None;
     }
-    let r: MessagesRequest = formats::typed(request).ok()?;
+    let r: MessagesRequest = wire::typed(request).ok()?;
     Some(if r.stream == Some(true) {
         Answer::Events
     } else {
@@ -185,7 +185,7 @@ pub struct Usage {
 }
 
 pub fn accepts_answer(path: &str, request: &[u8], body: &[u8]) -> bool {
-    classify(path, request) == Some(Answer::Message) && formats::typed::<Message>(body).is_ok()
+    classify(path, request) == Some(Answer::Message) && wire::typed::<Message>(body).is_ok()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -273,7 +273,7 @@ pub struct ErrorBody {
 /// One SSE event as a typed stream event. The reference says the `event:` name always equals
 /// the data's `type`; an event that breaks that, or an unknown one, is an error.
 pub fn decode_stream(event: &SseEvent) -> Result<StreamEvent, String> {
-    let parsed: StreamEvent = formats::typed(event.data.as_bytes())?;
+    let parsed: StreamEvent = wire::typed(event.data.as_bytes())?;
     match &event.event {
         Some(name) if name != parsed.name() => Err(format!(
             "event {name:?} carries a {:?} payload",
@@ -286,7 +286,7 @@ pub fn decode_stream(event: &SseEvent) -> Result<StreamEvent, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::SseDecoder;
+    use crate::wire::SseDecoder;
 
     /// The Messages API reference's example request.
     const REQUEST: &str = r#"{
@@ -310,7 +310,7 @@ mod tests {
 
     #[test]
     fn the_reference_request_is_a_whole_message_request() {
-        let r: MessagesRequest = formats::typed(REQUEST.as_bytes()).unwrap();
+        let r: MessagesRequest = wire::typed(REQUEST.as_bytes()).unwrap();
         assert_eq!(r.max_tokens, 1024);
         assert_eq!(r.messages[0].role, Role::User);
         assert!(matches!(&r.messages[0].content, TextOrBlocks::Text(t) if t == "Hello, world"));
@@ -352,7 +352,7 @@ mod tests {
 
     #[test]
     fn the_reference_response_is_accepted_with_its_values() {
-        let m: Message = formats::typed(RESPONSE.as_bytes()).unwrap();
+        let m: Message = wire::typed(RESPONSE.as_bytes()).unwrap();
         assert_eq!(m.id, "msg_013Zva2CMHLNnXjNJJKqJ2EF");
         assert_eq!(m.role, AssistantRole::Assistant);
         assert_eq!(m.stop_reason.as_deref(), Some("end_turn"));
@@ -382,7 +382,7 @@ mod tests {
               {"type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9", "name": "get_weather", "input": {"location": "San Francisco, CA"}}],
             "stop_reason": "tool_use", "stop_sequence": null,
             "usage": {"input_tokens": 472, "output_tokens": 89, "cache_creation_input_tokens": 12, "cache_read_input_tokens": 3}}"#;
-        let m: Message = formats::typed(body.as_bytes()).unwrap();
+        let m: Message = wire::typed(body.as_bytes()).unwrap();
         assert_eq!(m.content.len(), 4);
         assert!(
             matches!(&m.content[0], ContentBlock::Thinking { signature, .. } if signature == "EqQBCgIYAhIM")
@@ -551,8 +551,8 @@ event: error\ndata: {\"type\": \"error\", \"error\": {\"type\": \"overloaded_err
 
 /// Steady frames of a Messages stream (`frames.rs`): a `content_block_delta` event whose only
 /// varying value is its delta's text, thinking text or tool-input JSON fragment.
-pub static STEADY_FRAMES: crate::frames::SteadyFrames = {
-    use crate::frames::{text, Framing, Kind, SteadyFrames, Step::*};
+pub static STEADY_FRAMES: crate::wire::SteadyFrames = {
+    use crate::wire::{text, Framing, Kind, SteadyFrames, Step::*};
     SteadyFrames {
         framing: Framing::Sse,
         kinds: &[

@@ -1,5 +1,5 @@
 //! Streamed answers cut into frames, and *steady* frames recognised, for the fast stream path
-//! (`edgequake_patch/fast_stream.py`). The mechanism is the same for every wire format; what a
+//! (`edgequake_patch/paths/fast_stream.py`). The mechanism is the same for every wire format; what a
 //! frame is and which of its parts may vary is each format's knowledge, described in that
 //! format's module (`openai::STEADY_FRAMES`, `anthropic::…`, `gemini::…`, `ollama::…`).
 //!
@@ -17,71 +17,9 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 
+use crate::formats::steady_frames;
 use crate::pyjson;
-
-/// How a format's stream is cut into frames.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Framing {
-    /// Server-sent events: a frame ends at a blank line; its JSON is its one `data:` line.
-    Sse,
-    /// One JSON document per line.
-    Ndjson,
-}
-
-/// One step into a JSON document.
-#[derive(Debug)]
-pub enum Step {
-    Key(&'static str),
-    Index(usize),
-}
-
-/// A value of a steady frame that may differ from frame to frame.
-#[derive(Debug)]
-pub struct Slot {
-    pub path: &'static [Step],
-    /// A text delta: a non-empty JSON string, handed out as `str`. Otherwise any JSON value,
-    /// handed out as Python objects.
-    pub text: bool,
-    /// Whether a frame of this kind must have it (an optional slot that is absent from the
-    /// armed frame is simply not part of its shape).
-    pub required: bool,
-}
-
-/// One kind of steady frame: which values vary. The first kind whose required slots a frame
-/// has is the frame's kind.
-#[derive(Debug)]
-pub struct Kind {
-    pub slots: &'static [Slot],
-    /// Texts containing any of these are not steady: the format's stock parser treats them
-    /// specially (Ollama's `<think>` tags, for instance).
-    pub text_excludes: &'static [&'static str],
-}
-
-/// A wire format's description of its steady frames.
-#[derive(Debug)]
-pub struct SteadyFrames {
-    pub framing: Framing,
-    pub kinds: &'static [Kind],
-}
-
-pub const fn text(path: &'static [Step]) -> Slot {
-    Slot { path, text: true, required: true }
-}
-
-pub const fn optional_value(path: &'static [Step]) -> Slot {
-    Slot { path, text: false, required: false }
-}
-
-/// The format whose description a Python caller names.
-pub fn describe(format: &str) -> Option<&'static SteadyFrames> {
-    match format {
-        "openai" => Some(&crate::openai::STEADY_FRAMES),
-        "anthropic" => Some(&crate::anthropic::STEADY_FRAMES),
-        "gemini" => Some(&crate::gemini::STEADY_FRAMES),
-        "ollama" => Some(&crate::ollama::STEADY_FRAMES),
-        _ => None,
-    }
-}
+use crate::wire::{Framing, SteadyFrames, Step};
 
 /// An armed frame: the literal bytes around its varying values (`literals.len() ==
 /// slots.len() + 1`), the values in the order they appear in the frame.
@@ -118,7 +56,14 @@ pub enum Frame<'a> {
 
 impl Splitter {
     pub fn new(format: &'static SteadyFrames) -> Self {
-        Splitter { format, buf: Vec::new(), start: 0, scan: 0, armed: None, last: Vec::new() }
+        Splitter {
+            format,
+            buf: Vec::new(),
+            start: 0,
+            scan: 0,
+            armed: None,
+            last: Vec::new(),
+        }
     }
 
     pub fn feed(&mut self, data: &[u8]) {
@@ -150,7 +95,9 @@ impl Splitter {
         while i + 1 < bytes.len() {
             match (bytes[i], bytes[i + 1]) {
                 (b'\n', b'\n') | (b'\r', b'\r') => return Some(i + 2),
-                (b'\r', b'\n') if i + 3 < bytes.len() && bytes[i + 2] == b'\r' && bytes[i + 3] == b'\n' => {
+                (b'\r', b'\n')
+                    if i + 3 < bytes.len() && bytes[i + 2] == b'\r' && bytes[i + 3] == b'\n' =>
+                {
                     return Some(i + 4)
                 }
                 (b'\r', b'\n') if i + 3 >= bytes.len() => break, // maybe the rest of "\r\n\r\n"
@@ -169,7 +116,11 @@ impl Splitter {
         self.start = end;
         self.scan = end;
         if !raw {
-            if let Some(spans) = self.armed.as_ref().and_then(|a| steady(a, &self.buf[begin..end])) {
+            if let Some(spans) = self
+                .armed
+                .as_ref()
+                .and_then(|a| steady(a, &self.buf[begin..end]))
+            {
                 self.last.clear();
                 self.last.extend_from_slice(&self.buf[begin..end]);
                 return Some(Frame::Steady(&self.buf[begin..end], spans));
@@ -220,7 +171,11 @@ fn steady(armed: &Armed, frame: &[u8]) -> Option<Spans> {
             return None;
         }
         at += literal.len();
-        let end = if is_text { literal_end(frame, at)? } else { skip_value(frame, at)? };
+        let end = if is_text {
+            literal_end(frame, at)?
+        } else {
+            skip_value(frame, at)?
+        };
         if is_text && !text_ok(&frame[at..end], armed.excludes) {
             return None;
         }
@@ -251,7 +206,10 @@ fn payload(framing: Framing, frame: &[u8]) -> Option<(usize, usize)> {
             let mut data = None;
             let mut at = 0;
             while at < frame.len() {
-                let line_end = frame[at..].iter().position(|&b| b == b'\n' || b == b'\r').map(|p| at + p)?;
+                let line_end = frame[at..]
+                    .iter()
+                    .position(|&b| b == b'\n' || b == b'\r')
+                    .map(|p| at + p)?;
                 let line = &frame[at..line_end];
                 if let Some(rest) = line.strip_prefix(b"data:") {
                     if data.is_some() {
@@ -290,7 +248,8 @@ fn armable(format: &'static SteadyFrames, frame: &[u8]) -> Option<(Armed, Spans)
             };
             if slot.text {
                 match expected.as_str() {
-                    Some(t) if !t.is_empty() && !kind.text_excludes.iter().any(|e| t.contains(e)) => {}
+                    Some(t)
+                        if !t.is_empty() && !kind.text_excludes.iter().any(|e| t.contains(e)) => {}
                     _ => continue 'kinds,
                 }
             }
@@ -317,7 +276,11 @@ fn armable(format: &'static SteadyFrames, frame: &[u8]) -> Option<(Armed, Spans)
             at = e;
         }
         literals.push(frame[at..].to_vec());
-        let armed = Armed { literals, text: found.iter().map(|f| f.2).collect(), excludes: kind.text_excludes };
+        let armed = Armed {
+            literals,
+            text: found.iter().map(|f| f.2).collect(),
+            excludes: kind.text_excludes,
+        };
         // The slots in frame order are also how they are handed out.
         let spans = found.iter().map(|&(s, e, _)| (s, e)).collect();
         return Some((armed, spans));
@@ -461,7 +424,12 @@ pub struct PyFrameSplitter {
 }
 
 /// A steady frame's values as a Python tuple: texts as `str`, other values as Python objects.
-fn values<'py>(py: Python<'py>, frame: &[u8], spans: &Spans, splitter_text: &[bool]) -> PyResult<Bound<'py, PyTuple>> {
+fn values<'py>(
+    py: Python<'py>,
+    frame: &[u8],
+    spans: &Spans,
+    splitter_text: &[bool],
+) -> PyResult<Bound<'py, PyTuple>> {
     let mut out = Vec::with_capacity(spans.len());
     for (&(s, e), &is_text) in spans.iter().zip(splitter_text) {
         if is_text {
@@ -479,9 +447,11 @@ impl PyFrameSplitter {
     /// A splitter for `format`'s streams ("openai", "anthropic", "gemini" or "ollama").
     #[new]
     fn new(format: &str) -> PyResult<Self> {
-        let format = describe(format)
+        let format = steady_frames(format)
             .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("unknown stream format"))?;
-        Ok(Self { inner: Splitter::new(format) })
+        Ok(Self {
+            inner: Splitter::new(format),
+        })
     }
 
     fn feed(&mut self, data: &[u8]) {
@@ -492,9 +462,16 @@ impl PyFrameSplitter {
     /// or any frame with `raw=True`), or None if no complete frame is in yet.
     #[pyo3(signature = (raw = false))]
     fn take(&mut self, py: Python<'_>, raw: bool) -> PyResult<Py<PyAny>> {
-        let text: Vec<bool> = self.inner.armed.as_ref().map(|a| a.text.clone()).unwrap_or_default();
+        let text: Vec<bool> = self
+            .inner
+            .armed
+            .as_ref()
+            .map(|a| a.text.clone())
+            .unwrap_or_default();
         Ok(match self.inner.take(raw) {
-            Some(Frame::Steady(frame, spans)) => values(py, frame, &spans, &text)?.into_any().unbind(),
+            Some(Frame::Steady(frame, spans)) => {
+                values(py, frame, &spans, &text)?.into_any().unbind()
+            }
             Some(Frame::Raw(b)) => PyBytes::new(py, b).into_any().unbind(),
             None => py.None(),
         })
@@ -515,7 +492,12 @@ impl PyFrameSplitter {
     fn arm<'py>(&mut self, py: Python<'py>, frame: &[u8]) -> PyResult<Option<Bound<'py, PyTuple>>> {
         match self.inner.arm(frame) {
             Some(spans) => {
-                let text = self.inner.armed.as_ref().map(|a| a.text.clone()).unwrap_or_default();
+                let text = self
+                    .inner
+                    .armed
+                    .as_ref()
+                    .map(|a| a.text.clone())
+                    .unwrap_or_default();
                 Ok(Some(values(py, frame, &spans, &text)?))
             }
             None => Ok(None),
@@ -554,7 +536,7 @@ mod tests {
     use super::*;
 
     fn openai() -> Splitter {
-        Splitter::new(describe("openai").unwrap())
+        Splitter::new(steady_frames("openai").unwrap())
     }
 
     // Chunk frames as the OpenAI API reference shows them (chat.completion.chunk objects).
@@ -573,7 +555,10 @@ mod tests {
         let _ = s;
         spans
             .iter()
-            .map(|&(a, b)| json_string(&frame[a..b]).unwrap_or_else(|| String::from_utf8_lossy(&frame[a..b]).into_owned()))
+            .map(|&(a, b)| {
+                json_string(&frame[a..b])
+                    .unwrap_or_else(|| String::from_utf8_lossy(&frame[a..b]).into_owned())
+            })
             .collect::<Vec<_>>()
             .join("|")
     }
@@ -605,7 +590,14 @@ mod tests {
         let mut s = openai();
         let text = format!("{ROLE}{}{DONE}", chunk("Hello"));
         s.feed(text.as_bytes());
-        assert_eq!(all(&mut s, false), vec![format!("raw:{ROLE}"), format!("raw:{}", chunk("Hello")), format!("raw:{DONE}")]);
+        assert_eq!(
+            all(&mut s, false),
+            vec![
+                format!("raw:{ROLE}"),
+                format!("raw:{}", chunk("Hello")),
+                format!("raw:{DONE}")
+            ]
+        );
         assert!(s.rest().is_empty());
     }
 
@@ -613,7 +605,12 @@ mod tests {
     fn steady_frames_come_back_as_their_values() {
         let mut s = openai();
         assert_eq!(arm_texts(&mut s, &chunk("Hello")).as_deref(), Some("Hello"));
-        let text = format!("{}{}{}{DONE}", chunk(" world"), chunk("a \"quoted\" \\ é \u{2028} \n"), chunk(""));
+        let text = format!(
+            "{}{}{}{DONE}",
+            chunk(" world"),
+            chunk("a \"quoted\" \\ é \u{2028} \n"),
+            chunk("")
+        );
         s.feed(text.as_bytes());
         assert_eq!(
             all(&mut s, false),
@@ -641,7 +638,10 @@ mod tests {
         assert!(arm_texts(&mut s, &chunk("Hello")).is_some());
         let other_id = chunk("x").replace("chatcmpl-123", "chatcmpl-124");
         let finish = chunk("x").replace("\"finish_reason\":null", "\"finish_reason\":\"stop\"");
-        let two_keys = chunk("x").replace("{\"content\":\"x\"}", "{\"content\":\"x\",\"role\":\"assistant\"}");
+        let two_keys = chunk("x").replace(
+            "{\"content\":\"x\"}",
+            "{\"content\":\"x\",\"role\":\"assistant\"}",
+        );
         let injected = chunk("x").replace("\"x\"", "\"x\",\"refusal\":\"y\"");
         for f in [&other_id, &finish, &two_keys, &injected] {
             s.feed(f.as_bytes());
@@ -652,7 +652,8 @@ mod tests {
     #[test]
     fn other_kinds_of_openai_deltas_arm_on_their_own_text() {
         let mut s = openai();
-        let reasoning = chunk("x").replace("{\"content\":\"x\"}", "{\"reasoning_content\":\"think\"}");
+        let reasoning =
+            chunk("x").replace("{\"content\":\"x\"}", "{\"reasoning_content\":\"think\"}");
         assert_eq!(arm_texts(&mut s, &reasoning).as_deref(), Some("think"));
         let args = chunk("x").replace(
             "{\"content\":\"x\"}",
@@ -660,20 +661,35 @@ mod tests {
         );
         assert_eq!(arm_texts(&mut s, &args).as_deref(), Some("{\"lo"));
         // OpenAI pads chunks with a random `obfuscation` string: a value that varies too.
-        let padded = chunk("x").replace("\"finish_reason\":null}]", "\"finish_reason\":null}],\"obfuscation\":\"ab\"");
+        let padded = chunk("x").replace(
+            "\"finish_reason\":null}]",
+            "\"finish_reason\":null}],\"obfuscation\":\"ab\"",
+        );
         assert_eq!(arm_texts(&mut s, &padded).as_deref(), Some("x|ab"));
-        s.feed(padded.replace("\"x\"", "\"yz\"").replace("\"ab\"", "\"Qr9\"").as_bytes());
+        s.feed(
+            padded
+                .replace("\"x\"", "\"yz\"")
+                .replace("\"ab\"", "\"Qr9\"")
+                .as_bytes(),
+        );
         assert_eq!(all(&mut s, false), vec!["steady:yz|Qr9".to_string()]);
     }
 
     #[test]
     fn frames_split_at_every_byte_give_the_same_frames() {
-        let text = format!("{ROLE}: keep-alive\n\n{}event: x\ndata: {{}}\n\n{}{DONE}", chunk("a"), chunk("bc"));
+        let text = format!(
+            "{ROLE}: keep-alive\n\n{}event: x\ndata: {{}}\n\n{}{DONE}",
+            chunk("a"),
+            chunk("bc")
+        );
         let mut whole = openai();
         assert!(arm_texts(&mut whole, &chunk("z")).is_some());
         whole.feed(text.as_bytes());
         let expected = all(&mut whole, false);
-        assert_eq!(expected.iter().filter(|f| f.starts_with("steady:")).count(), 2);
+        assert_eq!(
+            expected.iter().filter(|f| f.starts_with("steady:")).count(),
+            2
+        );
         for cut in 0..text.len() {
             let mut s = openai();
             assert!(arm_texts(&mut s, &chunk("z")).is_some());
@@ -689,7 +705,10 @@ mod tests {
     fn crlf_and_cr_frames_end_where_the_sse_decoders_end_them() {
         let mut s = openai();
         s.feed(b"data: a\r\n\r\ndata: b\r\rdata: c\n\ndata: d\r\n");
-        assert_eq!(all(&mut s, false), vec!["raw:data: a\r\n\r\n", "raw:data: b\r\r", "raw:data: c\n\n"]);
+        assert_eq!(
+            all(&mut s, false),
+            vec!["raw:data: a\r\n\r\n", "raw:data: b\r\r", "raw:data: c\n\n"]
+        );
         s.feed(b"\r\n");
         assert_eq!(all(&mut s, false), vec!["raw:data: d\r\n\r\n"]);
     }
@@ -707,13 +726,14 @@ mod tests {
     fn frames_that_cannot_be_armed() {
         let mut s = openai();
         for f in [
-            ROLE.to_string(),                                     // empty content
-            format!(": note\n{}", chunk("a")),                    // a comment line
+            ROLE.to_string(),                                          // empty content
+            format!(": note\n{}", chunk("a")),                         // a comment line
             chunk("a").replace("data: {", "data: {\"a\":1}\ndata: {"), // two data lines
             DONE.to_string(),
             chunk("a").replace("\"choices\":[{", "\"choices\":[{\"index\":1},{"), // content not in choice 0
             "data: {\"choices\":[{\"delta\":{\"content\":5}}]}\n\n".to_string(),
-            "data: {\"choices\":[{\"delta\":{\"content\":\"a\",\"content\":\"b\"}}]}\n\n".to_string(), // repeated key
+            "data: {\"choices\":[{\"delta\":{\"content\":\"a\",\"content\":\"b\"}}]}\n\n"
+                .to_string(), // repeated key
         ] {
             assert!(s.arm(f.as_bytes()).is_none(), "{f}");
         }
@@ -733,12 +753,22 @@ mod tests {
 
     #[test]
     fn anthropic_deltas_with_their_event_line() {
-        let mut s = Splitter::new(describe("anthropic").unwrap());
-        assert_eq!(arm_texts(&mut s, &anthropic_text("Hi")).as_deref(), Some("Hi"));
+        let mut s = Splitter::new(steady_frames("anthropic").unwrap());
+        assert_eq!(
+            arm_texts(&mut s, &anthropic_text("Hi")).as_deref(),
+            Some("Hi")
+        );
         let ping = "event: ping\ndata: {\"type\": \"ping\"}\n\n";
         let thinking = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"Let\"}}\n\n";
         s.feed(format!("{}{ping}{thinking}", anthropic_text(" there")).as_bytes());
-        assert_eq!(all(&mut s, false), vec!["steady: there".to_string(), format!("raw:{ping}"), format!("raw:{thinking}")]);
+        assert_eq!(
+            all(&mut s, false),
+            vec![
+                "steady: there".to_string(),
+                format!("raw:{ping}"),
+                format!("raw:{thinking}")
+            ]
+        );
         assert!(s.arm(ping.as_bytes()).is_none());
         assert_eq!(arm_texts(&mut s, thinking).as_deref(), Some("Let"));
     }
@@ -754,7 +784,7 @@ mod tests {
                 8 + n
             )
         };
-        let mut s = Splitter::new(describe("gemini").unwrap());
+        let mut s = Splitter::new(steady_frames("gemini").unwrap());
         assert!(arm_texts(&mut s, &frame("Hi", 1)).is_some());
         s.feed(frame(" there", 2).as_bytes());
         assert_eq!(
@@ -771,13 +801,16 @@ mod tests {
                 serde_json::to_string(text).unwrap()
             )
         };
-        let mut s = Splitter::new(describe("ollama").unwrap());
+        let mut s = Splitter::new(steady_frames("ollama").unwrap());
         assert!(arm_texts(&mut s, &line("Hi", "2024-01-01T00:00:00.1Z")).is_some());
         let think = line("<think>", "2024-01-01T00:00:00.3Z");
         s.feed(format!("{}{think}", line(" there", "2024-01-01T00:00:00.2Z")).as_bytes());
         assert_eq!(
             all(&mut s, false),
-            vec!["steady:2024-01-01T00:00:00.2Z| there".to_string(), format!("raw:{think}")]
+            vec![
+                "steady:2024-01-01T00:00:00.2Z| there".to_string(),
+                format!("raw:{think}")
+            ]
         );
         let generate = "{\"model\":\"llama3.2\",\"created_at\":\"2024-01-01T00:00:00Z\",\"response\":\"Hi\",\"done\":false}\n";
         assert!(arm_texts(&mut s, generate).is_some());
@@ -787,7 +820,7 @@ mod tests {
     fn arbitrary_bytes_never_panic_and_nothing_is_lost() {
         use proptest::prelude::*;
         proptest!(|(data in proptest::collection::vec(any::<u8>(), 0..400), cut in 0usize..400, arm in any::<bool>(), ndjson in any::<bool>())| {
-            let mut s = Splitter::new(describe(if ndjson { "ollama" } else { "openai" }).unwrap());
+            let mut s = Splitter::new(steady_frames(if ndjson { "ollama" } else { "openai" }).unwrap());
             if arm { s.arm(chunk("q").as_bytes()); }
             let cut = cut.min(data.len());
             let mut out: Vec<u8> = vec![];

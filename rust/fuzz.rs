@@ -677,7 +677,7 @@ fn stream_bytes() -> impl Strategy<Value = (Vec<u8>, Vec<prop::sample::Index>)> 
 
 #[test]
 fn stream_decoders_take_any_bytes_split_anywhere() {
-    use crate::formats::{LineDecoder, SseDecoder};
+    use crate::wire::{LineDecoder, SseDecoder};
     TestRunner::new(config(1500))
         .run(&stream_bytes(), |(bytes, cuts)| {
             let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();

@@ -21,7 +21,7 @@
 
 use serde::Deserialize;
 
-use crate::formats::{self, AnyObject, SseEvent};
+use crate::wire::{self, AnyObject, SseEvent};
 
 // ---------------------------------------------------------------------------------------
 // Shared: Content and Part
@@ -155,10 +155,10 @@ pub fn classify(path: &str, request: &[u8]) -> Option<Endpoint> {
         _ => return None,
     };
     let valid = match endpoint {
-        Endpoint::BatchEmbed => formats::typed::<BatchEmbedContentsRequest>(request)
+        Endpoint::BatchEmbed => wire::typed::<BatchEmbedContentsRequest>(request)
             .map(|r| parts_are_unions(&r.requests.iter().map(|q| &q.content).collect::<Vec<_>>()))
             .unwrap_or(false),
-        _ => formats::typed::<GenerateContentRequest>(request)
+        _ => wire::typed::<GenerateContentRequest>(request)
             .map(|r| {
                 parts_are_unions(
                     &r.contents
@@ -269,17 +269,17 @@ pub struct ContentEmbedding {
 
 pub fn accepts_answer(path: &str, request: &[u8], body: &[u8]) -> bool {
     match classify(path, request) {
-        Some(Endpoint::Generate) => formats::typed::<GenerateContentResponse>(body)
+        Some(Endpoint::Generate) => wire::typed::<GenerateContentResponse>(body)
             .map(|r| r.well_formed())
             .unwrap_or(false),
-        Some(Endpoint::BatchEmbed) => formats::typed::<BatchEmbedContentsResponse>(body).is_ok(),
+        Some(Endpoint::BatchEmbed) => wire::typed::<BatchEmbedContentsResponse>(body).is_ok(),
         Some(Endpoint::StreamGenerate) | None => false,
     }
 }
 
 /// One SSE event of `streamGenerateContent?alt=sse`: a `GenerateContentResponse` chunk.
 pub fn decode_stream(event: &SseEvent) -> Result<GenerateContentResponse, String> {
-    let chunk: GenerateContentResponse = formats::typed(event.data.as_bytes())?;
+    let chunk: GenerateContentResponse = wire::typed(event.data.as_bytes())?;
     if chunk.well_formed() {
         Ok(chunk)
     } else {
@@ -290,7 +290,7 @@ pub fn decode_stream(event: &SseEvent) -> Result<GenerateContentResponse, String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::SseDecoder;
+    use crate::wire::SseDecoder;
 
     const GENERATE: &str = "/v1beta/models/gemini-2.0-flash:generateContent";
 
@@ -320,7 +320,7 @@ mod tests {
             classify(GENERATE, REQUEST.as_bytes()),
             Some(Endpoint::Generate)
         );
-        let r: GenerateContentResponse = formats::typed(RESPONSE.as_bytes()).unwrap();
+        let r: GenerateContentResponse = wire::typed(RESPONSE.as_bytes()).unwrap();
         let c = &r.candidates[0];
         assert_eq!(c.finish_reason.as_deref(), Some("STOP"));
         assert_eq!(
@@ -362,7 +362,7 @@ mod tests {
             classify(GENERATE, body.as_bytes()),
             Some(Endpoint::Generate)
         );
-        let r: GenerateContentRequest = formats::typed(body.as_bytes()).unwrap();
+        let r: GenerateContentRequest = wire::typed(body.as_bytes()).unwrap();
         assert_eq!(
             r.contents[0].parts[1]
                 .inline_data
@@ -416,14 +416,14 @@ mod tests {
             REQUEST.as_bytes(),
             body.as_bytes()
         ));
-        let r: GenerateContentResponse = formats::typed(body.as_bytes()).unwrap();
+        let r: GenerateContentResponse = wire::typed(body.as_bytes()).unwrap();
         let parts = &r.candidates[0].content.as_ref().unwrap().parts;
         assert_eq!(parts[0].thought, Some(true));
         assert_eq!(parts[1].function_call.as_ref().unwrap().name, "get_weather");
         // A prompt blocked before any candidate: no candidates, only feedback.
         let blocked = r#"{"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": [{"category": "HARM_CATEGORY_HARASSMENT", "probability": "HIGH", "blocked": true}]},
                           "usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 7}}"#;
-        let r: GenerateContentResponse = formats::typed(blocked.as_bytes()).unwrap();
+        let r: GenerateContentResponse = wire::typed(blocked.as_bytes()).unwrap();
         assert_eq!(
             r.prompt_feedback.unwrap().block_reason.as_deref(),
             Some("SAFETY")
@@ -462,7 +462,7 @@ mod tests {
             Some(Endpoint::BatchEmbed)
         );
         let answer = r#"{"embeddings": [{"values": [0.013168523, -0.008711934, -0.046782676]}, {"values": [1e-3, 0, -2]}]}"#;
-        let r: BatchEmbedContentsResponse = formats::typed(answer.as_bytes()).unwrap();
+        let r: BatchEmbedContentsResponse = wire::typed(answer.as_bytes()).unwrap();
         assert_eq!(
             r.embeddings[0].values,
             vec![0.013168523, -0.008711934, -0.046782676]
@@ -533,8 +533,8 @@ data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \" answer\"}],\"ro
 
 /// Steady frames of a `streamGenerateContent?alt=sse` stream (`frames.rs`): a one-part
 /// candidate whose text varies, with the running `usageMetadata` Gemini sends on every chunk.
-pub static STEADY_FRAMES: crate::frames::SteadyFrames = {
-    use crate::frames::{optional_value, text, Framing, Kind, SteadyFrames, Step::*};
+pub static STEADY_FRAMES: crate::wire::SteadyFrames = {
+    use crate::wire::{optional_value, text, Framing, Kind, SteadyFrames, Step::*};
     SteadyFrames {
         framing: Framing::Sse,
         kinds: &[Kind {

@@ -18,6 +18,7 @@ mod openai;
 mod pyjson;
 mod retry;
 mod stream;
+mod wire;
 
 #[cfg(test)]
 mod fuzz;

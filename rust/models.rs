@@ -1,7 +1,7 @@
 //! Pydantic objects made from their parts, without validation: what `BaseModel.__copy__` and
 //! `model_construct` do in Python (`object.__new__`, then `__dict__` and pydantic's three slots
 //! set through `object.__setattr__`), in one call instead of five. The fast stream path builds
-//! every chunk this way (edgequake_patch/chunk_recipes.py), and those five calls through
+//! every chunk this way (edgequake_patch/paths/chunk_recipes.py), and those five calls through
 //! `object.__setattr__` were most of a chunk's cost.
 
 use pyo3::ffi;

@@ -1,6 +1,6 @@
 //! Network settings a request must be sent with: which certificate authorities to trust (or
 //! none: verification off) and which proxy carries it. Python reads them off the client stock
-//! would have used for the request (edgequake_patch/net_settings.py), so the core honours
+//! would have used for the request (edgequake_patch/transport/net_settings.py), so the core honours
 //! SSL_CERT_FILE, `litellm.ssl_verify`, HTTP(S)_PROXY / NO_PROXY and friends exactly where
 //! stock does. The core keeps one pooled client per distinct settings: a connection opened
 //! with one trust store or through one proxy never serves a request meant for another.

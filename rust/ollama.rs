@@ -18,7 +18,7 @@
 
 use serde::Deserialize;
 
-use crate::formats::{self, AnyObject};
+use crate::wire::{self, AnyObject};
 
 // ---------------------------------------------------------------------------------------
 // Requests
@@ -106,13 +106,13 @@ pub enum Endpoint {
 pub fn classify(path: &str, request: &[u8]) -> Option<(Endpoint, bool)> {
     let stream = |s: Option<bool>| s.unwrap_or(true);
     if path.ends_with("/api/chat") {
-        let r: ChatRequest = formats::typed(request).ok()?;
+        let r: ChatRequest = wire::typed(request).ok()?;
         Some((Endpoint::Chat, stream(r.stream)))
     } else if path.ends_with("/api/generate") {
-        let r: GenerateRequest = formats::typed(request).ok()?;
+        let r: GenerateRequest = wire::typed(request).ok()?;
         Some((Endpoint::Generate, stream(r.stream)))
     } else if path.ends_with("/api/embed") {
-        formats::typed::<EmbedRequest>(request).ok()?;
+        wire::typed::<EmbedRequest>(request).ok()?;
         Some((Endpoint::Embed, false))
     } else {
         None
@@ -169,12 +169,12 @@ pub struct EmbedResponse {
 
 pub fn accepts_answer(path: &str, request: &[u8], body: &[u8]) -> bool {
     match classify(path, request) {
-        Some((Endpoint::Chat, false)) => formats::typed::<ChatResponse>(body)
+        Some((Endpoint::Chat, false)) => wire::typed::<ChatResponse>(body)
             .is_ok_and(|r| r.done && r.message.role == "assistant"),
         Some((Endpoint::Generate, false)) => {
-            formats::typed::<GenerateResponse>(body).is_ok_and(|r| r.done)
+            wire::typed::<GenerateResponse>(body).is_ok_and(|r| r.done)
         }
-        Some((Endpoint::Embed, _)) => formats::typed::<EmbedResponse>(body).is_ok(),
+        Some((Endpoint::Embed, _)) => wire::typed::<EmbedResponse>(body).is_ok(),
         _ => false,
     }
 }
@@ -194,12 +194,12 @@ struct ErrorLine {
 }
 
 pub fn decode_stream(endpoint: Endpoint, line: &[u8]) -> Result<StreamChunk, String> {
-    if let Ok(e) = formats::typed::<ErrorLine>(line) {
+    if let Ok(e) = wire::typed::<ErrorLine>(line) {
         return Ok(StreamChunk::Error(e.error));
     }
     match endpoint {
-        Endpoint::Chat => formats::typed(line).map(StreamChunk::Chat),
-        Endpoint::Generate => formats::typed(line).map(StreamChunk::Generate),
+        Endpoint::Chat => wire::typed(line).map(StreamChunk::Chat),
+        Endpoint::Generate => wire::typed(line).map(StreamChunk::Generate),
         Endpoint::Embed => Err("/api/embed does not stream".into()),
     }
 }
@@ -207,7 +207,7 @@ pub fn decode_stream(endpoint: Endpoint, line: &[u8]) -> Result<StreamChunk, Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::LineDecoder;
+    use crate::wire::LineDecoder;
 
     /// The reference's "chat request (no streaming)" example and its answer.
     const CHAT_REQUEST: &str = r#"{"model": "llama3.2", "messages": [{"role": "user", "content": "why is the sky blue?"}], "stream": false}"#;
@@ -223,7 +223,7 @@ mod tests {
             classify("/api/chat", CHAT_REQUEST.as_bytes()),
             Some((Endpoint::Chat, false))
         );
-        let r: ChatResponse = formats::typed(CHAT_RESPONSE.as_bytes()).unwrap();
+        let r: ChatResponse = wire::typed(CHAT_RESPONSE.as_bytes()).unwrap();
         assert_eq!(
             r.message.content.as_deref(),
             Some("Hello! How are you today?")
@@ -266,7 +266,7 @@ mod tests {
           "message": {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_current_weather", "arguments": {"format": "celsius", "location": "Paris, FR"}}}]},
           "done_reason": "stop", "done": true, "total_duration": 885095291, "load_duration": 3753500, "prompt_eval_count": 122,
           "prompt_eval_duration": 328493000, "eval_count": 33, "eval_duration": 552222000}"#;
-        let r: ChatResponse = formats::typed(answer.as_bytes()).unwrap();
+        let r: ChatResponse = wire::typed(answer.as_bytes()).unwrap();
         assert_eq!(
             r.message.tool_calls.as_ref().unwrap()[0].function.name,
             "get_current_weather"
@@ -297,7 +297,7 @@ mod tests {
             classify("/api/generate", request.as_bytes()),
             Some((Endpoint::Generate, false))
         );
-        let r: GenerateResponse = formats::typed(answer.as_bytes()).unwrap();
+        let r: GenerateResponse = wire::typed(answer.as_bytes()).unwrap();
         assert_eq!(r.context, Some(vec![1, 2, 3]));
         assert!(accepts_answer(
             "/api/generate",
@@ -327,7 +327,7 @@ mod tests {
             classify("/api/embed", br#"{"model": "all-minilm", "input": "one"}"#),
             Some((Endpoint::Embed, false))
         );
-        let r: EmbedResponse = formats::typed(answer.as_bytes()).unwrap();
+        let r: EmbedResponse = wire::typed(answer.as_bytes()).unwrap();
         assert_eq!(r.embeddings[1][1], 0.06042469);
         assert!(accepts_answer(
             "/api/embed",
@@ -423,8 +423,8 @@ mod tests {
 /// Steady lines of an NDJSON stream, `/api/chat` and `/api/generate` (`frames.rs`): the text
 /// or thinking piece varies, and so does `created_at`, a timestamp per line. A text with a
 /// `<think>` tag is not steady: LiteLLM's Ollama parsers turn tagged text into reasoning.
-pub static STEADY_FRAMES: crate::frames::SteadyFrames = {
-    use crate::frames::{optional_value, text, Framing, Kind, Slot, SteadyFrames, Step::*};
+pub static STEADY_FRAMES: crate::wire::SteadyFrames = {
+    use crate::wire::{optional_value, text, Framing, Kind, Slot, SteadyFrames, Step::*};
     const CREATED_AT: Slot = optional_value(&[Key("created_at")]);
     const TAGS: &[&str] = &["<think>", "</think>"];
     SteadyFrames {

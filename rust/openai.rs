@@ -14,7 +14,7 @@
 //! `model_dump` emits. openai 3 added fields to some models; each field says from which SDK
 //! generation on it is declared, and the generation in use is chosen at run time
 //! (`use_openai_schema`) by comparing `openai_schema(generation)` with the installed SDK's
-//! `model_fields` (edgequake_patch/sdk_models.py): where neither generation matches, the
+//! `model_fields` (edgequake_patch/transport/sdk_models.py): where neither generation matches, the
 //! Python side lets the SDK parse instead.
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -777,8 +777,8 @@ mod tests {
 /// content, its reasoning (`reasoning_content`, or OpenRouter's `reasoning`), or the first
 /// tool call's argument fragment. OpenAI pads chunks with a random `obfuscation` string,
 /// which varies too.
-pub static STEADY_FRAMES: crate::frames::SteadyFrames = {
-    use crate::frames::{optional_value, text, Framing, Kind, Slot, SteadyFrames, Step::*};
+pub static STEADY_FRAMES: crate::wire::SteadyFrames = {
+    use crate::wire::{optional_value, text, Framing, Kind, Slot, SteadyFrames, Step::*};
     const OBFUSCATION: Slot = optional_value(&[Key("obfuscation")]);
     SteadyFrames {
         framing: Framing::Sse,

@@ -315,7 +315,7 @@ impl StreamResponse {
         let rx = slf.get().rx.clone();
         let owner = slf.clone().unbind();
         #[cfg(unix)]
-        return crate::aio::spawn_for_loop(py, async move {
+        return crate::aio::spawn_for_loop(py, crate::http::core().rt.handle(), async move {
             let received = {
                 let mut guard = rx.lock().await;
                 match guard.as_mut() {
@@ -482,7 +482,7 @@ pub fn open_stream_async<'py>(
         net,
     )?;
     #[cfg(unix)]
-    return crate::aio::spawn_for_loop(py, async move {
+    return crate::aio::spawn_for_loop(py, crate::http::core().rt.handle(), async move {
         let head = http::attempt_head(&client, &spec).await;
         let opened = head.map(|resp| start_body(resp, &spec));
         Box::new(move |py: Python<'_>| match opened {
@@ -564,7 +564,10 @@ mod tests {
         assert_eq!(bytes, b"data: 1");
         let failure = last.as_ref().unwrap_err();
         assert_eq!(failure.kind, "incomplete");
-        assert_eq!((failure.broke.phase, failure.broke.os_error), ("body", None));
+        assert_eq!(
+            (failure.broke.phase, failure.broke.os_error),
+            ("body", None)
+        );
         assert!(failure.sent);
         assert!(!failure.message.contains("chat/completions?"));
     }
