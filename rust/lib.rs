@@ -22,6 +22,8 @@ mod wire;
 
 #[cfg(test)]
 mod fuzz;
+#[cfg(test)]
+mod json_bench;
 
 use pyo3::prelude::*;
 
