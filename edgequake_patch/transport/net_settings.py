@@ -14,6 +14,8 @@ to stock and counts the reason.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import base64
 import os
 import ssl
@@ -357,9 +359,24 @@ def resolver_for(client: Any) -> Resolver:
     return resolver
 
 
-def for_httpx_client(client: Any, url: str) -> Any:
-    """The NetConfig for a request to `url` through `client` (an httpx client stock built and
-    will not use: the SDK family's)."""
+@dataclass(frozen=True)
+class ClientSettings:
+    """How a stock httpx client (the SDK family's, which stock builds and the core replaces)
+    sends to its base URL, resolved once per client and carried by the native client as a
+    plain value: the TLS trust and proxy (`net`, a NetConfig), the caller's aiohttp session its
+    requests go through (`caller`, or None), and the state of the switch stock re-reads per
+    request that the answer was resolved under (`switches`). `resolver` serves the transports
+    built on the same client (streams, replays), which resolve per request as stock does."""
+
+    resolver: Resolver
+    net: Any
+    caller: Any
+    switches: Any
+
+
+def client_settings(client: Any, url: str) -> ClientSettings:
+    """The settings of requests to `url` through `client`; raises Unsupported where the core
+    cannot send them as stock's client would."""
     resolver = resolver_for(client)
     switches = resolver.switches()
     answer = resolver.by_url.get((url, switches))
@@ -369,4 +386,13 @@ def for_httpx_client(client: Any, url: str) -> Any:
             resolver.by_url[(url, switches)] = answer
     if isinstance(answer, Unsupported):
         raise answer
-    return answer
+    caller = resolver.caller
+    if caller is not None and caller.transport is not resolver.stock_transport(httpx.URL(url)):
+        caller = None  # the base URL is mounted on another transport: the session is not used
+    return ClientSettings(resolver, answer, caller, switches)
+
+
+def current_switches(client: Any) -> Any:
+    """The state of the switches `client`'s settings depend on, now (settings resolved under
+    another state are stale)."""
+    return resolver_for(client).switches()

@@ -165,8 +165,7 @@ class NativeSdkClient:
         project: Optional[str] = None,
         query: Optional[Dict[str, str]] = None,
         deployments: bool = False,
-        net: Any = None,
-        caller: Any = None,
+        settings: Any = None,
     ):
         self.provider = provider
         self.is_async = is_async
@@ -183,10 +182,12 @@ class NativeSdkClient:
         # Azure's SDK client routes deployment endpoints to /deployments/{model}/...
         self._deployments = deployments and "/deployments" not in self._sdk_url.path
         self._real = real
-        self._net = net  # TLS trust and proxy of the SDK client stock built
-        #: The caller's aiohttp session stock's SDK client sends through (async clients built
-        #: with `shared_session`): its headers, cookies and connection limits (aiohttp_session).
-        self._caller = caller
+        #: How stock's SDK client sends (net_settings.ClientSettings): its TLS trust and proxy
+        #: (`net`), the caller's aiohttp session it sends through (`caller`: async clients built
+        #: with `shared_session`; its headers, cookies and connection limits apply), resolved once.
+        self.settings = settings
+        self._net = settings.net if settings is not None else None
+        self._caller = settings.caller if settings is not None else None
         self.chat = _Chat(self)
         self.embeddings = _Endpoint(self, "embeddings", _EMBEDDING_PARAMS)
 
@@ -294,7 +295,7 @@ class NativeSdkClient:
         body over as it arrives."""
         real = self._real
         # The TLS and proxy settings of the client stock would have used go along.
-        resolver = net_settings.resolver_for(real._client)
+        resolver = self.settings.resolver
         if self.is_async:
             http_client = httpx.AsyncClient(transport=NativeAsyncTransport(self.provider, resolver))
         else:
@@ -304,7 +305,7 @@ class NativeSdkClient:
     def replay(self, outcome: Any, call_stock: Callable[[Any], Any]):
         """Run the real SDK over what the core received (no network, no retry): a copy of the
         client stock would have used, whose transport answers with that outcome."""
-        replayed = _Replay(outcome, net_settings.resolver_for(self._real._client))
+        replayed = _Replay(outcome, self.settings.resolver)
         http_client = (httpx.AsyncClient if self.is_async else httpx.Client)(transport=replayed)
         return call_stock(self._real.copy(http_client=http_client, max_retries=0))
 
@@ -646,14 +647,16 @@ _natives: "weakref.WeakKeyDictionary[Any, Tuple[Any, NativeSdkClient]]" = weakre
 
 def native_for(real: Any, provider: str) -> NativeSdkClient:
     """The native client for `real`; raises _Refused (uncounted) if the core cannot be it."""
-    cached = _natives.get(real) if type(real) in _CACHEABLE else None
-    if cached is not None:
-        key, client = cached
-        if key == (provider, net_settings.resolver_for(real._client).switches()):
-            return client
+    cacheable = type(real) in _CACHEABLE
+    if cacheable:
+        cached = _natives.get(real)
+        if cached is not None:
+            key, client = cached
+            if key == (provider, net_settings.current_switches(real._client)):
+                return client
     client = _build_native(real, provider)
-    if type(real) in _CACHEABLE:
-        _natives[real] = ((provider, net_settings.resolver_for(real._client).switches()), client)
+    if cacheable:
+        _natives[real] = ((provider, client.settings.switches), client)
     return client
 
 
@@ -667,16 +670,11 @@ def _build_native(real: Any, provider: str) -> NativeSdkClient:
     if reason is not None:
         raise _Refused(reason)
     try:
-        # What the SDK's own httpx client would send with: its SSL context, its proxy mounts.
-        net = net_settings.for_httpx_client(real._client, str(real.base_url))
+        # What the SDK's own httpx client would send with: its SSL context, its proxy mounts, a
+        # caller's aiohttp session (LiteLLM builds async clients over `shared_session`).
+        settings = net_settings.client_settings(real._client, str(real.base_url))
     except net_settings.Unsupported as refused:
         raise _Refused(refused.reason) from None
-    # A caller's aiohttp session (LiteLLM builds async clients over `shared_session`), where
-    # the SDK's requests to its base URL would go through it.
-    resolver = net_settings.resolver_for(real._client)
-    caller = resolver.caller
-    if caller is not None and caller.transport is not resolver.stock_transport(httpx.URL(str(real.base_url))):
-        caller = None
     azure = isinstance(real, BaseAzureClient)
     if azure:
         token = real._azure_ad_token
@@ -704,8 +702,7 @@ def _build_native(real: Any, provider: str) -> NativeSdkClient:
         query=dict(real._custom_query) if real._custom_query else None,
         deployments=azure,
         real=real,
-        net=net,
-        caller=caller,
+        settings=settings,
     )
 
 
