@@ -15,6 +15,10 @@ from typing import Any, Dict, Optional
 
 import httpx
 
+# (Imported once here, not per call: a function-level import costs about a microsecond per
+# lean call. Routing is only imported where the core has loaded.)
+from ..transport import sdk_models
+
 
 CHAT_PROVIDERS = frozenset(
     {"openai", "lm_studio", "azure", "xai", "mistral", "openrouter", "anthropic", "gemini", "ollama", "ollama_chat"}
@@ -126,8 +130,6 @@ def lean_refusal(ctx: Any) -> Optional[str]:
         changed = _paths_off.get("lean")
         if changed is not None:
             return changed
-    from ..transport import sdk_models
-
     if not sdk_models.core_parses():
         # the lean handler finishes only on answers the core parsed as the SDK would
         return "sdk_models_changed"

@@ -390,9 +390,3 @@ def client_settings(client: Any, url: str) -> ClientSettings:
     if caller is not None and caller.transport is not resolver.stock_transport(httpx.URL(url)):
         caller = None  # the base URL is mounted on another transport: the session is not used
     return ClientSettings(resolver, answer, caller, switches)
-
-
-def current_switches(client: Any) -> Any:
-    """The state of the switches `client`'s settings depend on, now (settings resolved under
-    another state are stale)."""
-    return resolver_for(client).switches()

@@ -652,7 +652,9 @@ def native_for(real: Any, provider: str) -> NativeSdkClient:
         cached = _natives.get(real)
         if cached is not None:
             key, client = cached
-            if key == (provider, net_settings.current_switches(real._client)):
+            # The switch state now, read through the resolver the client's settings hold (no
+            # lookup of the SDK client's resolver per call).
+            if key == (provider, client.settings.resolver.switches()):
                 return client
     client = _build_native(real, provider)
     if cacheable:
