@@ -102,7 +102,7 @@ pub fn send_async<'py>(
         .client(spec.net.as_ref())
         .map_err(|m| unbuildable(m).into_pyerr(py))?;
     #[cfg(unix)]
-    return crate::aio::spawn_for_loop(py, crate::http::core().rt.handle(), async move {
+    return crate::aio::spawn_for_loop(py, core().rt.handle(), async move {
         let result = perform(&client, &spec).await;
         Box::new(move |py: Python<'_>| match result {
             Ok(raw) => Ok(Bound::new(py, Response::from(raw))?.into_any().unbind()),
