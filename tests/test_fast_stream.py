@@ -21,6 +21,7 @@ from litellm.types.utils import ModelResponseStream
 from edgequake_patch.paths import fast_stream
 from edgequake_patch.state import stats
 from tests.differential import CHAT_PROVIDERS, assert_same, compare, diff_paths, litellm_stream, plain, wait_for_disconnect
+from tests.native_formats import GEMINI
 from tests.standin.fixtures import REPEATED_TOKEN
 
 SDK_PROVIDERS = ["azure", "lm_studio", "openai"]
@@ -186,6 +187,38 @@ def test_per_chunk_logging_jobs_get_stocks_chunks(standin, patch, no_callbacks, 
 
     # Submitted from the caller's thread in chunk order, run on the pool in any order.
     assert sorted(patched, key=lambda j: str(content(j))) == sorted(stock, key=lambda j: str(content(j)))
+
+
+def test_learning_does_not_race_the_logging_job(standin, patch, no_callbacks, monkeypatch):
+    """Stock's per-chunk logging job changes the logging object on a pool thread at any moment,
+    and Gemini's parser holds that object too. Each job run late, while stock handles the next
+    frame (the timing a loaded machine produces: the first chunk's job then fills the logging
+    object's details during the second frame), must not keep the steady chunks from being
+    learned: the fast path still builds all but the first, the two it learns from and the
+    finish."""
+    from litellm.litellm_core_utils import streaming_handler
+
+    class OneLate:
+        job = None
+
+        def submit(self, fn, *args, **kwargs):
+            late, self.job = self.job, (fn, args, kwargs)
+            if late is not None:
+                late[0](*late[1], **late[2])
+
+    monkeypatch.setattr(streaming_handler, "executor", OneLate())
+    watcher = Watcher()
+    litellm.callbacks = [watcher]
+    patch.on()
+    before = _fast_chunks("gemini")
+    try:
+        kwargs = {**GEMINI.kwargs(standin, "-words-20"), "messages": MESSAGES, "max_retries": 0}
+        _wrapper, chunks = _consume(kwargs, False)
+    finally:
+        litellm.callbacks = []
+        patch.off()
+    assert _content_chunks(chunks) == 20
+    assert _fast_chunks("gemini") - before == 17
 
 
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])

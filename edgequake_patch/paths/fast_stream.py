@@ -625,7 +625,11 @@ def _snapshot(wrapper: Any, holder: Any) -> dict:
         return {}
     if holder is wrapper:
         return chunk_recipes.snapshot(holder, _OWN_STATE, _HELD_APART)
-    return chunk_recipes.snapshot(holder)
+    # A parser may hold the same logging object (Gemini's does): the logging job changes it on
+    # its worker thread at any moment, so looking into it would make learning race that job.
+    logging_obj = wrapper.logging_obj
+    return chunk_recipes.snapshot(
+        holder, opaque=frozenset(name for name, value in vars(holder).items() if value is logging_obj))
 
 
 #: Wrapper attributes not looked into: the parser is a holder of its own, and the logging
