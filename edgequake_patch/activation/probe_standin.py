@@ -108,6 +108,58 @@ _OLLAMA_DONE = {"done": True, "done_reason": "stop", "total_duration": 504350066
                 "eval_duration": 4709213000}
 
 
+def _openai_response(model: str) -> Dict[str, Any]:
+    """A Responses API answer (https://platform.openai.com/docs/api-reference/responses/object)."""
+    text = "".join(TEXT_PIECES)
+    return {
+        "id": "resp_probe0001", "object": "response", "created_at": CREATED, "status": "completed", "error": None,
+        "incomplete_details": None, "instructions": None, "max_output_tokens": None, "model": model,
+        "output": [{"type": "message", "id": "msg_probe0001", "status": "completed", "role": "assistant",
+                    "content": [{"type": "output_text", "text": text, "annotations": []}]}],
+        "parallel_tool_calls": True, "previous_response_id": None, "reasoning": {"effort": None, "summary": None},
+        "store": True, "temperature": 1.0, "text": {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [],
+        "top_p": 1.0, "truncation": "disabled",
+        "usage": {"input_tokens": 9, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 5,
+                  "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 14},
+        "user": None, "metadata": {},
+    }
+
+
+def _openai_response_events(model: str) -> List[Tuple[str, Dict[str, Any]]]:
+    """The same answer streamed (https://platform.openai.com/docs/api-reference/responses-streaming)."""
+    done = _openai_response(model)
+    started = {**done, "status": "in_progress", "output": [], "usage": None}
+    message = {**done["output"][0], "status": "in_progress", "content": []}
+    part = {"type": "output_text", "text": "", "annotations": []}
+    where = {"item_id": "msg_probe0001", "output_index": 0}
+    events: List[Tuple[str, Dict[str, Any]]] = [
+        ("response.created", {"response": started}),
+        ("response.in_progress", {"response": started}),
+        ("response.output_item.added", {"output_index": 0, "item": message}),
+        ("response.content_part.added", {**where, "content_index": 0, "part": part}),
+    ]
+    events += [("response.output_text.delta", {**where, "content_index": 0, "delta": piece}) for piece in TEXT_PIECES]
+    events += [
+        ("response.output_text.done", {**where, "content_index": 0, "text": "".join(TEXT_PIECES)}),
+        ("response.content_part.done", {**where, "content_index": 0, "part": done["output"][0]["content"][0]}),
+        ("response.output_item.done", {"output_index": 0, "item": done["output"][0]}),
+        ("response.completed", {"response": done}),
+    ]
+    return [(kind, {"type": kind, "sequence_number": number, **data}) for number, (kind, data) in enumerate(events)]
+
+
+def _jina_rerank(body: Dict[str, Any]) -> Dict[str, Any]:
+    """A rerank answer (https://jina.ai/reranker/: results with index, relevance_score, document)."""
+    documents = body.get("documents") or []
+    results = [{"index": i, "relevance_score": round(0.9 - 0.1 * i, 4),
+                "document": {"text": d if isinstance(d, str) else (d or {}).get("text")}}
+               for i, d in enumerate(documents)]
+    top_n = body.get("top_n")
+    if isinstance(top_n, int):
+        results = results[:top_n]
+    return {"model": body.get("model"), "usage": {"total_tokens": 12}, "results": results}
+
+
 def answer(method: str, path: str, query: Dict[str, List[str]], body: Any) -> Tuple[int, str, bytes]:
     """(status, content type, body) for one request."""
     body = body if isinstance(body, dict) else {}
@@ -181,6 +233,14 @@ def answer(method: str, path: str, query: Dict[str, List[str]], body: Any) -> Tu
         if failing:
             return js(400, openai_error)
         return js(200, _openai_embeddings(body))
+    if path.endswith("/responses"):
+        if failing:
+            return js(400, openai_error)
+        return sse(_openai_response_events(model)) if stream else js(200, _openai_response(model))
+    if path.endswith("/rerank"):
+        if failing:
+            return js(400, {"detail": "Probe error."})
+        return js(200, _jina_rerank(body))
     return js(404, {"error": {"message": f"Invalid URL ({method} {path})", "type": "invalid_request_error",
                               "param": None, "code": None}})
 

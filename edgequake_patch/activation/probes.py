@@ -43,7 +43,7 @@ class Scenario:
     model: str
     base: str  # appended to the stand-in's URL
     key: str
-    function: str = "completion"  # completion / embedding
+    function: str = "completion"  # completion / embedding / responses / rerank
     stream: bool = False
     is_async: bool = False
     session: bool = False  # a caller's aiohttp session (shared_session=)
@@ -88,6 +88,15 @@ def _embedding(provider: Tuple[str, str, str, str], extra: Mapping[str, Any] = {
 
 
 _STREAM_OPENAI = Scenario(*_OPENAI, stream=True, quick=True)
+_JINA = ("jina_ai", "jina_ai/jina-reranker-v2-base-multilingual", "/v1", "jina-probe-key-0123456789")
+
+
+def _responses(provider: Tuple[str, str, str, str], extra: Mapping[str, Any] = {}, quick: bool = False) -> List[Scenario]:
+    return [Scenario(*provider, function="responses", extra=extra, quick=quick),
+            Scenario(*provider, function="responses", stream=True, extra=extra, quick=quick),
+            Scenario(*provider, function="responses", is_async=True, extra=extra),
+            Scenario(*provider, function="responses", stream=True, is_async=True, extra=extra),
+            Scenario(*provider, function="responses", error=True, extra=extra)]
 
 #: Each path's scenarios: the calls it serves natively.
 SCENARIOS: Dict[str, List[Scenario]] = {
@@ -110,6 +119,14 @@ SCENARIOS: Dict[str, List[Scenario]] = {
     "shared_session": [Scenario(*_OPENAI, is_async=True, session=True, quick=True),
                        Scenario(*_ANTHROPIC, is_async=True, session=True),
                        Scenario(*_OPENAI, is_async=True, session=True, stream=True)],
+    "endpoints_http_handler": [
+        *_responses(_OPENAI, quick=True), *_responses(_AZURE, {"api_version": "2025-03-01-preview"}),
+        *(s for provider in _HTTP if provider[0] != "mistral" for s in _responses(provider)),
+        Scenario(*_JINA, function="rerank", quick=True), Scenario(*_JINA, function="rerank", is_async=True),
+        Scenario(*_JINA, function="rerank", error=True),
+        *_embedding(("jina_ai", "jina_ai/jina-embeddings-v3", "/v1", _JINA[3])),
+        *_embedding(("openrouter", "openrouter/openai/text-embedding-3-small", "/api/v1", _HTTP[2][3])),
+    ],
     "fast_stream": [_STREAM_OPENAI, Scenario(*_ANTHROPIC, stream=True), Scenario(*_GEMINI, stream=True),
                     Scenario(*_OLLAMA[1], stream=True), Scenario(*_OPENAI, stream=True, is_async=True)],
 }
@@ -129,6 +146,10 @@ def _kwargs(scenario: Scenario, base_url: str) -> Dict[str, Any]:
         kwargs["api_key"] = scenario.key
     if scenario.function == "embedding":
         kwargs["input"] = ["first probe", "second probe"]
+    elif scenario.function == "responses":
+        kwargs.update(input="Say hello.", stream=scenario.stream)
+    elif scenario.function == "rerank":
+        kwargs.update(query="Which probe?", documents=["the first probe", "a second one"], top_n=2)
     else:
         kwargs.update(messages=MESSAGES, stream=scenario.stream, max_retries=0)
     return kwargs
@@ -171,6 +192,9 @@ async def _aresult(result: Any, scenario: Scenario) -> Any:
     return ("result", _view(result))
 
 
+_LOOP_THREAD = "edgequake-probe"
+
+
 class _ProbeLoop:
     """One event loop for every async scenario of a probe run (LiteLLM's logging worker, bound
     to the loop of the last async call, complains each time that loop changes).
@@ -192,7 +216,7 @@ class _ProbeLoop:
             except RuntimeError:
                 pass  # none here: the loop runs on this thread, call by call
             else:
-                self._thread = threading.Thread(target=self._loop.run_forever, name="edgequake-probe", daemon=True)
+                self._thread = threading.Thread(target=self._loop.run_forever, name=_LOOP_THREAD, daemon=True)
                 self._thread.start()
         if self._thread is None:
             return self._loop.run_until_complete(coroutine)
@@ -300,7 +324,8 @@ def _set_aside() -> Iterator[None]:
     # (LiteLLM prints help banners around the error scenarios' exceptions unless told not to.)
     saved_quiet = getattr(litellm, "suppress_debug_info", False)
     counters = {name: getattr(stats, name).copy() for name in
-                ("native_calls", "fallbacks", "parsed_answers", "fast_stream_chunks", "not_fast", "lean_calls", "not_lean")}
+                ("native_calls", "endpoint_calls", "fallbacks", "parsed_answers", "fast_stream_chunks",
+                 "not_fast", "lean_calls", "not_lean")}
     # LiteLLM makes some module-level clients on first use (`module_level_aclient` on some
     # releases) and files them in the client cache in force: a probe can be that first use.
     names_before = set(vars(litellm))
@@ -309,7 +334,8 @@ def _set_aside() -> Iterator[None]:
             setattr(litellm, name, [])
         litellm.cache = None
         litellm.suppress_debug_info = True
-        yield
+        with _quiet():
+            yield
     finally:
         for name, value in saved.items():
             setattr(litellm, name, value)
@@ -330,6 +356,43 @@ def _set_aside() -> Iterator[None]:
 
 #: The client caches the probe runs' calls filled, closed when the probes end.
 _probe_caches: List[Any] = []
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """What stock prints about the probes' own calls (LiteLLM logs the error scenarios' errors;
+    some releases warn while logging a Responses answer) is not the application's business:
+    dropped, on the probing threads only (the caller's, and the probe loop's)."""
+    import logging
+    import warnings
+
+    caller = threading.get_ident()
+
+    def probing() -> bool:
+        return threading.get_ident() == caller or threading.current_thread().name == _LOOP_THREAD
+
+    class _ProbeRecords(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return not probing()
+
+    records = _ProbeRecords()
+    loggers = [logging.getLogger(name) for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")]
+    shown = warnings.showwarning
+
+    def show(*args: Any, **kwargs: Any) -> None:
+        if not probing():
+            shown(*args, **kwargs)
+
+    for logger in loggers:
+        logger.addFilter(records)
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        if warnings.showwarning is show:
+            warnings.showwarning = shown
+        for logger in loggers:
+            logger.removeFilter(records)
 
 
 @contextmanager

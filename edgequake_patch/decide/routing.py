@@ -106,6 +106,35 @@ def embedding_refusal(provider: Optional[str], client: Any, timeout: Any, shared
     return _timeout_refusal(timeout)
 
 
+def endpoint_refusal(endpoint: str, provider: Optional[str], client: Any, timeout: Any,
+                     shared_session: Any = None) -> Optional[str]:
+    """Why a call of another of LiteLLM's endpoints (table.ENDPOINT_WRAPPERS: "responses",
+    "rerank", the generic handler's "embedding") must stay stock, or None."""
+    path = _endpoint_paths().get(endpoint, {}).get(provider)
+    if path is None:
+        return "provider_not_native"
+    if _paths_off:
+        changed = _paths_off.get(path)
+        if changed is None and shared_session is not None:
+            changed = _paths_off.get("shared_session")
+        if changed is not None:
+            return changed
+    if client is not None:
+        return "caller_client"
+    return _timeout_refusal(timeout)
+
+
+_ENDPOINT_PATHS: Dict[str, Dict[str, str]] = {}
+
+
+def _endpoint_paths() -> Dict[str, Dict[str, str]]:
+    if not _ENDPOINT_PATHS:
+        from . import table
+
+        _ENDPOINT_PATHS.update(table.endpoint_paths())
+    return _ENDPOINT_PATHS
+
+
 # --- the lean handler (lean_chat.py): which native chat calls skip stock's handler machinery
 
 #: Providers dispatched through `_complete_custom_openai` whose non-streaming path the lean

@@ -13,7 +13,12 @@ from typing import Any, Dict, List, Tuple
 
 COMPLETE = "edgequake_patch.paths.dispatch:complete"
 EMBED = "edgequake_patch.paths.dispatch:embed"
-_DISPATCH = (COMPLETE, EMBED)
+#: LiteLLM's other endpoints, on the generic handler's methods (one wrapper per endpoint).
+RESPONSES = "edgequake_patch.paths.dispatch:responses"
+RERANK = "edgequake_patch.paths.dispatch:rerank"
+GENERIC_EMBED = "edgequake_patch.paths.dispatch:generic_embedding"
+ENDPOINT_WRAPPERS = {RESPONSES: "responses", RERANK: "rerank", GENERIC_EMBED: "embedding"}
+_DISPATCH = (COMPLETE, EMBED, *ENDPOINT_WRAPPERS)
 
 # LiteLLM's generic handler, and the Anthropic and Gemini handlers, import the sync HTTP client
 # getter under one of these names (LiteLLM renamed `_get_httpx_client` to `get_httpx_client`).
@@ -28,6 +33,9 @@ class Hook:
     providers: Tuple[str, ...]  # custom_llm_provider values this hook can serve natively
     paths: Tuple[str, ...]  # the paths (reliance.PATHS) this row is part of
     or_else: Tuple[str, ...] = ()  # alternatives to `symbol`, in order, where a release has not it
+    #: The wrapper only reads the call's arguments and runs the symbol as it is: its paths rely
+    #: on how it is called (its signature), not on what it does.
+    signature_only: bool = False
 
     @property
     def name(self) -> str:
@@ -41,12 +49,15 @@ class Hook:
 def refs(hook: Hook) -> Tuple[str, ...]:
     """The row's symbols as reliance references ("module:qualname"): what it replaces is what
     its paths rely on first."""
-    return tuple(f"{hook.module}:{symbol}" for symbol in hook.symbols)
+    suffix = "()" if hook.signature_only else ""
+    return tuple(f"{hook.module}:{symbol}{suffix}" for symbol in hook.symbols)
 
 
 # The paths whose calls reach each shared transport hook.
 _SDK = ("chat_openai_sdk", "embedding_openai_sdk", "lean")
-_GENERIC = ("chat_http_handler", "chat_ollama")
+_GENERIC = ("chat_http_handler", "chat_ollama", "endpoints_http_handler")
+_ENDPOINTS = ("endpoints_http_handler",)
+_GENERIC_HANDLER = "litellm.llms.custom_httpx.llm_http_handler"
 _MODULE_CLIENT_USERS = ("chat_anthropic", "chat_gemini", "embedding_ollama")
 
 # Dispatch hooks decide per call (routing.py); transport hooks serve only the calls a dispatch
@@ -74,6 +85,13 @@ HOOKS: Tuple[Hook, ...] = (
     # main.embedding looks these up on the handler module at call time.
     Hook("litellm.llms.ollama.completion.handler", "ollama_embeddings", EMBED, ("ollama",), ("embedding_ollama",)),
     Hook("litellm.llms.ollama.completion.handler", "ollama_aembeddings", EMBED, ("ollama",), ("embedding_ollama",)),
+    # --- dispatch: LiteLLM's other endpoints, where its generic handler serves them (the
+    # handler asks the getters below for its clients, as for chat)
+    Hook(_GENERIC_HANDLER, "BaseLLMHTTPHandler.response_api_handler", RESPONSES, ("openai", "azure", "xai", "openrouter"),
+         _ENDPOINTS, signature_only=True),
+    Hook(_GENERIC_HANDLER, "BaseLLMHTTPHandler.rerank", RERANK, ("jina_ai",), _ENDPOINTS, signature_only=True),
+    Hook(_GENERIC_HANDLER, "BaseLLMHTTPHandler.embedding", GENERIC_EMBED, ("jina_ai", "openrouter"), _ENDPOINTS,
+         signature_only=True),
     # --- transport: the OpenAI SDK client stock's OpenAI handler would build
     Hook(
         "litellm.llms.openai.openai",
@@ -158,5 +176,14 @@ def planned(decision: Any) -> List[Hook]:
 
 def dispatch_paths(wrapper: str) -> Dict[str, str]:
     """provider -> the path its calls take, from the dispatch rows with `wrapper` (COMPLETE for
-    chat, EMBED for embeddings)."""
+    chat, EMBED for embeddings, or one of ENDPOINT_WRAPPERS)."""
     return {provider: hook.paths[0] for hook in HOOKS if hook.wrapper == wrapper for provider in hook.providers}
+
+
+def endpoint_paths() -> Dict[str, Dict[str, str]]:
+    """endpoint -> provider -> the path its calls take, for every endpoint the table serves
+    ("chat" and "embedding" included)."""
+    table: Dict[str, Dict[str, str]] = {"chat": dispatch_paths(COMPLETE), "embedding": dispatch_paths(EMBED)}
+    for wrapper, endpoint in ENDPOINT_WRAPPERS.items():
+        table.setdefault(endpoint, {}).update(dispatch_paths(wrapper))
+    return table

@@ -65,48 +65,106 @@ def embed(wrapped, _instance, args, kwargs):
     if reason is not None:
         marks.refuse(reason)
         return wrapped(*args, **kwargs)
-    return _run_marked(wrapped, args, kwargs, provider)
+    return _run_marked(wrapped, args, kwargs, provider, endpoint="embedding")
 
 
-def _run_marked(wrapped, args, kwargs, provider: str, stream: Any = False):
+# --- LiteLLM's other endpoints (the generic handler's methods, hooked by signature only)
+
+_SIGNATURES: dict = {}
+
+
+def _arguments(wrapped, args, kwargs) -> dict:
+    """The call's arguments by name (the handler's callers pass some positionally)."""
+    function = getattr(wrapped, "__func__", wrapped)
+    signature = _SIGNATURES.get(function)
+    if signature is None:
+        signature = _SIGNATURES[function] = inspect.signature(wrapped)
+    return signature.bind_partial(*args, **kwargs).arguments
+
+
+def _endpoint(endpoint: str, wrapped, args, kwargs, streamed=lambda given: False):
+    """One of the generic handler's endpoint methods: the call marked as native (its clients
+    then send through the core), or refused with the reason counted."""
+    try:
+        given = _arguments(wrapped, args, kwargs)
+    except TypeError:  # not a call stock accepts: stock raises its own error
+        marks.refuse("unexpected_call_shape")
+        return wrapped(*args, **kwargs)
+    provider = given.get("custom_llm_provider")
+    reason = routing.endpoint_refusal(endpoint, provider, given.get("client"), given.get("timeout"),
+                                      given.get("shared_session"))
+    if reason is not None:
+        marks.refuse(reason)
+        return wrapped(*args, **kwargs)
+    return _run_marked(wrapped, args, kwargs, provider, streamed(given), endpoint)
+
+
+def _responses_streamed(given: dict) -> bool:
+    """A stream the handler fakes is one whole answer; a real one is read as it arrives."""
+    params = given.get("response_api_optional_request_params")
+    return isinstance(params, dict) and bool(params.get("stream")) and not given.get("fake_stream")
+
+
+def responses(wrapped, _instance, args, kwargs):
+    """On BaseLLMHTTPHandler.response_api_handler (the Responses API)."""
+    return _endpoint("responses", wrapped, args, kwargs, _responses_streamed)
+
+
+def rerank(wrapped, _instance, args, kwargs):
+    """On BaseLLMHTTPHandler.rerank."""
+    return _endpoint("rerank", wrapped, args, kwargs)
+
+
+def generic_embedding(wrapped, _instance, args, kwargs):
+    """On BaseLLMHTTPHandler.embedding (the providers main.embedding sends to the generic handler)."""
+    return _endpoint("embedding", wrapped, args, kwargs)
+
+
+def _run_marked(wrapped, args, kwargs, provider: str, stream: Any = False, endpoint: str = "chat"):
     """`stream`: False, or what marks a streamed call (True, or fast_stream.StreamCall)."""
     token = marks.active_call.set(provider)
     stream_token = marks.active_stream.set(stream)
+    endpoint_token = marks.active_endpoint.set(endpoint)
     try:
         result = wrapped(*args, **kwargs)
     finally:
+        marks.active_endpoint.reset(endpoint_token)
         marks.active_stream.reset(stream_token)
         marks.active_call.reset(token)
     if inspect.iscoroutine(result):
         # The async variants return an un-started coroutine; the exchange happens when LiteLLM
         # awaits it, so the mark must be set inside it, in the awaiting task.
-        return _marked(result, provider, stream)
-    return _carry_mark_into_lazy_stream(result, provider, stream)
+        return _marked(result, provider, stream, endpoint)
+    return _carry_mark_into_lazy_stream(result, provider, stream, endpoint)
 
 
-async def _marked(coroutine, provider: str, stream: Any):
+async def _marked(coroutine, provider: str, stream: Any, endpoint: str = "chat"):
     token = marks.active_call.set(provider)
     stream_token = marks.active_stream.set(stream)
+    endpoint_token = marks.active_endpoint.set(endpoint)
     try:
         result = await coroutine
     finally:
+        marks.active_endpoint.reset(endpoint_token)
         marks.active_stream.reset(stream_token)
         marks.active_call.reset(token)
-    return _carry_mark_into_lazy_stream(result, provider, stream)
+    return _carry_mark_into_lazy_stream(result, provider, stream, endpoint)
 
 
-def _carry_mark_into_lazy_stream(result, provider: str, stream: Any):
+def _carry_mark_into_lazy_stream(result, provider: str, stream: Any, endpoint: str):
     """Some handlers (Gemini's) return their stream wrapper before sending anything: the
     wrapper's `make_call` sends the request when the caller first reads, after the dispatch
-    has returned. That call belongs to this dispatch, so it runs marked too."""
-    if not stream:  # the common case first: no attribute lookups on a ModelResponse
+    has returned. That call belongs to this dispatch, so it runs marked too. (Chat streams
+    only: the other endpoints' streams have sent their request when the handler returns, and
+    their chunks are not chat chunks.)"""
+    if not stream or endpoint != "chat":  # the common case first: no attribute lookups on a ModelResponse
         return result
     make_call = getattr(result, "make_call", None)
     if make_call is None or getattr(result, "completion_stream", None) is not None:
         return fast_stream.adopt(result, provider, stream)
 
     def marked_call(*args, **kwargs):
-        return _run_marked(make_call, args, kwargs, provider, stream)
+        return _run_marked(make_call, args, kwargs, provider, stream, endpoint)
 
     result.make_call = marked_call
     return fast_stream.adopt(result, provider, stream)

@@ -59,9 +59,10 @@ def collect(try_install: bool = False) -> Dict[str, Any]:
         "hooks": status["hooks"],
         "paths": paths,
         "providers": {p: _provider(p, paths, stopped) for p in PROVIDERS},
+        "endpoints": _endpoints(paths, stopped),
         "wire_formats": _wire_formats(status, paths, stopped),
         "litellm_rust_route": status["litellm_rust_route"],
-        "counters": {k: status[k] for k in ("native_calls", "fallbacks", "lean_calls", "not_lean",
+        "counters": {k: status[k] for k in ("native_calls", "endpoint_calls", "fallbacks", "lean_calls", "not_lean",
                                              "fast_stream_chunks", "parsed_answers")},
     }
 
@@ -141,7 +142,23 @@ def _path_state(path: Optional[str], paths: Dict[str, Dict[str, Any]], stopped: 
 def _dispatch_paths() -> Dict[str, Dict[str, str]]:
     from ..decide import table
 
-    return {"chat": table.dispatch_paths(table.COMPLETE), "embedding": table.dispatch_paths(table.EMBED)}
+    return table.endpoint_paths()
+
+
+def _endpoints(paths: Dict[str, Dict[str, Any]], stopped: Optional[str]) -> Dict[str, Dict[str, Any]]:
+    """endpoint -> provider -> its state, for every endpoint but chat (the provider table's),
+    and embedding for the providers the provider table has no row for (jina_ai)."""
+    try:
+        from ..decide import table
+
+        served = table.endpoint_paths()
+    except Exception:  # noqa: BLE001 - its imports missing: nothing is native anyway
+        return {}
+    return {
+        endpoint: {provider: _path_state(path, paths, stopped) for provider, path in providers.items()
+                   if endpoint != "embedding" or provider not in PROVIDERS}
+        for endpoint, providers in served.items() if endpoint != "chat"
+    }
 
 
 def _provider(provider: str, paths: Dict[str, Dict[str, Any]], stopped: Optional[str]) -> Dict[str, Any]:
@@ -230,6 +247,14 @@ def render(data: Dict[str, Any], style: Optional[Style] = None, in_process: bool
         rows.append([provider, chat, stream, _native_cell(p["embedding"], "")])
     lines += s.table(rows)
 
+    lines += ["", s.paint("Other endpoints", "bold") + s.paint("  (LiteLLM's endpoints beyond chat, by provider)", "dim")]
+    rows = [[Painted("endpoint", "dim"), Painted("providers", "dim")]]
+    for endpoint, providers in data["endpoints"].items():
+        if providers:
+            cells = [f"{provider} {_native_cell(state, '').text}" for provider, state in providers.items()]
+            rows.append([endpoint, ", ".join(cells)])
+    lines += s.table(rows)
+
     lines += ["", s.paint("Paths", "bold") + s.paint(f"  ({_paths_note(data)})", "dim")]
     if not data["paths"]:
         lines.append("  none decided: " + (data["unsupported_reason"] or data["release_error"] or "unknown"))
@@ -256,7 +281,7 @@ def render(data: Dict[str, Any], style: Optional[Style] = None, in_process: bool
                      ": this command runs in a process of its own. Inside your app, "
                      "print(edgequake_patch.report()) shows that app's counters."))
     else:
-        lines += s.table([[name, _counts(values)] for name, values in counters.items() if values])
+        lines += s.table([[name, _counts(_flat(values))] for name, values in counters.items() if values])
     return "\n".join(lines)
 
 
@@ -315,6 +340,12 @@ def _native_cell(state: Dict[str, Any], extra: str) -> Painted:
     if state["native"]:
         return Painted("native" + (f" ({extra})" if extra else ""), "green")
     return Painted(f"stock ({state['path']} off)" if state.get("path_off") else "stock", "yellow")
+
+
+def _flat(values: Dict[str, Any]) -> Dict[str, int]:
+    """{endpoint: {provider: n}} as {"endpoint/provider": n}; flat counters as they are."""
+    return {f"{k}/{sub}": n for k, v in values.items() for sub, n in v.items()} if any(
+        isinstance(v, dict) for v in values.values()) else values
 
 
 def _counts(values: Dict[str, int]) -> str:

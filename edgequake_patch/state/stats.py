@@ -12,6 +12,8 @@ from collections import Counter
 from typing import Dict
 
 native_calls: Counter = Counter()
+#: The same native calls per (endpoint, provider): ("chat", "openai"), ("rerank", "jina_ai").
+endpoint_calls: Counter = Counter()
 fallbacks: Counter = Counter()
 parsed_answers: Counter = Counter()
 #: Streamed chunks built by the fast stream path (fast_stream.py) rather than stock's chunk logic.
@@ -29,8 +31,17 @@ lean_calls: Counter = Counter()
 not_lean: Counter = Counter()
 
 
-def count_native(provider: str) -> None:
+def count_native(provider: str, endpoint: str = "chat") -> None:
     native_calls[provider] += 1
+    endpoint_calls[endpoint, provider] += 1
+
+
+def by_endpoint() -> Dict[str, Dict[str, int]]:
+    """endpoint -> provider -> native calls."""
+    table: Dict[str, Dict[str, int]] = {}
+    for (endpoint, provider), count in endpoint_calls.items():
+        table.setdefault(endpoint, {})[provider] = count
+    return table
 
 
 def count_fallback(reason: str) -> None:
@@ -54,6 +65,6 @@ def count_not_lean(reason: str) -> None:
 
 
 def snapshot() -> Dict[str, Dict[str, int]]:
-    return {"native_calls": dict(native_calls), "fallbacks": dict(fallbacks), "parsed_answers": dict(parsed_answers),
+    return {"native_calls": dict(native_calls), "endpoint_calls": by_endpoint(), "fallbacks": dict(fallbacks), "parsed_answers": dict(parsed_answers),
             "fast_stream_chunks": dict(fast_stream_chunks), "not_fast": dict(not_fast), "lean_calls": dict(lean_calls),
             "not_lean": dict(not_lean)}

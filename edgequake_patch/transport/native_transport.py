@@ -190,10 +190,10 @@ class NativeTransport(httpx.BaseTransport):
             if not error.sent and error.kind == "connect":
                 marks.refuse("connect_failed_before_send")
                 return stock.handle_request(request)
-            stats.count_native(self.provider)
+            stats.count_native(self.provider, marks.active_endpoint.get())
             failed = as_httpx_error(error, request, stock)
             raise failed from failed.__cause__
-        stats.count_native(self.provider)
+        stats.count_native(self.provider, marks.active_endpoint.get())
         if streamed:
             return _streamed(opened, request, _SyncBody, stock, streamed)
         # Anthropic, Gemini and Ollama answers may come back parsed by the core (wire_formats).
@@ -269,10 +269,10 @@ class NativeAsyncTransport(httpx.AsyncBaseTransport):
             if not error.sent and error.kind == "connect":
                 marks.refuse("connect_failed_before_send")
                 return await stock.handle_async_request(request)
-            stats.count_native(self.provider)
+            stats.count_native(self.provider, marks.active_endpoint.get())
             failed = as_httpx_error(error, request, stock)
             raise failed from failed.__cause__
-        stats.count_native(self.provider)
+        stats.count_native(self.provider, marks.active_endpoint.get())
         if caller is not None:
             caller.store_cookies((opened if streamed else reply).headers, str(request.url))
         if streamed:

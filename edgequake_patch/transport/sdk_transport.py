@@ -413,7 +413,7 @@ class _Endpoint:
         except native.TransportError as error:  # sync only: the async form raises when awaited
             if _never_connected(error):
                 return self._last_try_stock(call_stock)
-            stats.count_native(client.provider)
+            stats.count_native(client.provider, marks.active_endpoint.get())
             return client.replay(error, call_stock)
         except (TypeError, ValueError):
             # The core serializes before anything is sent: stock may still serve this call.
@@ -440,7 +440,7 @@ class _Endpoint:
             except native.TransportError as error:
                 if _never_connected(error):
                     return await self._last_try_stock(call_stock)
-                stats.count_native(self.client.provider)
+                stats.count_native(self.client.provider, marks.active_endpoint.get())
                 return await self.client.replay(error, call_stock)
         finally:
             caller.release(slot)
@@ -468,7 +468,7 @@ class _Endpoint:
         except native.TransportError as error:
             if _never_connected(error):
                 return await self._last_try_stock(call_stock)
-            stats.count_native(self.client.provider)
+            stats.count_native(self.client.provider, marks.active_endpoint.get())
             return await self.client.replay(error, call_stock)
         result = self._finish(response, call_stock, decode_base64)
         if inspect.isawaitable(result):
@@ -477,7 +477,7 @@ class _Endpoint:
 
     def _finish(self, response, call_stock, decode_base64=False):
         client = self.client
-        stats.count_native(client.provider)
+        stats.count_native(client.provider, marks.active_endpoint.get())
         if 200 <= response.status < 300:
             try:
                 parsed = response.json()

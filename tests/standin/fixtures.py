@@ -452,6 +452,163 @@ SSE_COMMENT = b": OPENROUTER PROCESSING\n\n"
 
 
 # --------------------------------------------------------------------------------------
+# Responses API (POST /v1/responses)
+# --------------------------------------------------------------------------------------
+# Shapes from OpenAI's public API reference:
+#   the Response object:   https://platform.openai.com/docs/api-reference/responses/object
+#   create (request body): https://platform.openai.com/docs/api-reference/responses/create
+#   streaming events:      https://platform.openai.com/docs/api-reference/responses-streaming
+# The same endpoint is served by Azure OpenAI (/openai/responses, /openai/v1/responses), xAI
+# (https://docs.x.ai/docs/api-reference) and OpenRouter (https://openrouter.ai/docs/api-reference/responses-api/overview).
+
+
+def _responses_messages(body: dict) -> list:
+    """The request's `instructions` and `input` as chat-style messages (for counting and for
+    ChatPlan): `input` is a string, or a list of input items (messages with string or
+    part-list content; other items, e.g. `function_call_output`, count by their `output`)."""
+    messages: list = []
+    if isinstance(body.get("instructions"), str):
+        messages.append({"role": "system", "content": body["instructions"]})
+    value = body.get("input")
+    if isinstance(value, str):
+        messages.append({"role": "user", "content": value})
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, str):
+                messages.append({"role": "user", "content": item})
+            elif isinstance(item, dict):
+                if "content" in item:
+                    messages.append({"role": item.get("role", "user"), "content": item.get("content")})
+                elif isinstance(item.get("output"), str):  # function_call_output
+                    messages.append({"role": "tool", "content": item["output"]})
+                elif isinstance(item.get("arguments"), str):  # function_call
+                    messages.append({"role": "assistant", "content": item["arguments"]})
+    return messages
+
+
+def _response_id_hex(body: dict) -> str:
+    """Deterministic hex for the response's ids: derived from the request (without `stream`,
+    so the streamed and the plain answer to the same request carry the same ids)."""
+    key = {k: v for k, v in body.items() if k != "stream"}
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode("utf-8", "replace")).hexdigest()
+
+
+class ResponsesPlan:
+    """What the stand-in answers to one Responses API request (JSON and SSE forms): one
+    assistant `message` output item with one `output_text` part. The text is what the chat
+    route answers for the same conversation (ChatPlan: `words-<n>`, `repeat-<n>`, `{"answer":
+    42}` for a `text.format` of json_schema / json_object)."""
+
+    def __init__(self, body: dict, model: str, markers: Optional[str] = None, path: str = ""):
+        self.body = body
+        self.model = model
+        self.markers = StreamMarkers((model if markers is None else markers).lower())
+        messages = _responses_messages(body)
+        text_cfg = body.get("text") if isinstance(body.get("text"), dict) else {}
+        fmt = text_cfg.get("format") if isinstance(text_cfg.get("format"), dict) else {}
+        chat_body: dict = {"messages": messages}
+        if fmt.get("type") in ("json_schema", "json_object"):
+            chat_body["response_format"] = {"type": fmt["type"]}
+        chat = ChatPlan(chat_body, model, markers, path)
+        self.pieces: list[str] = list(chat.tokens)
+        self.text: str = chat.content or ""
+        self.input_tokens = count_prompt_tokens(messages)
+        self.output_tokens = len(self.pieces)
+        digest = _response_id_hex(body)
+        self.id = "resp_" + digest[:48]
+        self.message_id = "msg_" + digest[16:64]
+
+    # -- pieces ---------------------------------------------------------------------
+
+    def part(self, text: Optional[str] = None) -> dict:
+        return {"type": "output_text", "text": self.text if text is None else text, "annotations": []}
+
+    def message(self, done: bool = True) -> dict:
+        return {
+            "type": "message",
+            "id": self.message_id,
+            "status": "completed" if done else "in_progress",
+            "role": "assistant",
+            "content": [self.part()] if done else [],
+        }
+
+    def usage(self) -> dict:
+        return {
+            "input_tokens": self.input_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": self.output_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": self.input_tokens + self.output_tokens,
+        }
+
+    def response(self, done: bool = True) -> dict:
+        """The Response object; `done=False`: as `response.created` / `in_progress` carry it."""
+        b = self.body
+
+        def echo(name: str, default: Any) -> Any:
+            value = b.get(name)
+            return default if value is None else value
+
+        reasoning = b.get("reasoning") if isinstance(b.get("reasoning"), dict) else {}
+        return {
+            "id": self.id,
+            "object": "response",
+            "created_at": CREATED,
+            "status": "completed" if done else "in_progress",
+            "background": False,
+            "error": None,
+            "incomplete_details": None,
+            "instructions": echo("instructions", None),
+            "max_output_tokens": echo("max_output_tokens", None),
+            "model": self.model,
+            "output": [self.message()] if done else [],
+            "parallel_tool_calls": echo("parallel_tool_calls", True),
+            "previous_response_id": echo("previous_response_id", None),
+            "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
+            "service_tier": SERVICE_TIER,
+            "store": echo("store", True),
+            "temperature": echo("temperature", 1.0),
+            "text": b["text"] if isinstance(b.get("text"), dict) and "format" in b["text"] else {"format": {"type": "text"}},
+            "tool_choice": echo("tool_choice", "auto"),
+            "tools": echo("tools", []),
+            "top_p": echo("top_p", 1.0),
+            "truncation": echo("truncation", "disabled"),
+            "usage": self.usage() if done else None,
+            "user": echo("user", None),
+            "metadata": echo("metadata", {}),
+        }
+
+    def events(self) -> list[tuple[str, dict]]:
+        """(event type, data) pairs of the `stream: true` answer, in the documented order;
+        every data carries `type` and a `sequence_number` counting from 0."""
+        where = {"item_id": self.message_id, "output_index": 0, "content_index": 0}
+        out: list[dict] = [
+            {"type": "response.created", "response": self.response(done=False)},
+            {"type": "response.in_progress", "response": self.response(done=False)},
+            {"type": "response.output_item.added", "output_index": 0, "item": self.message(done=False)},
+            {"type": "response.content_part.added", **where, "part": self.part("")},
+        ]
+        out += [{"type": "response.output_text.delta", **where, "delta": p} for p in self.pieces]
+        out += [
+            {"type": "response.output_text.done", **where, "text": self.text},
+            {"type": "response.content_part.done", **where, "part": self.part()},
+            {"type": "response.output_item.done", "output_index": 0, "item": self.message()},
+            {"type": "response.completed", "response": self.response()},
+        ]
+        return [(e["type"], {"type": e["type"], "sequence_number": i, **{k: v for k, v in e.items() if k != "type"}})
+                for i, e in enumerate(out)]
+
+
+def responses_object(body: dict, model: str, markers: Optional[str] = None, path: str = "") -> dict:
+    return ResponsesPlan(body, model, markers, path).response()
+
+
+def sse_named_event(name: str, data: Any) -> bytes:
+    """An SSE frame with an `event:` line (Responses API, Anthropic)."""
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode("utf-8")
+
+
+# --------------------------------------------------------------------------------------
 # Embeddings
 # --------------------------------------------------------------------------------------
 

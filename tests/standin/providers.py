@@ -1,16 +1,18 @@
 """Deterministic payloads for the stand-in's non-OpenAI wire formats: Anthropic Messages,
-Gemini (Google AI Studio generateContent / embeddings) and Ollama (/api/generate, /api/chat,
-/api/embed).
+Gemini (Google AI Studio generateContent / embeddings), Ollama (/api/generate, /api/chat,
+/api/embed) and Jina AI's reranker (/v1/rerank).
 
 Pure functions of the request (no clock, no randomness), like fixtures.py. Shapes follow each
 provider's public API reference: Anthropic's Message object, streaming events and error
 object; Gemini's GenerateContentResponse (candidates, usageMetadata incl. thoughtsTokenCount),
 embedding responses and google.rpc.Status errors; Ollama's API docs (generate/chat/embed
-responses with their duration and count fields, NDJSON streaming, `{"error": "..."}`).
+responses with their duration and count fields, NDJSON streaming, `{"error": "..."}`); Jina AI's
+rerank response (results sorted by relevance_score, usage.total_tokens).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any, Optional
 
@@ -579,3 +581,91 @@ def ollama_show(model: str) -> dict:
         "model_info": {"general.architecture": "llama", "llama.context_length": 131072},
         "capabilities": ["completion", "tools"],
     }
+
+
+# ======================================================================================
+# Jina AI reranker
+# ======================================================================================
+# POST https://api.jina.ai/v1/rerank, per Jina's public API reference:
+#   https://jina.ai/reranker/ (API section) and https://api.jina.ai/openapi.json
+# Request: {model, query, documents (strings or {"text": ...} objects), top_n?, return_documents?
+# (default true)}. Response: {"model", "usage": {"total_tokens"}, "results": [{"index",
+# "relevance_score", "document": {"text"}}]}, results sorted by relevance_score, best first.
+# Embeddings (POST https://api.jina.ai/v1/embeddings) are OpenAI-shaped and served by the
+# `/embeddings` route (fixtures.embeddings).
+
+
+def _jina_document(doc: Any) -> tuple[Optional[dict], str]:
+    """(the `document` a result echoes, the text scored) for one input document."""
+    if isinstance(doc, str):
+        return {"text": doc}, doc
+    if isinstance(doc, dict):
+        text = doc.get("text") if isinstance(doc.get("text"), str) else ""
+        return dict(doc), text
+    return None, ""
+
+
+def _words(text: str) -> set:
+    return {t.strip().lower() for t in tokenize(text) if t.strip().isalnum()}
+
+
+def jina_relevance(query: str, text: str) -> float:
+    """A deterministic relevance score in (0, 1): the share of the query's words found in the
+    document (0.02 .. 0.90), plus a tiebreak in [0, 0.09) derived from the pair's hash."""
+    q = _words(query)
+    overlap = len(q & _words(text)) / len(q) if q else 0.0
+    digest = hashlib.sha256(f"standin-rerank\x00{query}\x00{text}".encode("utf-8", "replace")).digest()
+    tiebreak = int.from_bytes(digest[:4], "big") / 2**32 * 0.09
+    return round(0.02 + 0.88 * overlap + tiebreak, 8)
+
+
+class InvalidRerankRequest(ValueError):
+    """A rerank body Jina would refuse (the message is the error's detail)."""
+
+
+def jina_rerank(body: dict, model: str) -> dict:
+    query = body.get("query")
+    documents = body.get("documents")
+    if not isinstance(query, str):
+        raise InvalidRerankRequest("query: Input should be a valid string")
+    if not isinstance(documents, list):
+        raise InvalidRerankRequest("documents: Input should be a valid list")
+    scored = []
+    total_tokens = 0
+    for index, doc in enumerate(documents):
+        echoed, text = _jina_document(doc)
+        if echoed is None:
+            raise InvalidRerankRequest(f"documents.{index}: Input should be a valid string")
+        total_tokens += len(tokenize(query)) + len(tokenize(text))
+        scored.append((jina_relevance(query, text), index, echoed))
+    scored.sort(key=lambda r: (-r[0], r[1]))
+    top_n = body.get("top_n")
+    if isinstance(top_n, int) and not isinstance(top_n, bool) and top_n >= 0:
+        scored = scored[:top_n]
+    with_documents = body.get("return_documents") is not False
+    results = []
+    for score, index, echoed in scored:
+        result: dict = {"index": index, "relevance_score": score}
+        if with_documents:
+            result["document"] = echoed
+        results.append(result)
+    return {"model": model, "usage": {"total_tokens": total_tokens}, "results": results}
+
+
+# Error bodies: Jina's API reference lists error codes per status (https://api.jina.ai/openapi.json,
+# "Error Codes"); the body carries the message in `detail`.
+JINA_ERRORS = {
+    400: "Model 'standin-missing' not found",
+    401: "Invalid API key",
+    403: "Insufficient account balance",
+    404: "Model 'standin-missing' not found or access denied",
+    429: "Rate limit exceeded",
+    500: "Internal server error",
+}
+
+
+def jina_error(status: int, message: Optional[str] = None) -> dict:
+    return {"detail": message or JINA_ERRORS.get(status, f"The request failed with status {status}.")}
+
+
+JINA_CONTEXT_LENGTH = "Input is too long: the query and a document exceed the model's maximum sequence length"

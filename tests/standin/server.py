@@ -222,6 +222,9 @@ class Ctx:
             return {"server-timing": "gfet4t7; dur=412", "x-request-id": rid.hexdigest()[:32]}
         if self.dialect == "ollama":
             return {}
+        if self.dialect == "jina":
+            # Rate limit headers named in Jina's API reference (https://api.jina.ai/openapi.json).
+            return {"x-ratelimit-remaining-requests": "499", "x-ratelimit-remaining-tokens": "999000"}
         return {
             "openai-version": "2020-10-01",
             "openai-processing-ms": "7",
@@ -299,11 +302,14 @@ async def send_json(ctx: Ctx, payload: Any, status: int = 200) -> web.StreamResp
 
 
 async def _send_huge(ctx: Ctx, payload: Any, status: int) -> web.StreamResponse:
-    """The answer with its first choice's content replaced by `huge_mib` MiB of "a", written
+    """The answer with its first choice's content (a Response's first output text) replaced by `huge_mib` MiB of "a", written
     in 1 MiB pieces (the server never holds the whole body)."""
     marker = "\u0000HUGE\u0000"
     payload = json.loads(json.dumps(payload))
-    payload["choices"][0]["message"]["content"] = marker
+    if payload.get("object") == "response":  # Responses API: the first output_text part
+        payload["output"][0]["content"][0]["text"] = marker
+    else:
+        payload["choices"][0]["message"]["content"] = marker
     head, tail = _dumps(payload).split(json.dumps(marker).strip('"').encode(), 1)
     size = ctx.scenario.huge_mib * 1024 * 1024
     resp = web.StreamResponse(status=status, headers=ctx.base_headers())
@@ -405,9 +411,12 @@ STALL_SECONDS = 1.5
 def _quirky(frame: bytes) -> bytes:
     """The same event with what SSE allows around it: an `event:` line, the data split over two
     `data:` lines (joined back with a newline, which JSON ignores), CRLF line ends, a comment."""
+    event = b"event: message"
+    if frame.startswith(b"event: "):  # a named event (Responses API): keep its name
+        event, frame = frame.split(b"\n", 1)
     payload = frame[len(b"data: "):].rstrip(b"\n")
     cut = payload.find(b",")
-    lines = [b"event: message"]
+    lines = [event]
     if cut > 0 and payload.startswith(b"{"):
         lines += [b"data: " + payload[: cut + 1], b"data: " + payload[cut + 1:]]
     else:
@@ -424,6 +433,8 @@ def status_error(ctx: Ctx, status: int, message: Optional[str] = None) -> dict:
         return providers.gemini_error(status, message)
     if ctx.dialect == "ollama":
         return providers.ollama_error(status, message)
+    if ctx.dialect == "jina":
+        return providers.jina_error(status, message)
     return fixtures.status_error(status, ctx.model)
 
 
@@ -431,6 +442,7 @@ _CONTEXT_LENGTH = {
     "anthropic": providers.ANTHROPIC_CONTEXT_LENGTH,
     "gemini": providers.GEMINI_CONTEXT_LENGTH,
     "ollama": providers.OLLAMA_CONTEXT_LENGTH,
+    "jina": providers.JINA_CONTEXT_LENGTH,
 }
 
 
@@ -542,6 +554,31 @@ async def handle_embeddings(ctx: Ctx) -> web.StreamResponse:
     return await send_json(ctx, payload)
 
 
+async def handle_responses(ctx: Ctx) -> web.StreamResponse:
+    """OpenAI's Responses API (also Azure OpenAI, xAI and OpenRouter): the same scenarios as
+    chat completions; streams are named SSE events without a `[DONE]` sentinel."""
+    bad = _require_model(ctx)
+    if bad is not None:
+        return bad
+    body = ctx.json_body
+    if body.get("input") is None:
+        return error_response(ctx, 400, fixtures.missing_parameter_error("input"))
+    plan = fixtures.ResponsesPlan(body, ctx.model, ctx.markers, ctx.path)
+    if body.get("stream") is True:
+        events = plan.events()
+        frames = [fixtures.sse_named_event(name, data) for name, data in events]
+        # Mid-stream scenarios strike after the first text delta (the events before it carry
+        # no text), as on Anthropic's stream.
+        first_delta = next((i for i, (name, _) in enumerate(events) if name == "response.output_text.delta"), 3)
+        if fixtures.StreamMarkers(ctx.markers).unknown_frame:
+            frames.insert(len(frames) // 2, fixtures.SSE_COMMENT)
+        if ctx.scenario.kind == "sse-quirks":
+            frames = [_quirky(f) for f in frames]
+            frames.insert(0, b": keep-alive comment\r\n\r\n")
+        return await send_stream(ctx, frames, cut=first_delta + 1)
+    return await send_json(ctx, plan.response())
+
+
 def _dialect(name: str) -> Callable[[Handler], Handler]:
     def mark(handler: Handler) -> Handler:
         handler.dialect = name  # type: ignore[attr-defined]
@@ -648,9 +685,23 @@ async def handle_ollama_show(ctx: Ctx) -> web.StreamResponse:
     return await send_json(ctx, providers.ollama_show(name))
 
 
+@_dialect("jina")
+async def handle_jina_rerank(ctx: Ctx) -> web.StreamResponse:
+    bad = _provider_body(ctx, "query") or _provider_body(ctx, "documents")
+    if bad is not None:
+        return bad
+    try:
+        payload = providers.jina_rerank(ctx.json_body, ctx.model)
+    except providers.InvalidRerankRequest as exc:
+        return error_response(ctx, 400, status_error(ctx, 400, str(exc)))
+    return await send_json(ctx, payload)
+
+
 ROUTES: dict[str, Handler] = {
     "/chat/completions": handle_chat_completions,
     "/embeddings": handle_embeddings,
+    "/responses": handle_responses,
+    "/rerank": handle_jina_rerank,
     "/v1/messages": handle_anthropic_messages,
     ":generateContent": handle_gemini_generate,
     ":streamGenerateContent": handle_gemini_stream,
