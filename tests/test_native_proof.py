@@ -103,3 +103,77 @@ def test_stream_is_native(provider, is_async, standin, patch, python_sockets_blo
     assert text == "Hello from the stand-in."
     assert stats.native_calls[provider] == before + 1
     assert python_sockets_blocked == [], "the patched stream tried a Python socket"
+
+
+def _endpoint_calls(standin):
+    """(endpoint, provider, call) for LiteLLM's other endpoints: each call's result is reduced to
+    a value the test checks (the answer's text, the scores' count, the vectors' count)."""
+    from tests.test_endpoints_differential import (DOCUMENTS, EMBEDDING_PROVIDERS, RERANK, RESPONSES_PROVIDERS,
+                                                   STREAMING_MODELS)
+
+    def responses(provider, stream):
+        kwargs = {**RESPONSES_PROVIDERS[provider].kwargs(standin), "input": "Say hello."}
+        if stream:  # a model LiteLLM streams natively (see test_endpoints_differential)
+            kwargs["model"] = STREAMING_MODELS[provider]
+
+        def sync():
+            if stream:
+                return list(litellm.responses(**kwargs, stream=True))[-1].response.output[0].content[0].text
+            return litellm.responses(**kwargs).output[0].content[0].text
+
+        async def run_async():
+            if stream:
+                events = [e async for e in await litellm.aresponses(**kwargs, stream=True)]
+                return events[-1].response.output[0].content[0].text
+            return (await litellm.aresponses(**kwargs)).output[0].content[0].text
+
+        return sync, run_async
+
+    def rerank():
+        kwargs = {**RERANK.kwargs(standin), "query": "Where is the Eiffel Tower?", "documents": DOCUMENTS, "top_n": 2}
+        return (lambda: len(litellm.rerank(**kwargs).results)), (lambda: _len_results(litellm.arerank(**kwargs)))
+
+    def embedding(provider):
+        kwargs = {**EMBEDDING_PROVIDERS[provider].kwargs(standin), "input": ["hello", "world"]}
+        return (lambda: len(litellm.embedding(**kwargs).data)), (lambda: _len_data(litellm.aembedding(**kwargs)))
+
+    calls = {("responses", p, False): responses(p, False) for p in RESPONSES_PROVIDERS}
+    calls.update({("responses", p, True): responses(p, True) for p in RESPONSES_PROVIDERS})
+    calls[("rerank", "jina_ai", False)] = rerank()
+    calls.update({("embedding", p, False): embedding(p) for p in EMBEDDING_PROVIDERS})
+    return calls
+
+
+async def _len_results(coroutine):
+    return len((await coroutine).results)
+
+
+async def _len_data(coroutine):
+    return len((await coroutine).data)
+
+
+_ENDPOINT_CASES = [("responses", p, s) for p in ("azure", "openai", "openrouter", "xai") for s in (False, True)] + [
+    ("rerank", "jina_ai", False), ("embedding", "jina_ai", False), ("embedding", "openrouter", False)]
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("endpoint,provider,stream", _ENDPOINT_CASES,
+                         ids=[f"{e}-{p}" + ("-stream" if s else "") for e, p, s in _ENDPOINT_CASES])
+def test_other_endpoints_are_native(endpoint, provider, stream, is_async, standin, patch, python_sockets_blocked):
+    sync, run_async = _endpoint_calls(standin)[(endpoint, provider, stream)]
+
+    def call():
+        return asyncio.run(run_async()) if is_async else sync()
+
+    patch.off()
+    with pytest.raises(Exception):
+        call()
+    assert python_sockets_blocked, "stock did not even try a Python socket: the block proves nothing"
+    python_sockets_blocked.clear()
+    patch.on()
+    before = stats.endpoint_calls[endpoint, provider]
+    answer = call()
+    assert answer == {"responses": None, "rerank": 2, "embedding": 2}[endpoint] or (
+        endpoint == "responses" and isinstance(answer, str) and answer)
+    assert stats.endpoint_calls[endpoint, provider] == before + 1
+    assert python_sockets_blocked == [], "the patched call tried a Python socket"

@@ -652,8 +652,11 @@ def jina_rerank(body: dict, model: str) -> dict:
     return {"model": model, "usage": {"total_tokens": total_tokens}, "results": results}
 
 
-# Error bodies: Jina's API reference lists error codes per status (https://api.jina.ai/openapi.json,
-# "Error Codes"); the body carries the message in `detail`.
+# Error bodies: Jina's API reference lists error codes per status with their descriptions
+# (https://api.jina.ai/openapi.json, "Error Codes": 400 INPUT_MODEL_NOT_FOUND, 401
+# AUTH_INVALID_API_KEY, 403 AUTHZ_INSUFFICIENT_BALANCE, 404 RESOURCE_NOT_FOUND) but shows no body;
+# the message goes in FastAPI's `detail`. The 429 / 500 texts and the context-length text are
+# the stand-in's own (the reference gives none).
 JINA_ERRORS = {
     400: "Model 'standin-missing' not found",
     401: "Invalid API key",
