@@ -81,6 +81,7 @@ VET_SUITE = (
     "tests/test_shared_session.py",
     "tests/test_native_proof.py",
     "tests/test_native_proof_formats.py",
+    "tests/test_endpoints_differential.py",
     "tests/test_evidence.py::test_an_operators_vet_is_kept_as_local_evidence",
 )
 #: The paths each module's failures implicate (a failure in a module not listed implicates
@@ -99,6 +100,7 @@ VET_MODULE_PATHS = {
     "test_lean_chat": ("lean",),
     "test_lean_steps_aside": ("lean",),
     "test_shared_session": ("shared_session",),
+    "test_endpoints_differential": ("endpoints_http_handler",),
 }
 VET_SKIP = ("test_timeout", "abandoned_streams", "read_timeout", "a_second_stream_of_a_shape",
             "unknown_frame_mid_stream", "long_tool_arguments", "leaving_early", "first_chunk_is_not_held_back")
@@ -244,10 +246,15 @@ def groups(harvested: Dict[str, Dict[str, Dict[str, str]]]) -> Dict[str, Dict[st
 
 
 def load_vets() -> List[Dict[str, object]]:
+    """The vetting runs: the cache's, or on a machine without them, the shipped record's (each
+    with the paths the record had then, the only ones it can speak for)."""
     try:
         return list(json.loads(VETS.read_text()))
     except (OSError, ValueError):
-        return []
+        pass
+    document = evidence.shipped().document
+    recorded = sorted(document.get("paths", {}))
+    return [{**run, "paths": run.get("paths", recorded)} for run in document.get("runs", ())]
 
 
 def save_vets(runs: List[Dict[str, object]]) -> None:
@@ -271,6 +278,8 @@ def _outcome_for(run: Dict[str, object], path: str) -> Optional[str]:
     where the run did not exercise it."""
     if path in (run.get("untested_paths") or ()):  # type: ignore[operator]
         return None
+    if "paths" in run and path not in run["paths"]:  # type: ignore[operator]
+        return None  # a path declared after the run was made
     if run["outcome"] != "failed":
         return str(run["outcome"])
     implicated = run.get("failed_paths")
@@ -353,6 +362,7 @@ def _vet_one(litellm_version: str, openai_version: str, keep_env: bool = False) 
     if untested:
         extra["untested_paths"] = untested
     return {"litellm": litellm_version, "openai": openai_version, "outcome": outcome, **counts, **extra,
+            "paths": sorted(reliance.PATH_NAMES),
             "seconds": round(time.monotonic() - started), "date": datetime.date.today().isoformat(),
             "declared": reliance.declaration_digest()}
 
@@ -366,7 +376,7 @@ _PROVIDER_PATHS = {
     "anthropic": ("chat_anthropic",), "gemini": ("chat_gemini", "embedding_gemini"),
     "ollama": ("chat_ollama", "embedding_ollama"), "ollama_chat": ("chat_ollama",),
 }
-_SHARED = ("fast_stream", "shared_session")
+_SHARED = ("fast_stream", "shared_session", "endpoints_http_handler")
 
 
 def failed_paths_in(report: Path) -> Optional[List[str]]:

@@ -43,7 +43,7 @@ class Scenario:
     model: str
     base: str  # appended to the stand-in's URL
     key: str
-    function: str = "completion"  # completion / embedding / responses / rerank
+    function: str = "completion"  # completion / embedding / responses / rerank / anthropic_messages
     stream: bool = False
     is_async: bool = False
     session: bool = False  # a caller's aiohttp session (shared_session=)
@@ -122,6 +122,9 @@ SCENARIOS: Dict[str, List[Scenario]] = {
     "endpoints_http_handler": [
         *_responses(_OPENAI, quick=True), *_responses(_AZURE, {"api_version": "2025-03-01-preview"}),
         *(s for provider in _HTTP if provider[0] != "mistral" for s in _responses(provider)),
+        Scenario(*_ANTHROPIC, function="anthropic_messages", is_async=True, quick=True),
+        Scenario(*_ANTHROPIC, function="anthropic_messages", is_async=True, stream=True),
+        Scenario(*_ANTHROPIC, function="anthropic_messages", is_async=True, error=True),
         Scenario(*_JINA, function="rerank", quick=True), Scenario(*_JINA, function="rerank", is_async=True),
         Scenario(*_JINA, function="rerank", error=True),
         *_embedding(("jina_ai", "jina_ai/jina-embeddings-v3", "/v1", _JINA[3])),
@@ -148,6 +151,8 @@ def _kwargs(scenario: Scenario, base_url: str) -> Dict[str, Any]:
         kwargs["input"] = ["first probe", "second probe"]
     elif scenario.function == "responses":
         kwargs.update(input="Say hello.", stream=scenario.stream)
+    elif scenario.function == "anthropic_messages":
+        kwargs.update(messages=MESSAGES, max_tokens=64, stream=scenario.stream)
     elif scenario.function == "rerank":
         kwargs.update(query="Which probe?", documents=["the first probe", "a second one"], top_n=2)
     else:
@@ -174,7 +179,8 @@ def _call(scenario: Scenario, base_url: str) -> Any:
 async def _acall(scenario: Scenario, kwargs: Dict[str, Any]) -> Any:
     import litellm
 
-    function = getattr(litellm, "a" + scenario.function)
+    # (`anthropic_messages` is LiteLLM's async form; its sync one raises.)
+    function = getattr(litellm, scenario.function if scenario.function == "anthropic_messages" else "a" + scenario.function)
     try:
         if scenario.session:
             import aiohttp

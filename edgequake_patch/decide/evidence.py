@@ -112,8 +112,8 @@ def document(grouped: Mapping[str, Mapping[str, Mapping[str, Sequence[str]]]],
         "paths": paths,
         "symbols": {ref: sorted(values) for ref, values in sorted(symbols.items())},
         "runs": [
-            {k: r[k] for k in ("litellm", "openai", "outcome", "failed_paths", "untested_paths", "passed", "failed", "skipped",
-                                 "date")
+            {k: r[k] for k in ("litellm", "openai", "outcome", "paths", "failed_paths", "untested_paths", "passed", "failed",
+                                 "skipped", "date")
              if k in r}
             for r in sorted(runs, key=lambda r: (_version_key(str(r["litellm"])), _version_key(str(r["openai"]))))
         ],

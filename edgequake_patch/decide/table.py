@@ -17,7 +17,8 @@ EMBED = "edgequake_patch.paths.dispatch:embed"
 RESPONSES = "edgequake_patch.paths.dispatch:responses"
 RERANK = "edgequake_patch.paths.dispatch:rerank"
 GENERIC_EMBED = "edgequake_patch.paths.dispatch:generic_embedding"
-ENDPOINT_WRAPPERS = {RESPONSES: "responses", RERANK: "rerank", GENERIC_EMBED: "embedding"}
+MESSAGES = "edgequake_patch.paths.dispatch:anthropic_messages"
+ENDPOINT_WRAPPERS = {RESPONSES: "responses", RERANK: "rerank", GENERIC_EMBED: "embedding", MESSAGES: "messages"}
 _DISPATCH = (COMPLETE, EMBED, *ENDPOINT_WRAPPERS)
 
 # LiteLLM's generic handler, and the Anthropic and Gemini handlers, import the sync HTTP client
@@ -91,6 +92,9 @@ HOOKS: Tuple[Hook, ...] = (
          _ENDPOINTS, signature_only=True),
     Hook(_GENERIC_HANDLER, "BaseLLMHTTPHandler.rerank", RERANK, ("jina_ai",), _ENDPOINTS, signature_only=True),
     Hook(_GENERIC_HANDLER, "BaseLLMHTTPHandler.embedding", GENERIC_EMBED, ("jina_ai", "openrouter"), _ENDPOINTS,
+         signature_only=True),
+    # Anthropic's /v1/messages interface (`litellm.anthropic_messages`, the Proxy's /v1/messages)
+    Hook(_GENERIC_HANDLER, "BaseLLMHTTPHandler.anthropic_messages_handler", MESSAGES, ("anthropic",), _ENDPOINTS,
          signature_only=True),
     # --- transport: the OpenAI SDK client stock's OpenAI handler would build
     Hook(

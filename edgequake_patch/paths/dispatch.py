@@ -110,6 +110,11 @@ def responses(wrapped, _instance, args, kwargs):
     return _endpoint("responses", wrapped, args, kwargs, _responses_streamed)
 
 
+def anthropic_messages(wrapped, _instance, args, kwargs):
+    """On BaseLLMHTTPHandler.anthropic_messages_handler (Anthropic's /v1/messages interface)."""
+    return _endpoint("messages", wrapped, args, kwargs, lambda given: bool(given.get("stream")))
+
+
 def rerank(wrapped, _instance, args, kwargs):
     """On BaseLLMHTTPHandler.rerank."""
     return _endpoint("rerank", wrapped, args, kwargs)

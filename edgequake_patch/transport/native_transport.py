@@ -131,6 +131,10 @@ class _AsyncBody(_Body, httpx.AsyncByteStream):
                 async for frame in self.feed.frames_async():
                     yield frame
                 return
+            if _is_aiohttp_transport(self._stock):
+                async for piece in self._as_aiohttp_reads():
+                    yield piece
+                return
             while True:
                 chunk = stream.try_next()  # a chunk already read ahead costs no await
                 if chunk is False:
@@ -146,6 +150,50 @@ class _AsyncBody(_Body, httpx.AsyncByteStream):
             # Also when the task reading is cancelled while waiting for a chunk.
             stream.close()
             self._closed()
+
+    async def _as_aiohttp_reads(self) -> AsyncIterator[bytes]:
+        """The body in the pieces LiteLLM's aiohttp transport hands out: each read takes all
+        that has arrived, up to its chunk size (callers of a raw byte stream, such as
+        `/v1/messages` streams, see those pieces)."""
+        from litellm.llms.custom_httpx.aiohttp_transport import AiohttpResponseStream
+
+        size = AiohttpResponseStream.CHUNK_SIZE
+        stream = self._stream
+        buffered = bytearray()
+        ended = False
+        broken = None  # what arrived before a break is handed out first, as aiohttp does
+        while True:
+            if not buffered and not ended:
+                if broken is not None:
+                    raise broken
+                chunk = stream.try_next()
+                if chunk is False:
+                    chunk = await stream.next_async()
+                if chunk is None:
+                    ended = True
+                else:
+                    self._received += len(chunk)
+                    buffered += chunk
+            while len(buffered) < size and not ended and broken is None:
+                try:
+                    more = stream.try_next()  # arrived already: the same read takes it
+                except native.TransportError as error:
+                    broken = error
+                    break
+                if more is False:
+                    break
+                if more is None:
+                    ended = True
+                else:
+                    self._received += len(more)
+                    buffered += more
+            if not buffered:
+                if broken is not None:
+                    raise broken
+                return
+            piece = bytes(buffered[:size])
+            del buffered[:size]
+            yield piece
 
     async def aclose(self) -> None:
         self._stream.close()
