@@ -18,7 +18,11 @@ RESPONSES = "edgequake_patch.paths.dispatch:responses"
 RERANK = "edgequake_patch.paths.dispatch:rerank"
 GENERIC_EMBED = "edgequake_patch.paths.dispatch:generic_embedding"
 MESSAGES = "edgequake_patch.paths.dispatch:anthropic_messages"
-ENDPOINT_WRAPPERS = {RESPONSES: "responses", RERANK: "rerank", GENERIC_EMBED: "embedding", MESSAGES: "messages"}
+IMAGES = "edgequake_patch.paths.dispatch:image_generation"
+TRANSCRIPTION = "edgequake_patch.paths.dispatch:transcription"
+SPEECH = "edgequake_patch.paths.dispatch:speech"
+ENDPOINT_WRAPPERS = {RESPONSES: "responses", RERANK: "rerank", GENERIC_EMBED: "embedding", MESSAGES: "messages",
+                     IMAGES: "image_generation", TRANSCRIPTION: "transcription", SPEECH: "speech"}
 _DISPATCH = (COMPLETE, EMBED, *ENDPOINT_WRAPPERS)
 
 # LiteLLM's generic handler, and the Anthropic and Gemini handlers, import the sync HTTP client
@@ -95,6 +99,14 @@ HOOKS: Tuple[Hook, ...] = (
          signature_only=True),
     # Anthropic's /v1/messages interface (`litellm.anthropic_messages`, the Proxy's /v1/messages)
     Hook(_GENERIC_HANDLER, "BaseLLMHTTPHandler.anthropic_messages_handler", MESSAGES, ("anthropic",), _ENDPOINTS,
+         signature_only=True),
+    # Images, transcription and speech, for the providers LiteLLM serves there (which ones varies
+    # by release: a provider stock sends elsewhere never reaches these methods)
+    Hook(_GENERIC_HANDLER, "BaseLLMHTTPHandler.image_generation_handler", IMAGES, ("gemini", "openrouter"), _ENDPOINTS,
+         signature_only=True),
+    Hook(_GENERIC_HANDLER, "BaseLLMHTTPHandler.audio_transcriptions", TRANSCRIPTION, ("mistral", "xai"), _ENDPOINTS,
+         signature_only=True),
+    Hook(_GENERIC_HANDLER, "BaseLLMHTTPHandler.text_to_speech_handler", SPEECH, ("gemini", "mistral"), _ENDPOINTS,
          signature_only=True),
     # --- transport: the OpenAI SDK client stock's OpenAI handler would build
     Hook(

@@ -115,6 +115,22 @@ def anthropic_messages(wrapped, _instance, args, kwargs):
     return _endpoint("messages", wrapped, args, kwargs, lambda given: bool(given.get("stream")))
 
 
+def image_generation(wrapped, _instance, args, kwargs):
+    """On BaseLLMHTTPHandler.image_generation_handler."""
+    return _endpoint("image_generation", wrapped, args, kwargs)
+
+
+def transcription(wrapped, _instance, args, kwargs):
+    """On BaseLLMHTTPHandler.audio_transcriptions (multipart uploads: the body stock built is
+    sent as it is)."""
+    return _endpoint("transcription", wrapped, args, kwargs)
+
+
+def speech(wrapped, _instance, args, kwargs):
+    """On BaseLLMHTTPHandler.text_to_speech_handler."""
+    return _endpoint("speech", wrapped, args, kwargs)
+
+
 def rerank(wrapped, _instance, args, kwargs):
     """On BaseLLMHTTPHandler.rerank."""
     return _endpoint("rerank", wrapped, args, kwargs)

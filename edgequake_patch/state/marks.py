@@ -14,8 +14,8 @@ from . import stats
 active_call: ContextVar[Optional[str]] = ContextVar("edgequake_patch_active_call", default=None)
 #: Whether that call asked for a stream: its responses are then handed over as they arrive.
 active_stream: ContextVar[bool] = ContextVar("edgequake_patch_active_stream", default=False)
-#: Which of LiteLLM's endpoints that call is ("chat", "embedding", "responses", "rerank"): what
-#: its native exchanges are counted under in `status()`.
+#: Which of LiteLLM's endpoints that call is ("chat", "embedding", "responses", ...: the names
+#: in decide/table.py): what its native exchanges are counted under in `status()`.
 active_endpoint: ContextVar[str] = ContextVar("edgequake_patch_active_endpoint", default="chat")
 
 
