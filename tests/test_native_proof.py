@@ -27,6 +27,17 @@ def python_sockets_blocked(standin, monkeypatch):
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 
 
+def _stock_needs_python_sockets(call, patch, blocked) -> None:
+    """Stock fails the call for want of a Python socket (which class it maps the refusal to
+    varies by provider and LiteLLM version); then the patch is put on, the record cleared."""
+    patch.off()
+    with pytest.raises(Exception):
+        call()
+    assert blocked, "stock did not even try a Python socket: the block proves nothing"
+    blocked.clear()
+    patch.on()
+
+
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("provider", sorted(CHAT_PROVIDERS))
 def test_chat_is_native(provider, is_async, standin, patch, python_sockets_blocked):
@@ -37,16 +48,8 @@ def test_chat_is_native(provider, is_async, standin, patch, python_sockets_block
             return asyncio.run(litellm.acompletion(**kwargs))
         return litellm.completion(**kwargs)
 
-    patch.off()
-    # The class stock maps the refusal to varies by provider and LiteLLM version; what matters
-    # is that stock needed a Python socket and could not get one.
-    with pytest.raises(Exception):
-        call()
-    assert python_sockets_blocked, "stock did not even try a Python socket: the block proves nothing"
-
-    patch.on()
+    _stock_needs_python_sockets(call, patch, python_sockets_blocked)
     before = stats.native_calls[provider]
-    python_sockets_blocked.clear()
     response = call()
     assert response.choices[0].message.content == "Hello from the stand-in."
     assert stats.native_calls[provider] == before + 1
@@ -63,12 +66,7 @@ def test_embedding_is_native(provider, is_async, standin, patch, python_sockets_
             return asyncio.run(litellm.aembedding(**kwargs))
         return litellm.embedding(**kwargs)
 
-    patch.off()
-    with pytest.raises(Exception):
-        call()
-    assert python_sockets_blocked, "stock did not even try a Python socket: the block proves nothing"
-    python_sockets_blocked.clear()
-    patch.on()
+    _stock_needs_python_sockets(call, patch, python_sockets_blocked)
     before = stats.native_calls[provider]
     response = call()
     assert len(response.data) == 2
@@ -91,12 +89,7 @@ def test_stream_is_native(provider, is_async, standin, patch, python_sockets_blo
             return asyncio.run(consume())
         return list(litellm.completion(**kwargs))
 
-    patch.off()
-    with pytest.raises(Exception):
-        call()
-    assert python_sockets_blocked, "stock did not even try a Python socket: the block proves nothing"
-    python_sockets_blocked.clear()
-    patch.on()
+    _stock_needs_python_sockets(call, patch, python_sockets_blocked)
     before = stats.native_calls[provider]
     chunks = call()
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -165,15 +158,34 @@ def test_other_endpoints_are_native(endpoint, provider, stream, is_async, standi
     def call():
         return asyncio.run(run_async()) if is_async else sync()
 
-    patch.off()
-    with pytest.raises(Exception):
-        call()
-    assert python_sockets_blocked, "stock did not even try a Python socket: the block proves nothing"
-    python_sockets_blocked.clear()
-    patch.on()
+    _stock_needs_python_sockets(call, patch, python_sockets_blocked)
     before = stats.endpoint_calls[endpoint, provider]
     answer = call()
     assert answer == {"responses": None, "rerank": 2, "embedding": 2}[endpoint] or (
         endpoint == "responses" and isinstance(answer, str) and answer)
     assert stats.endpoint_calls[endpoint, provider] == before + 1
+    assert python_sockets_blocked == [], "the patched call tried a Python socket"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_anthropic_messages_are_native(stream, standin, patch, python_sockets_blocked):
+    """`/v1/messages` (LiteLLM serves it asynchronously only)."""
+    from tests.test_endpoints_differential import MESSAGES_KWARGS
+
+    kwargs = {**MESSAGES_KWARGS, "api_base": standin.base_url, "api_key": "sk-ant-test-key-0123456789"}
+
+    async def run():
+        answer = await litellm.anthropic_messages(**kwargs, stream=stream)
+        return b"".join([piece async for piece in answer]) if stream else answer["content"][0]["text"]
+
+    def call():
+        return asyncio.run(run())
+
+    if stream:
+        pytest.importorskip("fastapi", reason="stock streams /v1/messages through the Proxy's modules on some releases")
+    _stock_needs_python_sockets(call, patch, python_sockets_blocked)
+    before = stats.endpoint_calls["messages", "anthropic"]
+    answer = call()
+    assert (b"message_stop" in answer) if stream else answer == "Hello from the stand-in."
+    assert stats.endpoint_calls["messages", "anthropic"] == before + 1
     assert python_sockets_blocked == [], "the patched call tried a Python socket"
