@@ -62,6 +62,8 @@ def proxy_config(standin) -> Dict[str, Any]:
         # A provider the patch leaves to stock: with Python's sockets blocked it cannot answer,
         # which shows the block bites inside the patched proxy's worker.
         _model("stock-only", "deepseek/deepseek-chat", b + "/v1", api_key="sk-test-deepseek-0123456789"),
+        # For /v1/messages: a model LiteLLM's cost map prices on every supported release.
+        _model("claude-4", "anthropic/claude-sonnet-4-20250514", b, api_key="sk-ant-test-0123456789"),
     ]
     return {
         "model_list": models,
@@ -160,6 +162,36 @@ def test_stream(proxies, model):
     assert text == "Hello from the stand-in."
     assert answer["body"][-1] == "[DONE]"
     assert wait_for_counts(proxies[1], CHAT_MODELS[model], before + 1).get(CHAT_MODELS[model], 0) >= before + 1
+    assert proxies[1].blocked() == []
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_responses_route(proxies, stream):
+    """`/v1/responses` (the Responses API) on an openai deployment: stock's answer, native."""
+    before = proxies[1].total("native_calls").get("openai", 0)
+    answer = compare(proxies, "/v1/responses", {"model": "gpt", "input": "Say hello.", "stream": stream}, stream=stream)
+    assert answer["status"] == 200, answer
+    if stream:
+        assert answer["body"][-1]["type"] == "response.completed"
+    else:
+        assert answer["body"]["output"][0]["content"][0]["text"] == "Hello from the stand-in."
+    assert wait_for_counts(proxies[1], "openai", before + 1).get("openai", 0) >= before + 1
+    assert proxies[1].blocked() == []
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_messages_route(proxies, stream):
+    """`/v1/messages` (Anthropic's interface, what Anthropic-native clients use) on an anthropic
+    deployment: stock's answer, native."""
+    before = proxies[1].total("native_calls").get("anthropic", 0)
+    body = {"model": "claude-4", "messages": MESSAGES, "max_tokens": 64, "stream": stream}
+    answer = compare(proxies, "/v1/messages", body, stream=stream)
+    assert answer["status"] == 200, answer
+    if stream:
+        assert answer["body"][-1]["type"] == "message_stop"
+    else:
+        assert answer["body"]["content"][0]["text"] == "Hello from the stand-in."
+    assert wait_for_counts(proxies[1], "anthropic", before + 1).get("anthropic", 0) >= before + 1
     assert proxies[1].blocked() == []
 
 
