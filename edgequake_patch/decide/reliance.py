@@ -255,7 +255,7 @@ PATHS: Tuple[Path, ...] = (
         "endpoints_http_handler",
         "LiteLLM's other endpoints through its generic HTTP handler: the Responses API (openai, azure, "
         "xai, openrouter), Anthropic's /v1/messages (anthropic), rerank (jina_ai), embeddings (jina_ai, "
-        "openrouter), images (gemini, openrouter), transcription (mistral, xai) and speech (gemini, mistral)",
+        "openrouter), images (gemini, openrouter), transcription (mistral, xai) and speech (mistral)",
         # The handler's endpoint methods are hooked by signature only (the wrapper reads the
         # provider, the caller's client and timeout, and runs the method as it is); what they
         # send goes through the clients the getters hand them, built as stock builds them.

@@ -106,7 +106,7 @@ HOOKS: Tuple[Hook, ...] = (
          signature_only=True),
     Hook(_GENERIC_HANDLER, "BaseLLMHTTPHandler.audio_transcriptions", TRANSCRIPTION, ("mistral", "xai"), _ENDPOINTS,
          signature_only=True),
-    Hook(_GENERIC_HANDLER, "BaseLLMHTTPHandler.text_to_speech_handler", SPEECH, ("gemini", "mistral"), _ENDPOINTS,
+    Hook(_GENERIC_HANDLER, "BaseLLMHTTPHandler.text_to_speech_handler", SPEECH, ("mistral",), _ENDPOINTS,
          signature_only=True),
     # --- transport: the OpenAI SDK client stock's OpenAI handler would build
     Hook(

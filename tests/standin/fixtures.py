@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import struct
+import zlib
 from typing import Any, Optional
 
 # --------------------------------------------------------------------------------------
@@ -152,6 +153,16 @@ _ARGS_WORDS_RE = re.compile(r"(?<![a-z0-9])args-words-(\d+)(?![0-9])")
 _PING_EVERY_RE = re.compile(r"(?<![a-z0-9])ping-every-(\d+)(?![0-9])")
 _UNKNOWN_FRAME_RE = re.compile(r"(?<![a-z0-9])unknown-frame(?![a-z0-9])")
 REPEATED_TOKEN = " again"
+# OpenRouter image generation (https://openrouter.ai/docs/features/multimodal/image-generation):
+# a chat completion asking for `modalities` with "image" (or to a model whose output is images,
+# `...-image`, `...-image-preview`: the stand-in answers those with an image unasked) gets the
+# images in the assistant message, `images: [{"type": "image_url", "image_url": {"url":
+# "data:image/png;base64,..."}}]`, next to the text; streamed, in a delta's `images`.
+_IMAGE_MODEL_RE = re.compile(r"-image(?![a-z0-9])|-image-")
+# What one image counts in completion_tokens: Gemini 2.5 Flash Image's 1290 output tokens per
+# image (https://ai.google.dev/gemini-api/docs/pricing), the model OpenRouter serves as
+# google/gemini-2.5-flash-image.
+IMAGE_OUTPUT_TOKENS = 1290
 MAX_REPEAT = 5000
 
 
@@ -195,7 +206,7 @@ def long_arguments(n: int) -> tuple[dict, list[str]]:
     return arguments, pieces
 
 
-_MISTRAL_FAMILIES = ("mistral", "magistral", "codestral", "ministral", "pixtral", "devstral", "open-mistral", "open-mixtral")
+_MISTRAL_FAMILIES = ("mistral", "magistral", "codestral", "ministral", "pixtral", "devstral", "voxtral", "open-mistral", "open-mixtral")
 
 
 def is_mistral_model(model: str) -> bool:
@@ -238,6 +249,12 @@ class ChatPlan:
             last_role = messages[-1].get("role")
         if isinstance(tools, list) and tools and tool_choice != "none" and last_role == "user":
             self.tool_name = _choose_tool_name(tools, tool_choice)
+        modalities = body.get("modalities")
+        wants_image = isinstance(modalities, list) and "image" in modalities
+        self.images = 1 if ("/api/v1/" in (path or "") and self.tool_name is None
+                            and (wants_image or _IMAGE_MODEL_RE.search((model or "").lower()))) else 0
+        last = messages[-1] if isinstance(messages, list) and messages and isinstance(messages[-1], dict) else {}
+        self.image_seed = f"{model}\x00{_text_of_content(last.get('content'))}"
         self.arguments = TOOL_CALL_ARGUMENTS
         self.argument_pieces = tokenize(TOOL_CALL_ARGUMENTS)
         if self.markers.args_words:
@@ -279,8 +296,14 @@ class ChatPlan:
             "function": {"name": self.tool_name, "arguments": self.arguments},
         }
 
-    def message(self) -> dict:
+    def image_parts(self, choice: int) -> list[dict]:
+        return [{"type": "image_url", "image_url": {"url": "data:image/png;base64," + tiny_png_base64(f"{self.image_seed}\x00{choice}\x00{i}")}}
+                for i in range(self.images)]
+
+    def message(self, choice: int = 0) -> dict:
         msg: dict = {"role": "assistant", "content": self.content}
+        if self.images:
+            msg["images"] = self.image_parts(choice)
         if self.reasoning_pieces:
             reasoning = "".join(self.reasoning_pieces)
             if self.reasoning_style == "magistral":
@@ -310,7 +333,7 @@ class ChatPlan:
         reasoning = len(self.reasoning_pieces)
         if self.tool_name is not None:
             return len(tokenize(self.tool_name)) + len(tokenize(self.arguments)) + 7 + reasoning
-        return len(self.tokens) + reasoning
+        return len(self.tokens) + reasoning + IMAGE_OUTPUT_TOKENS * self.images
 
     def usage(self) -> dict:
         completion = self.completion_tokens_per_choice() * self.n
@@ -338,7 +361,7 @@ class ChatPlan:
             "choices": [
                 {
                     "index": i,
-                    "message": self.message(),
+                    "message": self.message(i),
                     "logprobs": self.logprobs_object(),
                     "finish_reason": self.finish_reason,
                 }
@@ -402,6 +425,11 @@ class ChatPlan:
                     lp = {"content": [entry], "refusal": None} if self.logprobs else None
                     out.append(self._chunk(
                         [{"index": i, "delta": {"content": tok}, "logprobs": lp, "finish_reason": None}],
+                        include_usage,
+                    ))
+                if self.images:
+                    out.append(self._chunk(
+                        [{"index": i, "delta": {"images": self.image_parts(i)}, "logprobs": None, "finish_reason": None}],
                         include_usage,
                     ))
             finish = self._chunk(
@@ -675,6 +703,180 @@ def embeddings(body: dict, model: str) -> dict:
         "model": model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+
+
+# --------------------------------------------------------------------------------------
+# Media: tiny valid images and audio files (image generation, speech)
+# --------------------------------------------------------------------------------------
+# Pure functions of their seed text, byte for byte: no compressor whose output could change
+# between zlib versions, no clock. Each builder writes the smallest file its format's public
+# specification allows, so a client that decodes what it gets can.
+
+TINY_IMAGE_SIZE = 2          # pixels per side of a generated PNG
+AUDIO_SAMPLE_RATE = 24000    # Hz, mono, 16-bit: what Gemini's TTS and Mistral's speech produce
+AUDIO_SECONDS_PER_WORD = 0.05
+MAX_AUDIO_SECONDS = 2.0
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def tiny_png(seed: str) -> bytes:
+    """A TINY_IMAGE_SIZE x TINY_IMAGE_SIZE RGB PNG whose colours derive from `seed`.
+    PNG (https://www.w3.org/TR/png-3/): signature, IHDR, one IDAT holding a zlib stream
+    (RFC 1950) of one stored (uncompressed) deflate block (RFC 1951, 3.2.4), IEND."""
+    side = TINY_IMAGE_SIZE
+    digest = hashlib.sha256(f"standin-image:{seed}".encode("utf-8", "replace")).digest()
+    rows = b"".join(b"\x00" + digest[3 * side * y: 3 * side * (y + 1)] for y in range(side))  # filter 0 per row
+    stored = b"\x01" + struct.pack("<HH", len(rows), len(rows) ^ 0xFFFF) + rows  # final stored block
+    idat = b"\x78\x01" + stored + struct.pack(">I", zlib.adler32(rows) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)  # 8-bit truecolour, no interlace
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+
+
+def tiny_png_base64(seed: str) -> str:
+    return base64.b64encode(tiny_png(seed)).decode("ascii")
+
+
+def speech_seconds(text: str) -> float:
+    """How long the stand-in's speech for `text` lasts: AUDIO_SECONDS_PER_WORD per token,
+    at least one token's worth, at most MAX_AUDIO_SECONDS."""
+    return min(MAX_AUDIO_SECONDS, max(1, len(tokenize(text or ""))) * AUDIO_SECONDS_PER_WORD)
+
+
+def pcm16(text: str, rate: int = AUDIO_SAMPLE_RATE) -> bytes:
+    """Raw signed 16-bit little-endian mono samples (a quiet sawtooth, so the bytes are not all
+    zero) lasting speech_seconds(text)."""
+    n = int(round(speech_seconds(text) * rate))
+    return struct.pack(f"<{n}h", *(((i * 37) % 400 - 200) * 8 for i in range(n)))
+
+
+def wav(pcm: bytes, rate: int = AUDIO_SAMPLE_RATE) -> bytes:
+    """A canonical RIFF/WAVE file around PCM16 mono samples (the `fmt ` chunk of
+    WAVE_FORMAT_PCM, then `data`; Microsoft's RIFF spec, as summarised in RFC 2361)."""
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
+    return (b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(pcm)) + b"WAVE"
+            + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(pcm)) + pcm)
+
+
+def wav_seconds(data: bytes) -> Optional[float]:
+    """The duration of a PCM WAVE file, or None when `data` is not one."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    pos, byte_rate, size = 12, None, None
+    while pos + 8 <= len(data):
+        kind, length = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        if kind == b"fmt " and length >= 16:
+            byte_rate = struct.unpack("<I", data[pos + 16:pos + 20])[0]
+        elif kind == b"data":
+            size = min(length, len(data) - pos - 8)
+            break
+        pos += 8 + length + (length & 1)
+    if not byte_rate or size is None:
+        return None
+    return size / byte_rate
+
+
+def mp3_silence(seconds: float) -> bytes:
+    """MPEG-1 Layer III, 128 kbit/s, 44.1 kHz, mono frames of silence (ISO/IEC 11172-3): a
+    frame header (FF FB 90 C0), all-zero side information (main_data_begin 0, no granule
+    data) and zero padding to the frame's 417 bytes (144 * 128000 / 44100); 1152 samples
+    per frame."""
+    frames = max(1, int(round(seconds * 44100 / 1152)))
+    frame = b"\xff\xfb\x90\xc0" + b"\x00" * (417 - 4)
+    return frame * frames
+
+
+def _crc8(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+def _crc16(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x8005) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def flac_silence(seconds: float, rate: int = AUDIO_SAMPLE_RATE) -> bytes:
+    """A FLAC stream (RFC 9639): `fLaC`, a last STREAMINFO block (16-bit mono at `rate`, MD5
+    unknown), one fixed-blocksize frame whose only subframe is CONSTANT 0, with the frame
+    header's CRC-8 and the frame's CRC-16."""
+    block = max(16, min(65535, int(round(seconds * rate))))
+    info = struct.pack(">HH", block, block) + b"\x00" * 6  # min/max block size, frame sizes unknown
+    info += ((rate << 44) | (0 << 41) | (15 << 36) | block).to_bytes(8, "big")  # rate, mono, 16 bps, samples
+    info += b"\x00" * 16
+    rate_code = {8000: 4, 16000: 5, 22050: 6, 24000: 7, 32000: 8, 44100: 9, 48000: 10}[rate]
+    # Sync + fixed blocksize; blocksize-1 in 16 bits after the header (0b0111) and the rate
+    # code; mono, 16 bits per sample (0x08); frame number 0.
+    header = bytes([0xFF, 0xF8, (0b0111 << 4) | rate_code, 0x08, 0x00]) + struct.pack(">H", block - 1)
+    header += bytes([_crc8(header)])
+    frame = header + b"\x00" + b"\x00\x00"  # CONSTANT subframe, value 0
+    frame += struct.pack(">H", _crc16(frame))
+    return b"fLaC" + bytes([0x80, 0, 0, len(info)]) + info + frame
+
+
+_OGG_CRC_TABLE: list[int] = []
+
+
+def _ogg_crc(data: bytes) -> int:
+    if not _OGG_CRC_TABLE:
+        for i in range(256):
+            r = i << 24
+            for _ in range(8):
+                r = ((r << 1) ^ 0x04C11DB7) & 0xFFFFFFFF if r & 0x80000000 else (r << 1) & 0xFFFFFFFF
+            _OGG_CRC_TABLE.append(r)
+    crc = 0
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ _OGG_CRC_TABLE[((crc >> 24) ^ byte) & 0xFF]
+    return crc
+
+
+def _ogg_page(packets: list[bytes], flags: int, granule: int, sequence: int, serial: int = 0x5354414E) -> bytes:
+    lacing = b"".join(bytes([255] * (len(p) // 255) + [len(p) % 255]) for p in packets)
+    head = b"OggS" + bytes([0, flags]) + struct.pack("<qIII", granule, serial, sequence, 0) + bytes([len(lacing)]) + lacing
+    page = head + b"".join(packets)
+    return page[:22] + struct.pack("<I", _ogg_crc(page)) + page[26:]
+
+
+def ogg_opus_silence(seconds: float) -> bytes:
+    """An Ogg Opus file (RFC 7845 in RFC 3533 pages): the OpusHead page, the OpusTags page,
+    then one page of 20 ms mono CELT packets of silence (TOC 0xF8 and the two-byte silent
+    frame). The last granule position counts every decoded 48 kHz sample, the pre-skip's
+    included (RFC 7845, 4)."""
+    pre_skip = 312
+    head = b"OpusHead" + struct.pack("<BBHIhB", 1, 1, pre_skip, AUDIO_SAMPLE_RATE, 0, 0)
+    vendor = b"standin"
+    tags = b"OpusTags" + struct.pack("<I", len(vendor)) + vendor + struct.pack("<I", 0)
+    count = max(1, min(250, int(round((seconds * 48000 + pre_skip) / 960))))
+    packets = [b"\xf8\xff\xfe"] * count
+    return (_ogg_page([head], 0x02, 0, 0) + _ogg_page([tags], 0x00, 0, 1)
+            + _ogg_page(packets, 0x04, 960 * count, 2))
+
+
+SPEECH_CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav", "pcm": "audio/pcm", "flac": "audio/flac", "opus": "audio/ogg"}
+
+
+def speech_audio(text: str, response_format: str) -> bytes:
+    """The speech for `text` in one of SPEECH_CONTENT_TYPES' formats (mp3 otherwise)."""
+    seconds = speech_seconds(text)
+    if response_format == "wav":
+        return wav(pcm16(text))
+    if response_format == "pcm":
+        return pcm16(text)
+    if response_format == "flac":
+        return flac_silence(seconds)
+    if response_format == "opus":
+        return ogg_opus_silence(seconds)
+    return mp3_silence(seconds)
 
 
 # --------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Deterministic payloads for the stand-in's non-OpenAI wire formats: Anthropic Messages,
-Gemini (Google AI Studio generateContent / embeddings), Ollama (/api/generate, /api/chat,
-/api/embed) and Jina AI's reranker (/v1/rerank).
+Gemini (Google AI Studio generateContent / embeddings, speech and image output, Imagen's
+:predict), Ollama (/api/generate, /api/chat, /api/embed), Jina AI's reranker (/v1/rerank), and
+audio: Mistral's and OpenAI's /v1/audio/transcriptions and /v1/audio/speech, xAI's /v1/stt.
 
 Pure functions of the request (no clock, no randomness), like fixtures.py. Shapes follow each
 provider's public API reference: Anthropic's Message object, streaming events and error
@@ -12,16 +13,20 @@ rerank response (results sorted by relevance_score, usage.total_tokens).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import math
 from typing import Any, Optional
 
 try:
-    from .fixtures import (DEFAULT_TEXT, FALLBACK_TOOL_NAME, JSON_TEXT, StreamMarkers, _as_int, embedding_vector,
-                           long_arguments, tokenize, word_pieces)
+    from .fixtures import (AUDIO_SAMPLE_RATE, DEFAULT_TEXT, FALLBACK_TOOL_NAME, JSON_TEXT, SPEECH_CONTENT_TYPES,
+                           StreamMarkers, _as_int, embedding_vector, long_arguments, pcm16, speech_audio, tiny_png_base64,
+                           tokenize, wav_seconds, word_pieces)
 except ImportError:  # server.py run as a plain script
-    from fixtures import (DEFAULT_TEXT, FALLBACK_TOOL_NAME, JSON_TEXT, StreamMarkers, _as_int,  # type: ignore
-                          embedding_vector, long_arguments, tokenize, word_pieces)
+    from fixtures import (AUDIO_SAMPLE_RATE, DEFAULT_TEXT, FALLBACK_TOOL_NAME, JSON_TEXT,  # type: ignore
+                          SPEECH_CONTENT_TYPES, StreamMarkers, _as_int, embedding_vector, long_arguments, pcm16,
+                          speech_audio, tiny_png_base64, tokenize, wav_seconds, word_pieces)
 
 THINKING_TEXT = "The user greets me; a short greeting answers it."
 TOOL_ARGUMENTS = {"location": "Boston, MA"}
@@ -298,7 +303,30 @@ class GeminiPlan:
         json_mode = config.get("responseMimeType") == "application/json" or config.get("response_mime_type") == "application/json"
         self.text: Optional[str] = None if self.tool_name else self.long.text(JSON_TEXT if json_mode else DEFAULT_TEXT)
 
+        # Output modalities (https://ai.google.dev/api/generate-content#generationconfig): AUDIO
+        # asks a TTS model for speech, IMAGE an image model for a picture. Either replaces the
+        # text / tool answer above with media parts (GEMINI_SPEECH, GEMINI_IMAGE_OUTPUT).
+        modalities = config.get("responseModalities") or config.get("response_modalities") or []
+        modalities = {str(m).upper() for m in modalities} if isinstance(modalities, list) else set()
+        self.media: Optional[str] = "AUDIO" if "AUDIO" in modalities else "IMAGE" if "IMAGE" in modalities else None
+        self.spoken = " ".join(str(p.get("text")) for p in parts if isinstance(p.get("text"), str))
+        if self.media is not None:
+            self.tool_name = None
+            self.include_thoughts = False
+            self.thoughts_tokens = 0
+            self.text = DEFAULT_TEXT if self.media == "IMAGE" else None
+
+    def media_parts(self) -> list[dict]:
+        if self.media == "AUDIO":
+            return [gemini_speech_part(self.spoken)]
+        return [{"text": self.text}, {"inlineData": {"mimeType": "image/png", "data": tiny_png_base64(f"{self.model}\x00{self.spoken}")}}]
+
+    def media_tokens(self) -> int:
+        return gemini_speech_tokens(self.spoken) if self.media == "AUDIO" else GEMINI_IMAGE_OUTPUT_TOKENS + _tokens_of(self.text)
+
     def parts(self, text: Optional[str] = None, with_thought: bool = True) -> list[dict]:
+        if self.media is not None:
+            return self.media_parts()
         out: list[dict] = []
         if self.include_thoughts and with_thought:
             out.append({"text": self.long.thinking_text, "thought": True})
@@ -309,6 +337,8 @@ class GeminiPlan:
         return out
 
     def candidates_tokens(self) -> int:
+        if self.media is not None:
+            return self.media_tokens()
         return _tokens_of(self.long.arguments) + 3 if self.tool_name else _tokens_of(self.text)
 
     def usage(self, candidates: Optional[int] = None, thoughts: Optional[int] = None) -> dict:
@@ -327,6 +357,11 @@ class GeminiPlan:
             [{"modality": "IMAGE", "tokenCount": self.image_tokens}] if self.image_tokens else [])
         if thoughts:
             usage["thoughtsTokenCount"] = thoughts
+        if self.media == "AUDIO" and candidates:
+            usage["candidatesTokensDetails"] = [{"modality": "AUDIO", "tokenCount": candidates}]
+        elif self.media == "IMAGE" and candidates:
+            usage["candidatesTokensDetails"] = [{"modality": "TEXT", "tokenCount": candidates - GEMINI_IMAGE_OUTPUT_TOKENS},
+                                                {"modality": "IMAGE", "tokenCount": GEMINI_IMAGE_OUTPUT_TOKENS}]
         return usage
 
     def _response(self, parts: list, finish: Optional[str], usage: dict) -> dict:
@@ -353,7 +388,10 @@ class GeminiPlan:
                 out.append(self._response([{"text": p, "thought": True}], None, self.usage(0, thoughts)))
         thoughts = self.thoughts_tokens  # thinking without summaries is counted all the same
         candidates = 0
-        if self.tool_name is not None:
+        if self.media is not None:  # speech and images arrive whole, in one chunk
+            candidates = self.candidates_tokens()
+            out.append(self._response(self.media_parts(), None, self.usage(candidates, thoughts)))
+        elif self.tool_name is not None:
             candidates = self.candidates_tokens()
             call = {"functionCall": {"name": self.tool_name, "args": self.long.arguments}}
             out.append(self._response([call], None, self.usage(candidates, thoughts)))
@@ -370,6 +408,57 @@ class GeminiPlan:
 
 
 GEMINI_UNKNOWN_PART = {"executableCode": {"language": "PYTHON", "code": "print(6 * 7)"}}
+
+# Speech generation (TTS models), https://ai.google.dev/gemini-api/docs/speech-generation: the
+# audio comes back as one `inlineData` part of raw 16-bit PCM, mono, 24 kHz, labelled
+# `audio/L16;codec=pcm;rate=24000`. Audio counts 32 tokens per second
+# (https://ai.google.dev/gemini-api/docs/audio#technical-details); usageMetadata lists the
+# candidates' tokens by modality (https://ai.google.dev/api/generate-content#UsageMetadata).
+GEMINI_SPEECH_MIME = f"audio/L16;codec=pcm;rate={AUDIO_SAMPLE_RATE}"
+GEMINI_AUDIO_TOKENS_PER_SECOND = 32
+# Image output (https://ai.google.dev/gemini-api/docs/image-generation): a text part and an
+# `inlineData` PNG part; an image up to 1024x1024 counts 1290 output tokens
+# (https://ai.google.dev/gemini-api/docs/pricing, Gemini 2.5 Flash Image).
+GEMINI_IMAGE_OUTPUT_TOKENS = 1290
+
+
+def gemini_speech_part(text: str) -> dict:
+    return {"inlineData": {"mimeType": GEMINI_SPEECH_MIME, "data": base64.b64encode(pcm16(text)).decode("ascii")}}
+
+
+def gemini_speech_tokens(text: str) -> int:
+    return max(1, math.ceil(len(pcm16(text)) / 2 / AUDIO_SAMPLE_RATE * GEMINI_AUDIO_TOKENS_PER_SECOND))
+
+
+# Imagen through the Gemini API: POST /v1beta/models/{imagen model}:predict
+# (https://ai.google.dev/gemini-api/docs/imagen, REST tab). Request {"instances": [{"prompt"}],
+# "parameters": {"sampleCount", "aspectRatio", "personGeneration", ...}}; numberOfImages /
+# sampleCount is 1 to 4, 4 when not given. Response {"predictions": [{"bytesBase64Encoded",
+# "mimeType"}, ...]}, one prediction per image (the prediction's fields as in Vertex AI's
+# Imagen reference, https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/imagen-api).
+IMAGEN_DEFAULT_SAMPLES = 4
+IMAGEN_MAX_SAMPLES = 4
+
+
+class InvalidProviderRequest(ValueError):
+    """A request body the provider would refuse with a 400 (the message is its error's)."""
+
+
+def imagen_predict(body: dict, model: str) -> dict:
+    instances = body.get("instances")
+    if not isinstance(instances, list) or not instances:
+        raise InvalidProviderRequest("instances: at least one instance is required.")
+    prompts = [i.get("prompt") if isinstance(i, dict) else None for i in instances]
+    if not all(isinstance(p, str) and p.strip() for p in prompts):
+        raise InvalidProviderRequest("instances[].prompt: a non-empty string is required.")
+    parameters = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
+    count = parameters.get("sampleCount", IMAGEN_DEFAULT_SAMPLES)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= IMAGEN_MAX_SAMPLES:
+        raise InvalidProviderRequest(f"sampleCount must be between 1 and {IMAGEN_MAX_SAMPLES}, got {count!r}.")
+    return {"predictions": [
+        {"bytesBase64Encoded": tiny_png_base64(f"{model}\x00{prompt}\x00{i}"), "mimeType": "image/png"}
+        for prompt in prompts for i in range(count)
+    ]}
 
 
 def gemini_sse(data: dict) -> bytes:
@@ -672,3 +761,170 @@ def jina_error(status: int, message: Optional[str] = None) -> dict:
 
 
 JINA_CONTEXT_LENGTH = "Input is too long: the query and a document exceed the model's maximum sequence length"
+
+
+# ======================================================================================
+# Audio: transcription (multipart uploads) and speech
+# ======================================================================================
+# The uploaded parts come from server.parse_multipart: dicts with name, filename, content_type,
+# length, sha256 and (server side only) content. What is "heard" is fixed: DEFAULT_TEXT; how
+# long the audio lasts is read from the upload (a WAVE file's header; other containers at an
+# assumed 128 kbit/s), so durations and timestamps are functions of the request.
+
+TRANSCRIBED_TEXT = DEFAULT_TEXT
+COMPRESSED_AUDIO_BYTES_PER_SECOND = 16000  # 128 kbit/s, for uploads that are not WAVE files
+
+
+def form_value(parts: list, name: str) -> Optional[str]:
+    for p in parts:
+        if p.get("name") == name and p.get("filename") is None and isinstance(p.get("value"), str):
+            return p["value"]
+    return None
+
+
+def form_values(parts: list, name: str) -> list[str]:
+    """Every value of a repeated field (`name` or `name[]`), in order."""
+    return [p["value"] for p in parts if p.get("name") in (name, name + "[]")
+            and p.get("filename") is None and isinstance(p.get("value"), str)]
+
+
+def form_file(parts: list, name: str = "file") -> Optional[dict]:
+    for p in parts:
+        if p.get("name") == name and p.get("filename") is not None:
+            return p
+    return None
+
+
+def audio_seconds(upload: Optional[dict]) -> float:
+    if upload is None:
+        return 1.0
+    content = upload.get("content") or b""
+    seconds = wav_seconds(content)
+    if seconds is None:
+        seconds = len(content) / COMPRESSED_AUDIO_BYTES_PER_SECOND
+    return max(0.01, seconds)
+
+
+def _word_timings(text: str, seconds: float) -> list[tuple[str, float, float]]:
+    """The words of `text` spread evenly over `seconds` (start, end rounded to 2 places)."""
+    words = text.split()
+    step = seconds / max(1, len(words))
+    return [(w, round(i * step, 2), round((i + 1) * step, 2)) for i, w in enumerate(words)]
+
+
+# Mistral, POST /v1/audio/transcriptions (multipart: model, file | file_url | file_id, language,
+# temperature, diarize, context_bias, timestamp_granularities), per Mistral's API reference
+# https://docs.mistral.ai/api/endpoint/audio/transcriptions: TranscriptionResponse {model, text,
+# language (string or null), segments (TranscriptionSegmentChunk: text, start, end,
+# type "transcription_segment"; speaker_id when diarized), usage (UsageInfo: prompt_audio_seconds,
+# prompt_tokens, completion_tokens, total_tokens)} (also
+# https://github.com/mistralai/client-python/blob/main/docs/models/transcriptionresponse.md).
+# total_tokens also counts the audio, as in the reference's example (its total exceeds prompt +
+# completion): the stand-in counts 12.5 audio tokens per second, the rate of Voxtral's audio
+# encoder (one embedding per 80 ms, https://arxiv.org/abs/2507.13264).
+MISTRAL_AUDIO_TOKENS_PER_SECOND = 12.5
+MISTRAL_TRANSCRIPTION_PROMPT_TOKENS = 4
+
+
+def mistral_transcription(parts: list, model: str) -> dict:
+    upload = form_file(parts)
+    seconds = audio_seconds(upload)
+    text = TRANSCRIBED_TEXT
+    granularities = set(form_values(parts, "timestamp_granularities"))
+    diarize = (form_value(parts, "diarize") or "").lower() == "true"
+    if "word" in granularities:
+        pieces = _word_timings(text, seconds)
+    elif "segment" in granularities or diarize:
+        pieces = [(text, 0.0, round(seconds, 2))]
+    else:
+        pieces = []
+    segments = []
+    for piece, start, end in pieces:
+        segment: dict = {"text": piece, "start": start, "end": end, "type": "transcription_segment"}
+        if diarize:
+            segment["speaker_id"] = "speaker_1"
+        segments.append(segment)
+    completion = len(tokenize(text))
+    audio_tokens = math.ceil(seconds * MISTRAL_AUDIO_TOKENS_PER_SECOND)
+    return {
+        "model": model,
+        "text": text,
+        "language": form_value(parts, "language") or "en",
+        "segments": segments,
+        "usage": {
+            "prompt_audio_seconds": math.ceil(seconds),
+            "prompt_tokens": MISTRAL_TRANSCRIPTION_PROMPT_TOKENS,
+            "completion_tokens": completion,
+            "total_tokens": MISTRAL_TRANSCRIPTION_PROMPT_TOKENS + audio_tokens + completion,
+        },
+    }
+
+
+# OpenAI, POST /v1/audio/transcriptions for any other model
+# (https://platform.openai.com/docs/api-reference/audio/createTranscription): the transcription
+# object (https://platform.openai.com/docs/api-reference/audio/json-object: {text, usage: {type:
+# "duration", seconds}}); for response_format "verbose_json" the verbose object
+# (https://platform.openai.com/docs/api-reference/audio/verbose-json-object: task, language,
+# duration, text, segments [{id, seek, start, end, text, tokens, temperature, avg_logprob,
+# compression_ratio, no_speech_prob}], words [{word, start, end}] when timestamp_granularities
+# has "word", usage); for "text" the bare text (server.py).
+def openai_transcription(parts: list) -> dict:
+    seconds = audio_seconds(form_file(parts))
+    usage = {"type": "duration", "seconds": math.ceil(seconds)}
+    if form_value(parts, "response_format") != "verbose_json":
+        return {"text": TRANSCRIBED_TEXT, "usage": usage}
+    out: dict = {
+        "task": "transcribe",
+        "language": "english",
+        "duration": round(seconds, 2),
+        "text": TRANSCRIBED_TEXT,
+        "segments": [{
+            "id": 0, "seek": 0, "start": 0.0, "end": round(seconds, 2), "text": " " + TRANSCRIBED_TEXT,
+            "tokens": [50364 + i for i in range(len(tokenize(TRANSCRIBED_TEXT)))],
+            "temperature": 0.0, "avg_logprob": -0.25, "compression_ratio": 0.92, "no_speech_prob": 0.01,
+        }],
+    }
+    if "word" in form_values(parts, "timestamp_granularities"):
+        out["words"] = [{"word": w, "start": a, "end": b} for w, a, b in _word_timings(TRANSCRIBED_TEXT, seconds)]
+    out["usage"] = usage
+    return out
+
+
+# xAI, POST /v1/stt (multipart: file, last, or url; language, format, diarize, multichannel,
+# keyterm, audio_format, sample_rate, ...), per https://docs.x.ai/developers/rest-api-reference/inference/speech-to-text
+# and https://docs.x.ai/developers/model-capabilities/audio/speech-to-text: {text, language
+# (the reference: "currently empty - language detection is not yet enabled"; the stand-in
+# echoes the `language` sent, else ""), duration (seconds, 2 decimals), words ([{text, start,
+# end}], a `speaker` index per word with diarize=true; omitted when empty)}. `channels` only
+# with multichannel=true, which the stand-in does not model.
+def xai_transcription(parts: list) -> dict:
+    seconds = audio_seconds(form_file(parts))
+    diarize = (form_value(parts, "diarize") or "").lower() == "true"
+    words = []
+    for word, start, end in _word_timings(TRANSCRIBED_TEXT, seconds):
+        item: dict = {"text": word, "start": start, "end": end}
+        if diarize:
+            item["speaker"] = 0
+        words.append(item)
+    out: dict = {"text": TRANSCRIBED_TEXT, "language": form_value(parts, "language") or "", "duration": round(seconds, 2)}
+    if words:
+        out["words"] = words
+    return out
+
+
+# Mistral, POST /v1/audio/speech ({model, input, voice_id | ref_audio, response_format: pcm, wav,
+# mp3, flac, opus}), per https://docs.mistral.ai/api/endpoint/audio/speech and
+# https://docs.mistral.ai/studio/audio/text-to-speech/generate-speech: a JSON SpeechResponse
+# {"audio_data": <base64 audio>} (https://github.com/mistralai/client-python/blob/main/docs/models/speechresponse.md).
+# Without response_format the stand-in answers mp3.
+def mistral_speech(body: dict) -> dict:
+    fmt = body.get("response_format") if body.get("response_format") in SPEECH_CONTENT_TYPES else "mp3"
+    return {"audio_data": base64.b64encode(speech_audio(str(body.get("input", "")), fmt)).decode("ascii")}
+
+
+# OpenAI, POST /v1/audio/speech for any other model ({model, input, voice, response_format: mp3
+# (default), opus, aac, flac, wav, pcm}), https://platform.openai.com/docs/api-reference/audio/createSpeech:
+# the audio file's bytes. aac is answered as mp3 (the stand-in does not write ADTS).
+def openai_speech(body: dict) -> tuple[bytes, str]:
+    fmt = body.get("response_format") if body.get("response_format") in SPEECH_CONTENT_TYPES else "mp3"
+    return speech_audio(str(body.get("input", "")), fmt), SPEECH_CONTENT_TYPES[fmt]

@@ -185,6 +185,7 @@ class Ctx:
     aborted_by_server: bool = False
     dialect: str = "openai"   # wire format of the matched route: error bodies and headers follow it
     markers: str = ""         # where markers are read: scenario header, path and model, lowercased
+    form: Optional[list] = None  # multipart/form-data: the parts, with their `content` bytes
 
     @property
     def json_body(self) -> Optional[dict]:
@@ -203,8 +204,12 @@ class Ctx:
 
     def base_headers(self) -> dict:
         # Keyed on the JSON's meaning, not its bytes: two clients may order keys differently.
+        # A multipart body by its parts (the boundary is random).
         try:
-            canonical = json.dumps(json.loads(self.raw), sort_keys=True).encode()
+            if self.form is not None:
+                canonical = json.dumps(self.body, sort_keys=True).encode()
+            else:
+                canonical = json.dumps(json.loads(self.raw), sort_keys=True).encode()
         except ValueError:
             canonical = self.raw
         rid = hashlib.sha256(self.method.encode() + b" " + self.path.encode() + b"\n" + canonical)
@@ -301,6 +306,26 @@ async def send_json(ctx: Ctx, payload: Any, status: int = 200) -> web.StreamResp
     return json_response(ctx, payload, status=status)
 
 
+async def send_bytes(ctx: Ctx, data: bytes, content_type: str, status: int = 200) -> web.StreamResponse:
+    """Send a successful non-JSON answer (audio, plain text), honouring the delivery scenarios
+    that apply to any body: hang(-mid-stream), drip-<ms>, close-mid-body / close-mid-stream."""
+    kind = ctx.scenario.kind
+    if kind == "hang-mid-stream":
+        await _hang(ctx)
+    if ctx.scenario.drip_ms:
+        return await _send_drip(ctx, data, status, content_type)
+    if kind in ("close-mid-body", "close-mid-stream"):
+        resp = web.StreamResponse(status=status, headers=ctx.base_headers())
+        resp.content_type = content_type
+        resp.content_length = len(data)
+        await resp.prepare(ctx.request)
+        await resp.write(data[: len(data) // 2])
+        await _flush(ctx)
+        _abort(ctx)
+        return resp
+    return web.Response(body=data, status=status, headers=ctx.base_headers(), content_type=content_type)
+
+
 async def _send_huge(ctx: Ctx, payload: Any, status: int) -> web.StreamResponse:
     """The answer with its first choice's content (a Response's first output text) replaced by `huge_mib` MiB of "a", written
     in 1 MiB pieces (the server never holds the whole body)."""
@@ -325,10 +350,11 @@ async def _send_huge(ctx: Ctx, payload: Any, status: int) -> web.StreamResponse:
     return resp
 
 
-async def _send_drip(ctx: Ctx, data: bytes, status: int) -> web.StreamResponse:
+async def _send_drip(ctx: Ctx, data: bytes, status: int,
+                     content_type: str = "application/json") -> web.StreamResponse:
     """Headers and all but the last DRIP_TAIL_BYTES at once, then one byte per `drip_ms`."""
     resp = web.StreamResponse(status=status, headers=ctx.base_headers())
-    resp.content_type = "application/json"
+    resp.content_type = content_type
     resp.content_length = len(data)
     await resp.prepare(ctx.request)
     cut = max(0, len(data) - DRIP_TAIL_BYTES)
@@ -697,16 +723,85 @@ async def handle_jina_rerank(ctx: Ctx) -> web.StreamResponse:
     return await send_json(ctx, payload)
 
 
+@_dialect("gemini")
+async def handle_gemini_predict(ctx: Ctx) -> web.StreamResponse:
+    """Imagen on the Gemini API (`/v1beta/models/{imagen model}:predict`)."""
+    bad = _provider_body(ctx, "instances")
+    if bad is not None:
+        return bad
+    try:
+        payload = providers.imagen_predict(ctx.json_body, ctx.model)
+    except providers.InvalidProviderRequest as exc:
+        return error_response(ctx, 400, status_error(ctx, 400, str(exc)))
+    return await send_json(ctx, payload)
+
+
+def _form_checks(ctx: Ctx, file_alternatives: tuple = ()) -> Optional[web.Response]:
+    """What an upload endpoint checks first: a multipart body, a model, a file (or one of the
+    fields that name the audio another way)."""
+    if ctx.form is None:
+        return error_response(ctx, 400, fixtures.error_object(
+            "Expected a multipart/form-data body.", "invalid_request_error"))
+    if not ctx.model:
+        return error_response(ctx, 400, fixtures.missing_parameter_error("model"))
+    if providers.form_file(ctx.form) is None and not any(providers.form_value(ctx.form, f) for f in file_alternatives):
+        return error_response(ctx, 400, fixtures.missing_parameter_error("file"))
+    return None
+
+
+async def handle_audio_transcriptions(ctx: Ctx) -> web.StreamResponse:
+    """`/v1/audio/transcriptions`: Mistral's answer for its (Voxtral) models, OpenAI's otherwise."""
+    bad = _form_checks(ctx, ("file_url", "file_id"))
+    if bad is not None:
+        return bad
+    if fixtures.is_mistral_model(ctx.model):
+        return await send_json(ctx, providers.mistral_transcription(ctx.form, ctx.model))
+    payload = providers.openai_transcription(ctx.form)
+    if providers.form_value(ctx.form, "response_format") == "text":
+        return await send_bytes(ctx, (payload["text"] + "\n").encode(), "text/plain")
+    return await send_json(ctx, payload)
+
+
+async def handle_xai_stt(ctx: Ctx) -> web.StreamResponse:
+    """xAI's speech to text (`/v1/stt`)."""
+    if ctx.form is None:
+        return error_response(ctx, 400, fixtures.error_object(
+            "Expected a multipart/form-data body.", "invalid_request_error"))
+    if providers.form_file(ctx.form) is None and not providers.form_value(ctx.form, "url"):
+        return error_response(ctx, 400, fixtures.error_object(
+            "Either file or url must be provided.", "invalid_request_error", "file"))
+    return await send_json(ctx, providers.xai_transcription(ctx.form))
+
+
+async def handle_audio_speech(ctx: Ctx) -> web.StreamResponse:
+    """`/v1/audio/speech`: Mistral's JSON (base64 audio) for its models, OpenAI's audio bytes
+    otherwise."""
+    if ctx.json_body is None:
+        return error_response(ctx, 400, fixtures.invalid_json_error())
+    if not isinstance(ctx.json_body.get("input"), str):
+        return error_response(ctx, 400, fixtures.missing_parameter_error("input"))
+    if fixtures.is_mistral_model(ctx.model):
+        return await send_json(ctx, providers.mistral_speech(ctx.json_body))
+    if not ctx.model:
+        return error_response(ctx, 400, fixtures.missing_model_error())
+    data, content_type = providers.openai_speech(ctx.json_body)
+    return await send_bytes(ctx, data, content_type)
+
+
 ROUTES: dict[str, Handler] = {
     "/chat/completions": handle_chat_completions,
     "/embeddings": handle_embeddings,
     "/responses": handle_responses,
     "/rerank": handle_jina_rerank,
+    "/audio/transcriptions": handle_audio_transcriptions,
+    "/audio/speech": handle_audio_speech,
+    "/stt": handle_xai_stt,
     "/v1/messages": handle_anthropic_messages,
     ":generateContent": handle_gemini_generate,
     ":streamGenerateContent": handle_gemini_stream,
     ":batchEmbedContents": handle_gemini_batch_embed,
     ":embedContent": handle_gemini_embed,
+    ":predict": handle_gemini_predict,
     "/api/generate": handle_ollama_generate,
     "/api/chat": handle_ollama_chat,
     "/api/embed": handle_ollama_embed,
@@ -757,6 +852,62 @@ def _headers_dict(request: web.Request) -> dict:
     return out
 
 
+_BOUNDARY_RE = re.compile(r'boundary=(?:"([^"]+)"|([^;\s]+))', re.IGNORECASE)
+_DISPOSITION_PARAM_RE = re.compile(r';\s*([a-zA-Z*]+)="((?:[^"\\]|\\.)*)"|;\s*([a-zA-Z*]+)=([^;\s]+)')
+
+
+def parse_multipart(raw: bytes, content_type: str) -> Optional[list]:
+    """The parts of a multipart/form-data body (RFC 7578), in order: {name, filename (None for a
+    plain field), content_type (None when the part has none), length, sha256 (hex, of the
+    part's content), value (the text of a plain field, when it is UTF-8), content (bytes)}.
+    None when the body is not one (no boundary, no closing delimiter)."""
+    if not content_type.lower().startswith("multipart/form-data"):
+        return None
+    m = _BOUNDARY_RE.search(content_type)
+    if not m:
+        return None
+    delimiter = b"\r\n--" + (m.group(1) or m.group(2)).encode("latin-1")
+    segments = (b"\r\n" + raw).split(delimiter)
+    parts: list = []
+    for segment in segments[1:]:
+        if segment.startswith(b"--"):
+            return parts
+        head, sep, content = segment.partition(b"\r\n\r\n")
+        if not sep:
+            return None
+        headers = {}
+        for line in head.split(b"\r\n"):
+            key, colon, value = line.decode("utf-8", "replace").partition(":")
+            if colon:
+                headers[key.strip().lower()] = value.strip()
+        params = {}
+        for pm in _DISPOSITION_PARAM_RE.finditer(headers.get("content-disposition", "")):
+            if pm.group(1):
+                params[pm.group(1).lower()] = pm.group(2).replace('\\"', '"')
+            else:
+                params[pm.group(3).lower()] = pm.group(4)
+        part = {
+            "name": params.get("name"),
+            "filename": params.get("filename"),
+            "content_type": headers.get("content-type"),
+            "length": len(content),
+            "sha256": hashlib.sha256(content).hexdigest(),
+        }
+        if part["filename"] is None:
+            try:
+                part["value"] = content.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+        part["content"] = content
+        parts.append(part)
+    return None  # no closing delimiter
+
+
+def recorded_parts(parts: list) -> list:
+    """The parts as recorded (JSON): everything but the content bytes."""
+    return [{k: v for k, v in p.items() if k != "content"} for p in parts]
+
+
 def _parse_body(raw: bytes) -> tuple[Any, str]:
     text = raw.decode("utf-8", "replace")
     if not text.strip():
@@ -784,6 +935,9 @@ def make_dispatch(state: State) -> Callable[[web.Request], Awaitable[web.StreamR
         except Exception as exc:  # client went away mid-body, bad chunking, too large...
             raw, read_error = b"", f"{type(exc).__name__}: {exc}"
         body, text = _parse_body(raw)
+        form = parse_multipart(raw, request.headers.get("Content-Type", "")) if read_error is None else None
+        if form is not None:
+            body = recorded_parts(form)
         record = {
             "method": method,
             "path": path,
@@ -796,6 +950,8 @@ def make_dispatch(state: State) -> Callable[[web.Request], Awaitable[web.StreamR
         index = len(state.records) - 1
 
         model = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else ""
+        if form is not None:
+            model = providers.form_value(form, "model") or ""
         m = _DEPLOYMENT_RE.search(path)
         deployment = unquote(m.group(1)) if m else None
         header_sc = request.headers.get(SCENARIO_HEADER, "")
@@ -809,7 +965,7 @@ def make_dispatch(state: State) -> Callable[[web.Request], Awaitable[web.StreamR
         ctx = Ctx(request=request, state=state, method=method, path=path, body=body, raw=raw,
                   record_index=index, model=model or deployment or "", deployment=deployment,
                   scenario=scenario, scenario_key=key,
-                  dialect=getattr(handler, "dialect", "openai"), markers=marker_text)
+                  dialect=getattr(handler, "dialect", "openai"), markers=marker_text, form=form)
 
         try:
             if read_error is not None:
