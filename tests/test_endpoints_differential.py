@@ -321,3 +321,111 @@ def test_the_status_counts_calls_per_endpoint_and_provider(standin, patch):
     report = edgequake_patch.report()
     assert "responses/openai" in report and "rerank/jina_ai" in report
     assert plain(after)  # JSON-able
+
+
+# --- images, transcription, speech -------------------------------------------------------------
+
+IMAGE_CALLS = {
+    "gemini-imagen": ("gemini", {"model": "gemini/imagen-3.0-generate-001", "n": 2, "api_base": "/v1beta",
+                                 "api_key": "gemini-test-key-0123456789"}),
+    "gemini-image-model": ("gemini", {"model": "gemini/gemini-2.5-flash-image", "api_base": "/v1beta",
+                                      "api_key": "gemini-test-key-0123456789"}),
+    "openrouter": ("openrouter", {"model": "openrouter/google/gemini-2.5-flash-image", "api_base": "/api/v1",
+                                  "api_key": "sk-or-test-key-0123456789"}),
+}
+
+
+def _with_base(standin, kwargs: dict, suffix: str = "") -> dict:
+    return {**kwargs, "model": kwargs["model"] + suffix, "api_base": standin.base_url + kwargs["api_base"]}
+
+
+@SYNC_ASYNC
+@pytest.mark.parametrize("case", sorted(IMAGE_CALLS))
+def test_image_generation(case, is_async, standin, patch):
+    provider, kwargs = IMAGE_CALLS[case]
+    before = _endpoint_calls("image_generation", provider)
+    call = litellm_call("image_generation", {**_with_base(standin, kwargs), "prompt": "A lighthouse at dusk."},
+                        is_async=is_async)
+    comparison = compare(call, standin, patch)
+    assert_same(comparison)
+    assert comparison.stock.error is None, comparison.stock.error
+    images = comparison.patched.result.data
+    assert images and all(image.b64_json or image.url for image in images)
+    assert _endpoint_calls("image_generation", provider) == before + 1
+
+
+@SYNC_ASYNC
+@pytest.mark.parametrize("case", sorted(IMAGE_CALLS))
+def test_image_generation_errors(case, is_async, standin, patch):
+    provider, kwargs = IMAGE_CALLS[case]
+    call = litellm_call("image_generation", {**_with_base(standin, kwargs, "-error-400"), "prompt": "A lighthouse."},
+                        is_async=is_async)
+    comparison = compare(call, standin, patch)
+    assert_same(comparison)
+    assert comparison.patched.error is not None
+    assert len(comparison.patched.requests) == len(comparison.stock.requests) >= 1
+
+
+def _generic_handler_serves(kind: str, provider: str) -> bool:
+    """Whether the installed LiteLLM sends this provider's `kind` calls through its generic
+    handler (it does where it has a provider config for them; 1.95.0 has none for xAI's
+    transcription, which it sends through the OpenAI SDK, and none for Mistral's speech)."""
+    from litellm.utils import ProviderConfigManager
+
+    find = getattr(ProviderConfigManager, f"get_provider_{kind}_config")
+    return find(model="any", provider=litellm.LlmProviders(provider)) is not None
+
+
+AUDIO = ("hello.wav", b"RIFF" + bytes(range(256)) * 8, "audio/wav")
+TRANSCRIPTION_CALLS = {
+    "mistral": {"model": "mistral/voxtral-mini-latest", "api_base": "/v1", "api_key": "mistral-test-key-0123456789"},
+    "xai": {"model": "xai/grok-voice-transcribe-1.0", "api_base": "/v1", "api_key": "xai-test-key-0123456789"},
+}
+TRANSCRIPTION_OPTIONS = {"plain": {}, "language_and_prompt": {"language": "en", "prompt": "A greeting.",
+                                                              "temperature": 0.0}}
+
+
+@SYNC_ASYNC
+@pytest.mark.parametrize("options", sorted(TRANSCRIPTION_OPTIONS))
+@pytest.mark.parametrize("provider", sorted(TRANSCRIPTION_CALLS))
+def test_transcription(provider, options, is_async, standin, patch):
+    """Multipart uploads: the parts (names, filenames, content types, bytes) are compared as the
+    stand-in received them."""
+    native = _generic_handler_serves("audio_transcription", provider)
+    before = _endpoint_calls("transcription", provider)
+    kwargs = {**_with_base(standin, TRANSCRIPTION_CALLS[provider]), "file": AUDIO, "drop_params": True,
+              **TRANSCRIPTION_OPTIONS[options]}
+    comparison = compare(litellm_call("transcription", kwargs, is_async=is_async), standin, patch)
+    assert_same(comparison, native=native)
+    assert comparison.stock.error is None, comparison.stock.error
+    assert comparison.patched.result.text == "Hello from the stand-in."
+    parts = comparison.patched.requests[0]["body"]
+    assert any(part.get("filename") == "hello.wav" and part.get("length") == len(AUDIO[1]) for part in parts), parts
+    assert _endpoint_calls("transcription", provider) == before + (1 if native else 0)
+
+
+@SYNC_ASYNC
+@pytest.mark.parametrize("provider", sorted(TRANSCRIPTION_CALLS))
+def test_transcription_errors(provider, is_async, standin, patch):
+    kwargs = {**_with_base(standin, TRANSCRIPTION_CALLS[provider], "-error-400"), "file": AUDIO}
+    comparison = compare(litellm_call("transcription", kwargs, is_async=is_async), standin, patch)
+    assert_same(comparison, native=_generic_handler_serves("audio_transcription", provider))
+    assert comparison.patched.error is not None
+
+
+SPEECH = {"model": "mistral/voxtral-mini-tts-latest", "api_base": "/v1", "api_key": "mistral-test-key-0123456789"}
+
+
+@SYNC_ASYNC
+@pytest.mark.parametrize("response_format", [None, "wav"])
+def test_mistral_speech(response_format, is_async, standin, patch):
+    if not _generic_handler_serves("text_to_speech", "mistral"):
+        pytest.skip("this LiteLLM has no Mistral speech (it raises before sending anything)")
+    before = _endpoint_calls("speech", "mistral")
+    kwargs = {**_with_base(standin, SPEECH), "input": "Hello there.", "voice": "alloy",
+              **({"response_format": response_format} if response_format else {})}
+    comparison = compare(litellm_call("speech", kwargs, is_async=is_async), standin, patch)
+    assert_same(comparison)
+    assert comparison.stock.error is None, comparison.stock.error
+    assert comparison.patched.result.content and comparison.patched.result.content == comparison.stock.result.content
+    assert _endpoint_calls("speech", "mistral") == before + 1

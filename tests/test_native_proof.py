@@ -189,3 +189,37 @@ def test_anthropic_messages_are_native(stream, standin, patch, python_sockets_bl
     assert (b"message_stop" in answer) if stream else answer == "Hello from the stand-in."
     assert stats.endpoint_calls["messages", "anthropic"] == before + 1
     assert python_sockets_blocked == [], "the patched call tried a Python socket"
+
+
+_MEDIA_CASES = ["image_generation-gemini", "image_generation-openrouter", "transcription-mistral", "speech-mistral"]
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("case", _MEDIA_CASES)
+def test_media_endpoints_are_native(case, is_async, standin, patch, python_sockets_blocked):
+    from tests.test_endpoints_differential import (AUDIO, IMAGE_CALLS, SPEECH, TRANSCRIPTION_CALLS, _generic_handler_serves,
+                                                   _with_base)
+
+    endpoint, provider = case.split("-")
+    if endpoint == "image_generation":
+        kwargs = {**_with_base(standin, IMAGE_CALLS["gemini-imagen" if provider == "gemini" else provider][1]),
+                  "prompt": "A lighthouse."}
+    elif endpoint == "transcription":
+        kwargs = {**_with_base(standin, TRANSCRIPTION_CALLS[provider]), "file": AUDIO}
+    else:
+        if not _generic_handler_serves("text_to_speech", provider):
+            pytest.skip("this LiteLLM has no Mistral speech")
+        kwargs = {**_with_base(standin, SPEECH), "input": "Hello there.", "voice": "alloy"}
+    function = {"image_generation": "image_generation", "transcription": "transcription", "speech": "speech"}[endpoint]
+
+    def call():
+        if is_async:
+            return asyncio.run(getattr(litellm, "a" + function)(**kwargs))
+        return getattr(litellm, function)(**kwargs)
+
+    _stock_needs_python_sockets(call, patch, python_sockets_blocked)
+    before = stats.endpoint_calls[endpoint, provider]
+    answer = call()
+    assert answer is not None
+    assert stats.endpoint_calls[endpoint, provider] == before + 1
+    assert python_sockets_blocked == [], "the patched call tried a Python socket"

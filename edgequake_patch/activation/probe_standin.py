@@ -160,6 +160,25 @@ def _jina_rerank(body: Dict[str, Any]) -> Dict[str, Any]:
     return {"model": body.get("model"), "usage": {"total_tokens": 12}, "results": results}
 
 
+# A 1x1 PNG: what a probed image answer carries.
+_PNG = base64.b64encode(bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000105e27d2a0000000049454e44ae426082")).decode()
+
+
+def _imagen_predict(body: Dict[str, Any]) -> Dict[str, Any]:
+    """Imagen's answer (https://ai.google.dev/api/generate-images): one prediction per sample."""
+    parameters = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
+    count = parameters.get("sampleCount") if isinstance(parameters.get("sampleCount"), int) else 1
+    return {"predictions": [{"bytesBase64Encoded": _PNG, "mimeType": "image/png"} for _ in range(count)]}
+
+
+def _mistral_transcription() -> Dict[str, Any]:
+    """Mistral's transcription answer (https://docs.mistral.ai/api/#tag/audio.transcriptions)."""
+    return {"model": "voxtral-mini-latest", "text": "".join(TEXT_PIECES), "language": "en", "segments": [],
+            "usage": {"prompt_audio_seconds": 1, "prompt_tokens": 4, "total_tokens": 14, "completion_tokens": 5}}
+
+
 def answer(method: str, path: str, query: Dict[str, List[str]], body: Any) -> Tuple[int, str, bytes]:
     """(status, content type, body) for one request."""
     body = body if isinstance(body, dict) else {}
@@ -192,6 +211,10 @@ def answer(method: str, path: str, query: Dict[str, List[str]], body: Any) -> Tu
                 return sse(pieces)
             return js(200, pieces)
         return js(200, _gemini_answer(model, "".join(TEXT_PIECES), True, 5))
+    if path.endswith(":predict"):
+        if failing:
+            return js(400, {"error": {"code": 400, "message": "Probe error.", "status": "INVALID_ARGUMENT"}})
+        return js(200, _imagen_predict(body))
     if ":batchEmbedContents" in path or ":embedContent" in path:
         if failing:
             return js(400, {"error": {"code": 400, "message": "Probe error.", "status": "INVALID_ARGUMENT"}})
@@ -233,6 +256,8 @@ def answer(method: str, path: str, query: Dict[str, List[str]], body: Any) -> Tu
         if failing:
             return js(400, openai_error)
         return js(200, _openai_embeddings(body))
+    if path.endswith("/audio/transcriptions"):
+        return js(400, openai_error) if failing else js(200, _mistral_transcription())
     if path.endswith("/responses"):
         if failing:
             return js(400, openai_error)

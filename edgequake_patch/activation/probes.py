@@ -43,7 +43,7 @@ class Scenario:
     model: str
     base: str  # appended to the stand-in's URL
     key: str
-    function: str = "completion"  # completion / embedding / responses / rerank / anthropic_messages
+    function: str = "completion"  # a LiteLLM function: completion, embedding, responses, rerank, ...
     stream: bool = False
     is_async: bool = False
     session: bool = False  # a caller's aiohttp session (shared_session=)
@@ -88,6 +88,8 @@ def _embedding(provider: Tuple[str, str, str, str], extra: Mapping[str, Any] = {
 
 
 _STREAM_OPENAI = Scenario(*_OPENAI, stream=True, quick=True)
+# (a model every supported release's cost map prices: stock logs the call's cost)
+_MESSAGES = ("anthropic", "anthropic/claude-sonnet-4-20250514", "", _ANTHROPIC[3])
 _JINA = ("jina_ai", "jina_ai/jina-reranker-v2-base-multilingual", "/v1", "jina-probe-key-0123456789")
 
 
@@ -122,9 +124,13 @@ SCENARIOS: Dict[str, List[Scenario]] = {
     "endpoints_http_handler": [
         *_responses(_OPENAI, quick=True), *_responses(_AZURE, {"api_version": "2025-03-01-preview"}),
         *(s for provider in _HTTP if provider[0] != "mistral" for s in _responses(provider)),
-        Scenario(*_ANTHROPIC, function="anthropic_messages", is_async=True, quick=True),
-        Scenario(*_ANTHROPIC, function="anthropic_messages", is_async=True, stream=True),
-        Scenario(*_ANTHROPIC, function="anthropic_messages", is_async=True, error=True),
+        *(Scenario(*_MESSAGES, function="anthropic_messages", is_async=True, **kind)
+          for kind in ({"quick": True}, {"stream": True}, {"error": True})),
+        Scenario("gemini", "gemini/imagen-3.0-generate-001", "/v1beta", _GEMINI[3], function="image_generation"),
+        Scenario("gemini", "gemini/imagen-3.0-generate-001", "/v1beta", _GEMINI[3], function="image_generation",
+                 is_async=True),
+        Scenario("mistral", "mistral/voxtral-mini-latest", "/v1", _HTTP[1][3], function="transcription"),
+        Scenario("mistral", "mistral/voxtral-mini-latest", "/v1", _HTTP[1][3], function="transcription", is_async=True),
         Scenario(*_JINA, function="rerank", quick=True), Scenario(*_JINA, function="rerank", is_async=True),
         Scenario(*_JINA, function="rerank", error=True),
         *_embedding(("jina_ai", "jina_ai/jina-embeddings-v3", "/v1", _JINA[3])),
@@ -153,6 +159,12 @@ def _kwargs(scenario: Scenario, base_url: str) -> Dict[str, Any]:
         kwargs.update(input="Say hello.", stream=scenario.stream)
     elif scenario.function == "anthropic_messages":
         kwargs.update(messages=MESSAGES, max_tokens=64, stream=scenario.stream)
+    elif scenario.function == "image_generation":
+        kwargs["prompt"] = "A probe."
+    elif scenario.function == "transcription":
+        # (the multipart boundary differs from call to call in stock too: the probes compare
+        # what stays the same)
+        kwargs["file"] = ("probe.wav", b"RIFF" + bytes(64), "audio/wav")
     elif scenario.function == "rerank":
         kwargs.update(query="Which probe?", documents=["the first probe", "a second one"], top_n=2)
     else:
