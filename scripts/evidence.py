@@ -4,7 +4,7 @@
     python3 scripts/evidence.py update          # harvest, group, vet what is new, write the record
     python3 scripts/evidence.py harvest         # fingerprints of every release not yet seen
     python3 scripts/evidence.py groups          # what the releases group into, per path
-    python3 scripts/evidence.py vet [--max N]   # the vetting runs still missing (at most N)
+    python3 scripts/evidence.py vet [--max N] [--paths P ...]  # the vetting runs still missing (at most N; of these paths)
     python3 scripts/evidence.py write           # the record, from what was harvested and vetted
 
 *Harvest*: every LiteLLM release from the oldest supported one, and every OpenAI SDK release
@@ -21,7 +21,8 @@ path relies on are identical form one group (its digest, reliance.group_digest).
 and patched against the stand-in, compared answer by answer, natively) passed on a release of the
 group, paired with an SDK release pip allows it. Runs are chosen to cover every unvetted group
 with as few environments as possible (greedy set cover), each a virtualenv of its own with the
-project's wheel. A failed run marks the groups it was to vet as failed: those paths stay stock
+project's wheel, and each runs only the part of the suite that tests the paths whose groups it
+covers (`suite_for`); a run records the paths it vetted. A failed run marks the groups it was to vet as failed: those paths stay stock
 on those releases. Runs are kept in the cache's vets.json; `write` turns them into the record.
 
 The cache (default ~/.cache/edgequake-patch, or EDGEQUAKE_EVIDENCE_CACHE) holds the unpacked
@@ -300,20 +301,29 @@ def vetted_groups(grouped, runs) -> Dict[Tuple[str, str, str], Tuple[str, Dict[s
     return state
 
 
-def plan(grouped, runs, harvested) -> List[Tuple[str, str]]:
-    """(litellm, openai) pairs whose runs cover every unvetted group: greedy, newest first."""
+def plan(grouped, runs, harvested, only: Optional[Sequence[str]] = None) -> List[Tuple[str, str, Tuple[str, ...]]]:
+    """(litellm, openai, paths) runs that cover every unvetted group (of the paths `only` names,
+    if given): greedy, newest first; each run tests only the paths whose unvetted groups it
+    covers."""
     state = vetted_groups(grouped, runs)
     todo = {(path, component, digest): members
             for path, per_component in grouped.items() for component, found in per_component.items()
-            for digest, members in found.items() if (path, component, digest) not in state}
+            for digest, members in found.items()
+            if (path, component, digest) not in state and (only is None or path in only)}
     litellm_releases = sorted(harvested["litellm"], key=versions.parse, reverse=True)
     openai_releases = sorted(harvested["openai"], key=versions.parse, reverse=True)
-    chosen: List[Tuple[str, str]] = []
+    chosen: List[Tuple[str, str, Tuple[str, ...]]] = []
+
+    def take(pair: Tuple[str, str]) -> None:
+        nonlocal todo
+        covered = {k for k, m in todo.items() if pair[0 if k[1] == "litellm" else 1] in m}
+        chosen.append((pair[0], pair[1], tuple(sorted({path for path, _, _ in covered}))))
+        todo = {k: m for k, m in todo.items() if k not in covered}
+
     for pair in PRIORITY:
         if pair[0] in harvested["litellm"] and pair[1] in harvested["openai"] and _pair_ok(*pair):
             if any(pair[0 if k[1] == "litellm" else 1] in m for k, m in todo.items()):
-                chosen.append(pair)
-                todo = {k: m for k, m in todo.items() if pair[0 if k[1] == "litellm" else 1] not in m}
+                take(pair)
     while todo:
         # The pair covering the most groups still unvetted, LiteLLM's and the SDK's together
         # (newest first on a tie): each release is scored on its own component's groups.
@@ -334,35 +344,49 @@ def plan(grouped, runs, harvested) -> List[Tuple[str, str]]:
         if best is None:
             say(f"{len(todo)} groups have no release pip can pair: left unvetted")
             break
-        pair = best[1]
-        chosen.append(pair)
-        todo = {k: m for k, m in todo.items() if pair[0 if k[1] == "litellm" else 1] not in m}
+        take(best[1])
     return chosen
 
 
-def _vet_one(litellm_version: str, openai_version: str, keep_env: bool = False) -> Dict[str, object]:
-    """One run of VET_SUITE on the pair, in a virtualenv of its own (scripts/env.sh)."""
+def suite_for(paths: Sequence[str]) -> Tuple[str, ...]:
+    """The part of VET_SUITE that vets `paths`: the modules implicating any of them, and the
+    modules no path is attributed to (the native proof, the operator's vet); all of it for
+    every path."""
+    if set(paths) >= set(reliance.PATH_NAMES):
+        return VET_SUITE
+    wanted = set(paths)
+
+    def module(entry: str) -> str:
+        return Path(entry.split("::")[0]).stem
+
+    return tuple(entry for entry in VET_SUITE
+                 if module(entry) not in VET_MODULE_PATHS or wanted & set(VET_MODULE_PATHS[module(entry)]))
+
+
+def _vet_one(litellm_version: str, openai_version: str, paths: Sequence[str], keep_env: bool = False) -> Dict[str, object]:
+    """One run on the pair of the suite that vets `paths`, in a virtualenv of its own
+    (scripts/env.sh)."""
     env = dict(os.environ, LITELLM_VERSION=litellm_version, OPENAI_VERSION=openai_version, EQP_SKIP_PROXY="1")
     env.pop("EDGEQUAKE_PATCH", None)
     report = ROOT / "target" / f"vet-{litellm_version}-{openai_version}.xml"
     started = time.monotonic()
-    done = subprocess.run(["bash", str(ROOT / "scripts" / "vet_pair.sh"), str(report), *VET_SUITE,
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "vet_pair.sh"), str(report), *suite_for(paths),
                            "-k", " and ".join(f"not {name}" for name in VET_SKIP)],
                           env=env, cwd=ROOT, capture_output=True, text=True)
     if not keep_env:  # ~600 MB each: only the pairs CI or a developer uses are worth keeping
         shutil.rmtree(ROOT / f".venv-litellm-{litellm_version}-openai-{openai_version}", ignore_errors=True)
     counts = _junit_counts(report)
     outcome = "passed" if done.returncode == 0 and counts["passed"] > 0 and not counts["failed"] else "failed"
-    failed_paths = sorted(reliance.PATH_NAMES)
-    if outcome == "failed":  # (every path, unless the failures can be attributed)
+    failed_paths = sorted(paths)
+    if outcome == "failed":  # (every path vetted, unless the failures can be attributed)
         say(f"litellm {litellm_version} / openai {openai_version}: FAILED\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}")
-        failed_paths = failed_paths_in(report) or failed_paths
+        failed_paths = sorted(set(failed_paths_in(report) or failed_paths) & set(paths))
     extra = {"failed_paths": failed_paths} if outcome == "failed" else {}
     untested = untested_paths_in(report)
     if untested:
         extra["untested_paths"] = untested
     return {"litellm": litellm_version, "openai": openai_version, "outcome": outcome, **counts, **extra,
-            "paths": sorted(reliance.PATH_NAMES),
+            "paths": sorted(paths),
             "seconds": round(time.monotonic() - started), "date": datetime.date.today().isoformat(),
             "declared": reliance.declaration_digest()}
 
@@ -457,16 +481,19 @@ def rescore(reports: Path) -> None:
     save_vets(runs)
 
 
-def vet(grouped, harvested, max_runs: Optional[int] = None, keep_envs: bool = False) -> None:
+def vet(grouped, harvested, max_runs: Optional[int] = None, keep_envs: bool = False,
+        only: Optional[Sequence[str]] = None) -> None:
     """The missing runs, the record written after each (an interrupted update keeps what it did)."""
     runs = load_vets()
-    pairs = plan(grouped, runs, harvested)
-    say(f"{len(pairs)} vetting runs cover every unvetted group: {', '.join(f'{l}/{o}' for l, o in pairs)}")
-    for litellm_version, openai_version in pairs[:max_runs]:
-        say(f"vetting litellm {litellm_version} with openai {openai_version}")
-        run = _vet_one(litellm_version, openai_version, keep_envs)
+    pairs = plan(grouped, runs, harvested, only)
+    say(f"{len(pairs)} vetting runs cover every unvetted group: {', '.join(f'{l}/{o}' for l, o, _ in pairs)}")
+    for litellm_version, openai_version, paths in pairs[:max_runs]:
+        say(f"vetting litellm {litellm_version} with openai {openai_version}: {', '.join(paths)}")
+        run = _vet_one(litellm_version, openai_version, paths, keep_envs)
         say(f"  {run['outcome']}: {run['passed']} passed, {run['failed']} failed, {run['seconds']} s")
-        runs = [r for r in load_vets() if (r["litellm"], r["openai"]) != (litellm_version, openai_version)] + [run]
+        # It replaces an earlier run of the pair only where it vetted every path that one did.
+        runs = [r for r in load_vets() if (r["litellm"], r["openai"]) != (litellm_version, openai_version)
+                or not set(run["paths"]) >= set(r.get("paths", reliance.PATH_NAMES))] + [run]
         save_vets(runs)
         write(grouped, harvested)
 
@@ -497,6 +524,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--max", type=int, default=None, help="at most this many vetting runs")
     parser.add_argument("--keep-envs", action="store_true", help="keep each vetting run's virtualenv")
+    parser.add_argument("--paths", nargs="+", default=None, help="vet: only these paths' unvetted groups")
     args = parser.parse_args(argv)
     python = os.path.abspath(args.python or str(ROOT / f".venv-litellm-{versions.NEWEST_SUPPORTED}" / "bin" / "python"))
     started = time.monotonic()
@@ -513,7 +541,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command == "rescore":
         rescore(Path(args.reports))
     if args.command in ("update", "vet"):
-        vet(grouped, harvested, args.max, args.keep_envs)
+        vet(grouped, harvested, args.max, args.keep_envs, args.paths)
     if args.command in ("update", "write"):
         write(grouped, harvested)
     say(f"done in {time.monotonic() - started:.0f} s")
