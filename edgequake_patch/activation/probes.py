@@ -26,7 +26,7 @@ import json
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from ..decide import evidence
@@ -95,7 +95,7 @@ _JINA = ("jina_ai", "jina_ai/jina-reranker-v2-base-multilingual", "/v1", "jina-p
 
 def _responses(provider: Tuple[str, str, str, str], extra: Mapping[str, Any] = {}, quick: bool = False) -> List[Scenario]:
     return [Scenario(*provider, function="responses", extra=extra, quick=quick),
-            Scenario(*provider, function="responses", stream=True, extra=extra, quick=quick),
+            Scenario(*provider, function="responses", stream=True, extra=extra),
             Scenario(*provider, function="responses", is_async=True, extra=extra),
             Scenario(*provider, function="responses", stream=True, is_async=True, extra=extra),
             Scenario(*provider, function="responses", error=True, extra=extra)]
@@ -133,8 +133,10 @@ SCENARIOS: Dict[str, List[Scenario]] = {
         Scenario("mistral", "mistral/voxtral-mini-latest", "/v1", _HTTP[1][3], function="transcription", is_async=True),
         Scenario(*_JINA, function="rerank", quick=True), Scenario(*_JINA, function="rerank", is_async=True),
         Scenario(*_JINA, function="rerank", error=True),
-        *_embedding(("jina_ai", "jina_ai/jina-embeddings-v3", "/v1", _JINA[3])),
-        *_embedding(("openrouter", "openrouter/openai/text-embedding-3-small", "/api/v1", _HTTP[2][3])),
+        # (at install: one call per handler method's family, the rest in a vet)
+        *(replace(s, quick=False) for s in _embedding(("jina_ai", "jina_ai/jina-embeddings-v3", "/v1", _JINA[3]))),
+        *(replace(s, quick=False) for s in _embedding(("openrouter", "openrouter/openai/text-embedding-3-small",
+                                                        "/api/v1", _HTTP[2][3]))),
     ],
     "fast_stream": [_STREAM_OPENAI, Scenario(*_ANTHROPIC, stream=True), Scenario(*_GEMINI, stream=True),
                     Scenario(*_OLLAMA[1], stream=True), Scenario(*_OPENAI, stream=True, is_async=True)],
