@@ -2,9 +2,9 @@
 
     python bench/bench_endpoints.py [--calls 400] [--rounds 5]
 
-Each endpoint the core serves beyond chat (the Responses API, whole and streamed; Jina's
-rerank; the generic handler's embeddings) is called against a fixed-response nginx that
-answers its path with one canned body from the providers' API references. Per endpoint, the
+Each endpoint the core serves beyond chat (the Responses API and Anthropic's /v1/messages, whole
+and streamed; Jina's rerank; the generic handler's embeddings) is called against a
+fixed-response nginx that answers its path with one canned body from the providers' API references. Per endpoint, the
 stock and patched modes run in interleaved rounds (drift on a shared machine hits both alike);
 the table shows p50 and p99 per call and patched/stock. The patched calls are checked to have
 gone through the core, counted under their endpoint.
@@ -30,8 +30,7 @@ import litellm  # noqa: E402
 
 import edgequake_patch  # noqa: E402
 from bench.fixed_server import FixedServer  # noqa: E402
-from edgequake_patch.activation.probe_standin import (_jina_rerank, _openai_embeddings,  # noqa: E402
-                                                      _openai_response, _openai_response_events)
+from tests.standin import fixtures, providers  # noqa: E402  (answers shaped as the API references show)
 from edgequake_patch.decide import versions  # noqa: E402
 from edgequake_patch.state import stats  # noqa: E402
 
@@ -50,15 +49,22 @@ DOCUMENTS = ["Paris is the capital of France.", "The Eiffel Tower is in Paris.",
 
 
 def _answers() -> list:
-    events = b"".join(f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode()
-                      for kind, data in _openai_response_events(MODEL))
+    request = {"model": MODEL, "input": "Say hello."}
+    events = b"".join(fixtures.sse_named_event(kind, data)
+                      for kind, data in fixtures.ResponsesPlan({**request, "stream": True}, MODEL).events())
+    rerank = {"model": "jina-reranker-v2-base-multilingual", "query": "Where is the Eiffel Tower?", "documents": DOCUMENTS}
+    embedding = {"model": "jina-embeddings-v3", "input": ["hello"]}
+    claude = {"model": "claude-sonnet-4-20250514", "max_tokens": 64, "messages": [{"role": "user", "content": "Say hello."}]}
+    plan = providers.AnthropicPlan(claude, claude["model"])
     return [
-        Answer("/v1/responses", "application/json", json.dumps(_openai_response(MODEL)).encode()),
+        Answer("/v1/messages", "application/json", json.dumps(plan.message()).encode()),
+        Answer("/stream/v1/messages", "text/event-stream",
+               b"".join(providers.anthropic_sse(kind, data) for kind, data in plan.events())),
+        Answer("/v1/responses", "application/json", json.dumps(fixtures.responses_object(request, MODEL)).encode()),
         Answer("/stream/v1/responses", "text/event-stream", events),
-        Answer("/v1/rerank", "application/json",
-               json.dumps(_jina_rerank({"model": "jina-reranker-v2-base-multilingual", "documents": DOCUMENTS})).encode()),
+        Answer("/v1/rerank", "application/json", json.dumps(providers.jina_rerank(rerank, rerank["model"])).encode()),
         Answer("/v1/embeddings", "application/json",
-               json.dumps(_openai_embeddings({"model": "jina-embeddings-v3", "input": ["hello"]})).encode()),
+               json.dumps(fixtures.embeddings(embedding, embedding["model"])).encode()),
     ]
 
 
@@ -69,6 +75,16 @@ def _calls(base: str) -> dict:
     rerank = {"model": "jina_ai/jina-reranker-v2-base-multilingual", "query": "Where is the Eiffel Tower?",
               "documents": DOCUMENTS, "api_base": base + "/v1", "api_key": "jina-bench"}
     embedding = {"model": "jina_ai/jina-embeddings-v3", "input": ["hello"], "api_base": base + "/v1", "api_key": "jina-bench"}
+
+    messages = {"model": "anthropic/claude-sonnet-4-20250514", "max_tokens": 64, "api_key": "sk-ant-bench",
+                "messages": [{"role": "user", "content": "Say hello."}], "api_base": base}
+
+    async def amessages():
+        return await litellm.anthropic_messages(**messages)
+
+    async def amessages_stream():
+        streamed_messages = {**messages, "api_base": base + "/stream", "stream": True}
+        return [piece async for piece in await litellm.anthropic_messages(**streamed_messages)]
 
     async def aresponses():
         return await litellm.aresponses(**responses)
@@ -81,6 +97,8 @@ def _calls(base: str) -> dict:
         "responses (async)": ("responses", "openai", aresponses),
         "responses stream": ("responses", "openai", lambda: list(litellm.responses(**streamed))),
         "responses stream (async)": ("responses", "openai", astream),
+        "messages (async)": ("messages", "anthropic", amessages),
+        "messages stream (async)": ("messages", "anthropic", amessages_stream),
         "rerank": ("rerank", "jina_ai", lambda: litellm.rerank(**rerank)),
         "embedding (jina_ai)": ("embedding", "jina_ai", lambda: litellm.embedding(**embedding)),
     }
