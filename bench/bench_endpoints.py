@@ -4,9 +4,9 @@
 
 Each endpoint the core serves beyond chat (the Responses API and Anthropic's /v1/messages, whole
 and streamed; Jina's rerank; the generic handler's embeddings) is called against a
-fixed-response nginx that answers its path with one canned body from the providers' API references. Per endpoint, the
-stock and patched modes run in interleaved rounds (drift on a shared machine hits both alike);
-the table shows p50 and p99 per call and patched/stock. The patched calls are checked to have
+fixed-response nginx that answers its path with one canned body from the providers' API
+references. Per endpoint, the stock and patched modes run in interleaved rounds (drift on a
+shared machine hits both alike); the table shows p50 and p99 per call and patched/stock. The patched calls are checked to have
 gone through the core, counted under their endpoint.
 """
 
