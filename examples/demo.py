@@ -19,8 +19,9 @@ import asyncio
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no remote cost map fetched
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable as a file too
@@ -42,12 +43,15 @@ def main(argv: Any = None) -> int:
     args = parser.parse_args(argv)
     style = Style()
     litellm.suppress_debug_info = True  # the demo shows the failures it provokes itself
+    # Stock LiteLLM warns while logging a Responses answer (its usage object is a dict where its
+    # model expects another type), patched or not: not the demo's subject.
+    warnings.filterwarnings("ignore", message="Pydantic serializer warnings", category=UserWarning)
     # One event loop for every async call: LiteLLM's logging worker is bound to the loop it
     # first ran on, and warns each time a new loop (an asyncio.run per call) takes it over.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        calls = show_calls(style, loop)
+        calls, endpoint_calls = show_calls(style, loop)
     finally:
         speed.close_loop(loop)
     figures = show_speed(style, args)
@@ -57,11 +61,12 @@ def main(argv: Any = None) -> int:
         "print(edgequake_patch.report()) the same inside an app, with its counters", "dim"))
     if args.json:
         args.json.write_text(json.dumps({"litellm": edgequake_patch.status()["litellm_version"],
-                                         "calls": calls, "speed": figures}, indent=2))
+                                         "calls": calls, "endpoint_calls": endpoint_calls, "speed": figures},
+                                        indent=2))
     return 0
 
 
-def show_calls(style: Style, loop: asyncio.AbstractEventLoop) -> List[Dict[str, Any]]:
+def show_calls(style: Style, loop: asyncio.AbstractEventLoop) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
     assert edgequake_patch.install(), "the patch did not install (see the warning above)"
     outcomes = []
     with StandIn.start() as standin:
@@ -76,13 +81,21 @@ def show_calls(style: Style, loop: asyncio.AbstractEventLoop) -> List[Dict[str, 
             last = outcome.provider
         # Printed once complete, so the columns are aligned over every row.
         print("\n".join(style.table(rows)))
+        print()
+        print(style.paint("Other endpoints", "bold") + style.paint("  LiteLLM's endpoints beyond chat", "dim"))
+        rows = [[Painted(h, "dim") for h in ("call", "provider", "served by", "result")]]
+        endpoint_outcomes = []
+        for outcome in provider_tour.endpoint_tour(standin, loop):
+            endpoint_outcomes.append(outcome.as_dict())
+            rows.append([outcome.call, outcome.provider, _served_by(outcome), outcome.result])
+        print("\n".join(style.table(rows)))
     edgequake_patch.uninstall()
-    made = [o for o in outcomes if o["native"] is not None]
+    made = [o for o in outcomes + endpoint_outcomes if o["native"] is not None]
     native = sum(o["native"] for o in made)
     providers = {o["provider"] for o in made}
     print(style.paint(f"  {native} of {len(made)} calls went through the Rust core, for "
                       f"{len(providers)} LiteLLM provider prefixes", "green" if native == len(made) else "yellow"))
-    return outcomes
+    return outcomes, endpoint_outcomes
 
 
 def _served_by(outcome: provider_tour.Outcome) -> Painted:

@@ -1,5 +1,6 @@
 """Real LiteLLM calls for each provider the core serves, against the provider stand-in: chat,
-async chat, a stream, an embedding where LiteLLM has one for the provider, and an error (the stand-in answers 401).
+async chat, a stream, an embedding where LiteLLM has one for the provider, and an error (the stand-in answers 401);
+then LiteLLM's other endpoints the core serves (Responses, /v1/messages, rerank).
 
 Whether a call went through the core is read off the patch's own counters around it
 (`stats.native_calls`, and `stats.fallbacks` for the reason when it did not), not assumed.
@@ -91,3 +92,33 @@ def tour(standin: Any, loop: asyncio.AbstractEventLoop) -> Iterator[Outcome]:
             yield watch.outcome(f"{type(exc).__name__} (status {getattr(exc, 'status_code', '?')})")
         else:
             yield watch.outcome("no error raised")
+
+
+def endpoint_tour(standin: Any, loop: asyncio.AbstractEventLoop) -> Iterator[Outcome]:
+    """LiteLLM's other endpoints the core serves: the Responses API, Anthropic's /v1/messages,
+    Jina's rerank and embeddings (their `call` is the endpoint's function)."""
+    base = standin.base_url
+    watch = _Watch("openai", "responses")
+    r = litellm.responses(model="openai/gpt-4o-mini", input="Say hello.", api_base=base + "/v1", api_key="sk-demo")
+    yield watch.outcome(repr(r.output[0].content[0].text))
+
+    watch = _Watch("xai", "responses stream")
+    events = list(litellm.responses(model="xai/grok-4.3", input="Say hello.", api_base=base + "/v1", api_key="xai-demo",
+                                    stream=True))
+    yield watch.outcome(f"{len(events)} events, the last {events[-1].type}")
+
+    watch = _Watch("anthropic", "anthropic_messages")
+    answer = loop.run_until_complete(litellm.anthropic_messages(
+        model="anthropic/claude-sonnet-4-20250514", messages=MESSAGES, max_tokens=64, api_base=base,
+        api_key="sk-ant-demo"))
+    yield watch.outcome(repr(answer["content"][0]["text"]))
+
+    jina = {"api_base": base + "/v1", "api_key": "jina-demo"}
+    watch = _Watch("jina_ai", "rerank")
+    ranked = litellm.rerank(model="jina_ai/jina-reranker-v2-base-multilingual", query="Where is the Eiffel Tower?",
+                            documents=["Paris is in France.", "The Eiffel Tower is in Paris."], **jina)
+    yield watch.outcome(f"best: document {ranked.results[0]['index']}")
+
+    watch = _Watch("jina_ai", "embedding")
+    r = litellm.embedding(model="jina_ai/jina-embeddings-v3", input=["hello"], **jina)
+    yield watch.outcome(f"{len(r.data)} vector of {len(r.data[0]['embedding'])} floats")

@@ -32,6 +32,11 @@ def test_demo_serves_every_provider_natively_and_measures_the_speedup(tmp_path):
 
     calls = result["calls"]
     assert [c["provider"] for c in calls if c["call"] == "completion"] == list(PROVIDERS)
+    # LiteLLM's other endpoints, each native.
+    endpoints = {(c["call"], c["provider"]): c for c in result["endpoint_calls"]}
+    assert set(endpoints) == {("responses", "openai"), ("responses stream", "xai"), ("anthropic_messages", "anthropic"),
+                              ("rerank", "jina_ai"), ("embedding", "jina_ai")}
+    assert all(c["native"] is True for c in endpoints.values()), endpoints
     for provider in PROVIDERS:
         made = {c["call"]: c for c in calls if c["provider"] == provider}
         assert set(made) == set(CALLS), provider
