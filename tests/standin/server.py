@@ -294,15 +294,7 @@ async def send_json(ctx: Ctx, payload: Any, status: int = 200) -> web.StreamResp
         return web.Response(body=_dumps(payload), status=status, headers=ctx.base_headers(),
                             content_type="text/plain" if kind == "json-as-text" else "text/html")
     if kind in ("close-mid-body", "close-mid-stream"):
-        data = _dumps(payload)
-        resp = web.StreamResponse(status=status, headers=ctx.base_headers())
-        resp.content_type = "application/json"
-        resp.content_length = len(data)
-        await resp.prepare(ctx.request)
-        await resp.write(data[: len(data) // 2])
-        await _flush(ctx)
-        _abort(ctx)
-        return resp
+        return await _cut_mid_body(ctx, _dumps(payload), "application/json", status)
     return json_response(ctx, payload, status=status)
 
 
@@ -315,15 +307,20 @@ async def send_bytes(ctx: Ctx, data: bytes, content_type: str, status: int = 200
     if ctx.scenario.drip_ms:
         return await _send_drip(ctx, data, status, content_type)
     if kind in ("close-mid-body", "close-mid-stream"):
-        resp = web.StreamResponse(status=status, headers=ctx.base_headers())
-        resp.content_type = content_type
-        resp.content_length = len(data)
-        await resp.prepare(ctx.request)
-        await resp.write(data[: len(data) // 2])
-        await _flush(ctx)
-        _abort(ctx)
-        return resp
+        return await _cut_mid_body(ctx, data, content_type, status)
     return web.Response(body=data, status=status, headers=ctx.base_headers(), content_type=content_type)
+
+
+async def _cut_mid_body(ctx: Ctx, data: bytes, content_type: str, status: int) -> web.StreamResponse:
+    """The head with the whole body's Content-Length, half the body, then the connection aborted."""
+    resp = web.StreamResponse(status=status, headers=ctx.base_headers())
+    resp.content_type = content_type
+    resp.content_length = len(data)
+    await resp.prepare(ctx.request)
+    await resp.write(data[: len(data) // 2])
+    await _flush(ctx)
+    _abort(ctx)
+    return resp
 
 
 async def _send_huge(ctx: Ctx, payload: Any, status: int) -> web.StreamResponse:
@@ -566,13 +563,19 @@ async def handle_chat_completions(ctx: Ctx) -> web.StreamResponse:
     return await send_json(ctx, fixtures.chat_completion(body, ctx.model, ctx.markers, ctx.path))
 
 
-async def handle_embeddings(ctx: Ctx) -> web.StreamResponse:
+def _require_model_and_input(ctx: Ctx) -> Optional[web.Response]:
+    """OpenAI's 400 for a body without `model`, or without `input`."""
     bad = _require_model(ctx)
+    if bad is None and ctx.json_body.get("input") is None:
+        bad = error_response(ctx, 400, fixtures.missing_parameter_error("input"))
+    return bad
+
+
+async def handle_embeddings(ctx: Ctx) -> web.StreamResponse:
+    bad = _require_model_and_input(ctx)
     if bad is not None:
         return bad
     body = ctx.json_body
-    if body.get("input") is None:
-        return error_response(ctx, 400, fixtures.missing_parameter_error("input"))
     try:
         payload = fixtures.embeddings(body, ctx.model)
     except fixtures.InvalidInput:
@@ -583,12 +586,10 @@ async def handle_embeddings(ctx: Ctx) -> web.StreamResponse:
 async def handle_responses(ctx: Ctx) -> web.StreamResponse:
     """OpenAI's Responses API (also Azure OpenAI, xAI and OpenRouter): the same scenarios as
     chat completions; streams are named SSE events without a `[DONE]` sentinel."""
-    bad = _require_model(ctx)
+    bad = _require_model_and_input(ctx)
     if bad is not None:
         return bad
     body = ctx.json_body
-    if body.get("input") is None:
-        return error_response(ctx, 400, fixtures.missing_parameter_error("input"))
     plan = fixtures.ResponsesPlan(body, ctx.model, ctx.markers, ctx.path)
     if body.get("stream") is True:
         events = plan.events()
@@ -711,29 +712,29 @@ async def handle_ollama_show(ctx: Ctx) -> web.StreamResponse:
     return await send_json(ctx, providers.ollama_show(name))
 
 
-@_dialect("jina")
-async def handle_jina_rerank(ctx: Ctx) -> web.StreamResponse:
-    bad = _provider_body(ctx, "query") or _provider_body(ctx, "documents")
-    if bad is not None:
-        return bad
+async def _built(ctx: Ctx, required: tuple, build: Callable[[dict, str], dict]) -> web.StreamResponse:
+    """A JSON answer built from the request body once its required fields are there; a request
+    the builder refuses gets the provider's 400 with its reason."""
+    for name in required:
+        bad = _provider_body(ctx, name)
+        if bad is not None:
+            return bad
     try:
-        payload = providers.jina_rerank(ctx.json_body, ctx.model)
-    except providers.InvalidRerankRequest as exc:
+        payload = build(ctx.json_body, ctx.model)
+    except (providers.InvalidProviderRequest, providers.InvalidRerankRequest) as exc:
         return error_response(ctx, 400, status_error(ctx, 400, str(exc)))
     return await send_json(ctx, payload)
+
+
+@_dialect("jina")
+async def handle_jina_rerank(ctx: Ctx) -> web.StreamResponse:
+    return await _built(ctx, ("query", "documents"), providers.jina_rerank)
 
 
 @_dialect("gemini")
 async def handle_gemini_predict(ctx: Ctx) -> web.StreamResponse:
     """Imagen on the Gemini API (`/v1beta/models/{imagen model}:predict`)."""
-    bad = _provider_body(ctx, "instances")
-    if bad is not None:
-        return bad
-    try:
-        payload = providers.imagen_predict(ctx.json_body, ctx.model)
-    except providers.InvalidProviderRequest as exc:
-        return error_response(ctx, 400, status_error(ctx, 400, str(exc)))
-    return await send_json(ctx, payload)
+    return await _built(ctx, ("instances",), providers.imagen_predict)
 
 
 def _form_checks(ctx: Ctx, file_alternatives: tuple = ()) -> Optional[web.Response]:
