@@ -109,8 +109,13 @@ def percentile(samples: list, q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+#: One event loop for every async call (LiteLLM's logging worker is bound to the loop it first
+#: ran on, and moves, with a warning, when another takes over).
+_LOOP = asyncio.new_event_loop()
+
+
 def _timed(call, n: int) -> list:
-    """Seconds per call; a coroutine function's calls are awaited one after the other in one loop."""
+    """Seconds per call; a coroutine function's calls are awaited one after the other."""
     if asyncio.iscoroutinefunction(call):
         async def timed():
             out = []
@@ -120,7 +125,7 @@ def _timed(call, n: int) -> list:
                 out.append(time.perf_counter() - started)
             return out
 
-        return asyncio.run(timed())
+        return _LOOP.run_until_complete(timed())
     out = []
     for _ in range(n):
         started = time.perf_counter()
