@@ -105,7 +105,8 @@ def endpoint_tour(standin: Any, loop: asyncio.AbstractEventLoop) -> Iterator[Out
     watch = _Watch("xai", "responses stream")
     events = list(litellm.responses(model="xai/grok-4.3", input="Say hello.", api_base=base + "/v1", api_key="xai-demo",
                                     stream=True))
-    yield watch.outcome(f"{len(events)} events, the last {events[-1].type}")
+    last = events[-1].type
+    yield watch.outcome(f"{len(events)} events, the last {getattr(last, 'value', last)}")
 
     watch = _Watch("anthropic", "anthropic_messages")
     answer = loop.run_until_complete(litellm.anthropic_messages(
