@@ -108,8 +108,8 @@ def embedding_refusal(provider: Optional[str], client: Any, timeout: Any, shared
 
 def endpoint_refusal(endpoint: str, provider: Optional[str], client: Any, timeout: Any,
                      shared_session: Any = None) -> Optional[str]:
-    """Why a call of another of LiteLLM's endpoints (table.ENDPOINT_WRAPPERS: "responses",
-    "rerank", the generic handler's "embedding") must stay stock, or None."""
+    """Why a call of another of LiteLLM's endpoints (the names of table.ENDPOINT_WRAPPERS:
+    "responses", "messages", "rerank", ...) must stay stock, or None."""
     path = _endpoint_paths().get(endpoint, {}).get(provider)
     if path is None:
         return "provider_not_native"
