@@ -430,3 +430,19 @@ def test_mistral_speech(response_format, is_async, standin, patch):
     assert comparison.stock.error is None, comparison.stock.error
     assert comparison.patched.result.content and comparison.patched.result.content == comparison.stock.result.content
     assert _endpoint_calls("speech", "mistral") == before + 1
+
+
+def test_an_endpoint_methods_arguments_are_read_by_name_however_passed():
+    """LiteLLM passes the endpoint methods' arguments by keyword (read as they are); a
+    positional call is bound to the method's signature, so the provider is found either way."""
+    from litellm.llms.custom_httpx.llm_http_handler import BaseLLMHTTPHandler
+
+    from edgequake_patch.paths import dispatch
+
+    method = BaseLLMHTTPHandler().rerank
+    keywords = {"model": "m", "custom_llm_provider": "jina_ai", "client": None}
+    assert dispatch._arguments(method, (), keywords) is keywords
+    positional = dispatch._arguments(method, ("m", "jina_ai"), {"timeout": 5.0})
+    assert positional == {"model": "m", "custom_llm_provider": "jina_ai", "timeout": 5.0}
+    with pytest.raises(TypeError):
+        dispatch._arguments(method, ("m", "jina_ai"), {"model": "again"})
